@@ -1,0 +1,1 @@
+/* binding_select.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* binding_table.c: (stub, being written) */

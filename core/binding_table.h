@@ -1,0 +1,24 @@
+/* binding_table.h: the core's side of the MultiVIP binding table and binding groups. */
+#ifndef VIPMTA_BINDING_TABLE_H
+#define VIPMTA_BINDING_TABLE_H
+
+#include "config.h"
+#include "vipmta_binding.h"
+
+/* Builds the table from `cfg`: slot 0 is `default` (its address from a
+ * binding named "default" if the config has one), then the configured
+ * bindings in config order. Returns 0, or -1 with errors appended. */
+int binding_table_build(const struct vipmta_config *cfg, struct vipmta_errors *errs);
+/* Suspends (with a warning naming the binding and address) every binding
+ * whose source address is not configured on this host; returns how many. */
+int binding_table_check_addresses(void);
+void binding_table_free(void);
+
+/* Picks a binding from group `group` (round-robin, by weight), skipping
+ * suspended ones; EC_BINDING_SLOT_UNBOUND when the group is unknown or all its
+ * bindings are suspended. */
+ec_binding_slot binding_group_choose(const char *group);
+/* Non-zero when `group` names a configured binding group. */
+int binding_group_exists(const char *group);
+
+#endif

@@ -1,0 +1,1 @@
+/* config_cidr.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* daemon.c: (stub, being written) */

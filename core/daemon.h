@@ -1,0 +1,16 @@
+/* daemon.h: the running daemon: event loop, startup order, signals, shutdown. */
+#ifndef VIPMTA_DAEMON_H
+#define VIPMTA_DAEMON_H
+
+#include "config.h"
+
+struct event_base;
+
+/* Runs until SIGTERM/SIGINT; returns the process exit status. Takes `cfg`. */
+int daemon_run(struct vipmta_config *cfg);
+/* The loop (NULL before daemon_run). */
+struct event_base *daemon_event_base(void);
+/* The configuration in force. */
+const struct vipmta_config *daemon_config(void);
+
+#endif

@@ -1,0 +1,1 @@
+/* delivery.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* domain.c: (stub, being written) */

@@ -1,0 +1,20 @@
+/* domain.h: the registry of domain records, one per destination domain. */
+#ifndef VIPMTA_DOMAIN_H
+#define VIPMTA_DOMAIN_H
+
+#include "config.h"
+#include "domain_record.h"
+
+/* Uses `cfg` for per-domain limits; call after binding_table_build. */
+void domain_registry_init(const struct vipmta_config *cfg);
+void domain_registry_free(void);
+/* The record for `domain` (case-insensitive), created on first use. */
+domain_record *domain_get(const char *domain);
+/* The record or NULL. */
+domain_record *domain_find(const char *domain);
+/* Calls fn for every record. */
+void domain_foreach(void (*fn)(domain_record *dr, void *arg), void *arg);
+/* Re-applies limits from a new config (reload). */
+void domain_registry_apply_config(const struct vipmta_config *cfg);
+
+#endif

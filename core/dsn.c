@@ -1,0 +1,1 @@
+/* dsn.c: (stub, being written) */

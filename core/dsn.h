@@ -1,0 +1,31 @@
+/* dsn.h: composes RFC 3464 delivery status notifications (bounces); pure, no I/O. */
+#ifndef VIPMTA_DSN_H
+#define VIPMTA_DSN_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct dsn_recipient {
+    const char *address;      /* the failed recipient */
+    const char *status;       /* enhanced status, "5.1.1" (derived from the reply when absent) */
+    const char *diagnostic;   /* "smtp; 550 5.1.1 no such user" or our own reason */
+    const char *remote_mta;   /* MX host that answered, or NULL */
+};
+
+struct dsn_request {
+    const char *reporting_mta;       /* our hostname */
+    const char *queue_id;            /* the original message's id */
+    const char *original_sender;     /* the DSN goes to this address */
+    time_t arrival;                  /* when we accepted the original */
+    const struct dsn_recipient *rcpts;
+    size_t rcpt_count;
+    const char *original_headers;    /* the original header section (may be NULL) */
+    size_t original_headers_len;
+};
+
+/* A complete message (header section + multipart/report body, CRLF line
+ * ends, lines under 1000 octets) in a malloc'd buffer; *len gets its size.
+ * NULL on out of memory. */
+char *dsn_compose(const struct dsn_request *req, size_t *len);
+
+#endif

@@ -1,0 +1,22 @@
+/* errors.h: a growable list of user-facing error messages (config, modules, -t). */
+#ifndef VIPMTA_ERRORS_H
+#define VIPMTA_ERRORS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct vipmta_errors {
+    char **messages;
+    size_t count;
+    size_t capacity;
+};
+
+/* Appends one formatted message (no trailing newline). */
+void errors_add(struct vipmta_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints each message on its own line, prefixed with `prefix` when not NULL. */
+void errors_print(const struct vipmta_errors *errs, FILE *out, const char *prefix);
+/* Frees the messages and empties the list. */
+void errors_clear(struct vipmta_errors *errs);
+
+#endif

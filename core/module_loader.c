@@ -1,0 +1,1 @@
+/* module_loader.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* outbound.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* queue.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* route.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* smtp_client.h: (stub) */

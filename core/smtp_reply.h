@@ -1,0 +1,35 @@
+/* smtp_reply.h: the pure SMTP reply parser (client side): multi-line replies, enhanced codes. */
+#ifndef VIPMTA_SMTP_REPLY_H
+#define VIPMTA_SMTP_REPLY_H
+
+#include <stddef.h>
+
+#define SMTP_REPLY_TEXT_MAX 1024
+
+struct smtp_reply {
+    int code;                 /* 250, 451, ... */
+    int has_enhanced;         /* the lines carried an enhanced status code */
+    int enh_class, enh_subject, enh_detail;   /* 2.1.0 */
+    char text[SMTP_REPLY_TEXT_MAX]; /* the text of all lines, joined by "\n", without codes; truncated */
+    size_t line_count;
+    /* EHLO keywords seen (upper case), for the EHLO reply. */
+    int ext_pipelining, ext_size, ext_8bitmime, ext_smtputf8, ext_enhancedstatuscodes, ext_starttls;
+    unsigned long long ext_size_limit; /* SIZE argument, 0 when none */
+};
+
+enum smtp_reply_status {
+    SMTP_REPLY_COMPLETE = 0,  /* *out filled, *consumed bytes used */
+    SMTP_REPLY_INCOMPLETE,    /* need more bytes */
+    SMTP_REPLY_MALFORMED,     /* not an SMTP reply (bad code, mixed codes, line too long) */
+};
+
+/* Parses one complete reply from the start of `buf`. `is_ehlo` asks to
+ * collect EHLO keywords. Pure: no allocation, never reads past len. */
+enum smtp_reply_status smtp_reply_parse(const char *buf, size_t len, int is_ehlo,
+                                        struct smtp_reply *out, size_t *consumed);
+
+/* "451 4.3.0 text" style summary for logs (text lines joined by " / ").
+ * Returns the number of characters written (snprintf semantics). */
+int smtp_reply_format(const struct smtp_reply *r, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,1 @@
+/* smtp_server.c: (stub, being written) */

@@ -1,0 +1,1 @@
+/* example.c: (stub, being written) */

@@ -1,0 +1,2 @@
+/* check_config.c: (stub, being written) */
+int main(void) { return 0; }

@@ -1,0 +1,2 @@
+/* check_loader.c: (stub, being written) */
+int main(void) { return 0; }
