@@ -77,6 +77,7 @@ struct config_dns {
     size_t server_count;
     unsigned timeout_ms;          /* per try (default 5000) */
     unsigned tries;               /* default 2 */
+    unsigned mx_port;             /* TCP port for MX / A-derived destinations (default 25) */
 };
 
 struct config_module {

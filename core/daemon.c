@@ -1,1 +1,204 @@
-/* daemon.c: (stub, being written) */
+/* daemon.c: the running daemon: startup order, the event loop, signals, graceful shutdown. */
+#include "daemon.h"
+#include "binding_table.h"
+#include "delivery.h"
+#include "domain.h"
+#include "log.h"
+#include "module_loader.h"
+#include "queue.h"
+#include "route.h"
+#include "smtp_server.h"
+#include "spool.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct event_base *loop;
+static struct vipmta_config *running_config;
+static int stopping;
+
+/* How far daemon_start got, so shutdown undoes exactly that. */
+enum daemon_stage {
+    STAGE_NONE,
+    STAGE_BINDINGS,
+    STAGE_MODULES,
+    STAGE_SPOOL,
+    STAGE_ROUTE,
+    STAGE_DELIVERY,
+    STAGE_QUEUE,
+    STAGE_SERVER,
+};
+static enum daemon_stage stage;
+
+struct event_base *vipmta_event_base(void)
+{
+    return loop;
+}
+
+struct event_base *daemon_event_base(void)
+{
+    return loop;
+}
+
+const struct vipmta_config *daemon_config(void)
+{
+    return running_config;
+}
+
+static void daemon_recovered(void *arg, struct spool_envelope *env)
+{
+    (void)arg;
+    queue_add(env);
+}
+
+static void daemon_on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (stopping) {
+        log_write("core", VIPMTA_LOG_WARNING, "second %s: exiting at once",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+        _exit(1);
+    }
+    stopping = 1;
+    log_write("core", VIPMTA_LOG_NOTICE,
+              "%s: stopping (no new sessions; queued mail stays in the spool)",
+              sig == SIGINT ? "SIGINT" : "SIGTERM");
+    event_base_loopexit(loop, NULL);
+}
+
+static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    log_write("core", VIPMTA_LOG_NOTICE, "SIGHUP: reopening the delivery log");
+    if (log_delivery_open(running_config->delivery_log) != 0)
+        log_write("core", VIPMTA_LOG_ERROR, "cannot reopen delivery log %s: %m",
+                  running_config->delivery_log);
+}
+
+/* Starts every subsystem in dependency order; -1 with errors printed. */
+static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
+{
+    char errbuf[512];
+
+    stage = STAGE_BINDINGS;
+    if (binding_table_build(cfg, errs) != 0)
+        return -1;
+    binding_table_check_addresses();
+    domain_registry_init(cfg);
+    if (log_delivery_open(cfg->delivery_log) != 0) {
+        errors_add(errs, "delivery_log: cannot open %s: %m", cfg->delivery_log);
+        return -1;
+    }
+    stage = STAGE_MODULES;
+    if (module_loader_load(cfg, errs) != 0 || module_loader_init(errs) != 0)
+        return -1;
+    if (spool_init(cfg->spool_dir, loop, errbuf, sizeof(errbuf)) != 0) {
+        errors_add(errs, "spool_dir %s: %s", cfg->spool_dir, errbuf);
+        return -1;
+    }
+    stage = STAGE_SPOOL;
+    if (route_init(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_ROUTE;
+    if (delivery_init(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_DELIVERY;
+    if (queue_init(loop, cfg, delivery_kick, NULL) != 0) {
+        errors_add(errs, "cannot start the queue");
+        return -1;
+    }
+    stage = STAGE_QUEUE;
+    struct spool_recover_stats st = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (spool_recover(daemon_recovered, NULL, &st) != 0) {
+        errors_add(errs, "spool_dir %s: recovery failed (see the log above)", cfg->spool_dir);
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_write("core", VIPMTA_LOG_NOTICE,
+              "spool recovered: %zu messages, %zu recipients pending, %zu quarantined, %zu "
+              "removed in %.3f s",
+              st.messages, st.recipients_pending, st.quarantined, st.removed,
+              (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (smtp_server_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_SERVER;
+    return 0;
+}
+
+/* Undoes daemon_start in reverse order, as far as it got. */
+static void daemon_stop_subsystems(void)
+{
+    if (stage >= STAGE_SERVER)
+        smtp_server_stop();
+    if (stage >= STAGE_DELIVERY)
+        delivery_shutdown();
+    /* the spool's last completions may still hand mail to the queue */
+    if (stage >= STAGE_SPOOL)
+        spool_shutdown();
+    if (stage >= STAGE_QUEUE)
+        queue_shutdown();
+    if (stage >= STAGE_ROUTE)
+        route_shutdown();
+    if (stage >= STAGE_MODULES)
+        module_loader_unload();
+    if (stage >= STAGE_BINDINGS) {
+        domain_registry_free();
+        binding_table_free();
+    }
+    log_delivery_close();
+    stage = STAGE_NONE;
+}
+
+int daemon_run(struct vipmta_config *cfg)
+{
+    struct vipmta_errors errs = {0};
+    int status = 0;
+
+    running_config = cfg;
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    loop = event_base_new();
+    if (!loop) {
+        log_write("core", VIPMTA_LOG_ERROR, "cannot create the event loop");
+        return 1;
+    }
+    struct event *ev_term = evsignal_new(loop, SIGTERM, daemon_on_stop_signal, NULL);
+    struct event *ev_int = evsignal_new(loop, SIGINT, daemon_on_stop_signal, NULL);
+    struct event *ev_hup = evsignal_new(loop, SIGHUP, daemon_on_hup, NULL);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
+
+    if (daemon_start(cfg, &errs) != 0) {
+        for (size_t i = 0; i < errs.count; i++)
+            log_write("core", VIPMTA_LOG_ERROR, "%s", errs.messages[i]);
+        log_write("core", VIPMTA_LOG_ERROR, "not started: fix the errors above (vipmta -t -c %s "
+                  "checks the configuration)", cfg->path ? cfg->path : "FILE");
+        status = 1;
+    } else {
+        log_write("core", VIPMTA_LOG_NOTICE, "vipmta %s started (hostname %s, %d bindings, %zu "
+                  "modules)", PACKAGE_VERSION, cfg->hostname, vipmta_binding_count(),
+                  module_loader_count());
+        event_base_dispatch(loop);
+    }
+
+    daemon_stop_subsystems();
+    errors_clear(&errs);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(ev_hup);
+    event_base_free(loop);
+    loop = NULL;
+    if (!status)
+        log_write("core", VIPMTA_LOG_NOTICE, "stopped");
+    return status;
+}

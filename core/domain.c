@@ -1,1 +1,174 @@
-/* domain.c: (stub, being written) */
+/* domain.c: the registry of domain records, a hash table keyed by lower-case domain name. */
+#include "domain.h"
+#include "vipmta_module.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct domain_entry {
+    domain_record record; /* first: a domain_record* is a domain_entry* */
+    struct domain_entry *next;
+    size_t module_slots; /* entries allocated in record.module_data */
+};
+
+static const struct vipmta_config *domain_cfg;
+static struct domain_entry **buckets;
+static size_t bucket_count;
+static size_t record_count;
+
+static uint64_t domain_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the lower-cased name */
+    for (; *s; s++) {
+        h ^= (unsigned char)tolower((unsigned char)*s);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+void domain_registry_init(const struct vipmta_config *cfg)
+{
+    domain_registry_free();
+    domain_cfg = cfg;
+    bucket_count = 1024;
+    buckets = calloc(bucket_count, sizeof(*buckets));
+    if (!buckets)
+        abort();
+}
+
+void domain_registry_free(void)
+{
+    for (size_t b = 0; b < bucket_count; b++) {
+        struct domain_entry *e = buckets[b];
+        while (e) {
+            struct domain_entry *next = e->next;
+            free(e->record.domain);
+            free(e->record.binding_connections);
+            free(e->record.module_data);
+            free(e);
+            e = next;
+        }
+    }
+    free(buckets);
+    buckets = NULL;
+    bucket_count = record_count = 0;
+}
+
+domain_record *domain_find(const char *domain)
+{
+    if (!buckets || !domain)
+        return NULL;
+    for (struct domain_entry *e = buckets[domain_hash(domain) % bucket_count]; e; e = e->next)
+        if (strcasecmp(e->record.domain, domain) == 0)
+            return &e->record;
+    return NULL;
+}
+
+static void domain_grow(void)
+{
+    size_t count = bucket_count * 4;
+    struct domain_entry **grown = calloc(count, sizeof(*grown));
+    if (!grown)
+        return; /* keep the longer chains */
+    for (size_t b = 0; b < bucket_count; b++) {
+        struct domain_entry *e = buckets[b];
+        while (e) {
+            struct domain_entry *next = e->next;
+            size_t slot = domain_hash(e->record.domain) % count;
+            e->next = grown[slot];
+            grown[slot] = e;
+            e = next;
+        }
+    }
+    free(buckets);
+    buckets = grown;
+    bucket_count = count;
+}
+
+domain_record *domain_get(const char *domain)
+{
+    domain_record *dr = domain_find(domain);
+    if (dr || !domain)
+        return dr;
+    if (!buckets)
+        domain_registry_init(domain_cfg);
+    struct domain_entry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    dr = &e->record;
+    dr->domain = strdup(domain);
+    int bindings = vipmta_binding_count();
+    dr->binding_connections = calloc(bindings > 0 ? (size_t)bindings : 1, sizeof(uint32_t));
+    if (!dr->domain || !dr->binding_connections) {
+        free(dr->domain);
+        free(dr->binding_connections);
+        free(e);
+        return NULL;
+    }
+    for (char *p = dr->domain; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    dr->limits = domain_cfg ? config_domain_limits(domain_cfg, dr->domain) : NULL;
+    size_t slot = domain_hash(dr->domain) % bucket_count;
+    e->next = buckets[slot];
+    buckets[slot] = e;
+    if (++record_count > bucket_count * 2)
+        domain_grow();
+    return dr;
+}
+
+void domain_foreach(void (*fn)(domain_record *dr, void *arg), void *arg)
+{
+    for (size_t b = 0; b < bucket_count; b++)
+        for (struct domain_entry *e = buckets[b]; e; e = e->next)
+            fn(&e->record, arg);
+}
+
+static void domain_apply_limits(domain_record *dr, void *arg)
+{
+    dr->limits = config_domain_limits(arg, dr->domain);
+}
+
+void domain_registry_apply_config(const struct vipmta_config *cfg)
+{
+    domain_cfg = cfg;
+    domain_foreach(domain_apply_limits, (void *)cfg);
+}
+
+/* One private pointer per entry of the config's `modules` list
+ * (vipmta_module_index is the position in that list). */
+static size_t domain_module_slots(void)
+{
+    return domain_cfg ? domain_cfg->module_count : 0;
+}
+
+void *vipmta_domain_record_get_data(const domain_record *dr, const struct vipmta_module_ctx *m)
+{
+    int i = m ? vipmta_module_index(m) : -1;
+    const struct domain_entry *e = (const struct domain_entry *)dr;
+    if (!dr || i < 0 || (size_t)i >= e->module_slots)
+        return NULL;
+    return dr->module_data[i];
+}
+
+void vipmta_domain_record_set_data(domain_record *dr, const struct vipmta_module_ctx *m,
+                                   void *data)
+{
+    int i = m ? vipmta_module_index(m) : -1;
+    struct domain_entry *e = (struct domain_entry *)dr;
+    if (!dr || i < 0)
+        return;
+    if ((size_t)i >= e->module_slots) {
+        size_t n = domain_module_slots();
+        if (n <= (size_t)i)
+            n = (size_t)i + 1;
+        void **grown = realloc(dr->module_data, n * sizeof(void *));
+        if (!grown)
+            return;
+        memset(grown + e->module_slots, 0, (n - e->module_slots) * sizeof(void *));
+        dr->module_data = grown;
+        e->module_slots = n;
+    }
+    dr->module_data[i] = data;
+}

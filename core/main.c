@@ -1,5 +1,157 @@
 /* main.c: the vipmta command line: run the daemon, check a config (-t), list modules (-M). */
-int main(void)
+#include "binding_table.h"
+#include "config.h"
+#include "daemon.h"
+#include "domain.h"
+#include "hooks.h"
+#include "log.h"
+#include "module_loader.h"
+#include "vipmta_abi.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG VIPMTA_SYSCONFDIR "/vipmta/vipmta.json"
+
+enum main_mode { MODE_RUN, MODE_TEST, MODE_MODULES };
+
+static void main_usage(FILE *out)
 {
-    return 0;
+    fprintf(out,
+            "Usage: vipmta [-c FILE] [-f] [-t | -M | -V | -h]\n"
+            "vipmta is a mail transfer agent core: it accepts mail over SMTP, spools it\n"
+            "durably and delivers it from chosen source addresses (MultiVIP bindings).\n"
+            "\n"
+            "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+            "  -f       stay in the foreground and log to stderr (default: detach, log to\n"
+            "           syslog, facility mail)\n"
+            "  -t       check the configuration and the modules it enables, print \"ok\"\n"
+            "           or every error, and exit non-zero on error; starts nothing\n"
+            "  -M       list the modules the configuration loads, with their versions and\n"
+            "           the hooks each registers, in chain order\n"
+            "  -V       print the version and the module ABI version\n"
+            "  -h       show this help\n"
+            "\n"
+            "Documentation: README.md, docs/configuration.md, docs/writing-modules.md.\n");
+}
+
+/* Loads modules as the daemon would, without starting anything. */
+static int main_check(struct vipmta_config *cfg, enum main_mode mode)
+{
+    struct vipmta_errors errs = {0};
+    int rc = 0;
+
+    if (binding_table_build(cfg, &errs) != 0)
+        rc = -1;
+    domain_registry_init(cfg);
+    if (module_loader_load(cfg, &errs) != 0)
+        rc = -1;
+    if (rc == 0 && mode == MODE_MODULES && module_loader_init(&errs) != 0)
+        rc = -1;
+    if (rc == 0 && mode == MODE_MODULES)
+        module_loader_describe(stdout);
+    if (rc != 0)
+        errors_print(&errs, stderr, NULL);
+    else if (mode == MODE_TEST)
+        printf("ok\n");
+    module_loader_unload();
+    domain_registry_free();
+    binding_table_free();
+    errors_clear(&errs);
+    return rc == 0 ? 0 : 1;
+}
+
+static int main_detach(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -1;
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return chdir("/");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = DEFAULT_CONFIG;
+    enum main_mode mode = MODE_RUN;
+    int foreground = 0;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "c:ftMVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'f':
+            foreground = 1;
+            break;
+        case 't':
+            mode = MODE_TEST;
+            break;
+        case 'M':
+            mode = MODE_MODULES;
+            break;
+        case 'V':
+            printf("vipmta %s (module ABI %d.%d)\n", PACKAGE_VERSION, VIPMTA_MODULE_ABI_MAJOR,
+                   VIPMTA_MODULE_ABI_MINOR);
+            return 0;
+        case 'h':
+            main_usage(stdout);
+            return 0;
+        default:
+            main_usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vipmta: unexpected argument \"%s\" (see vipmta -h)\n", argv[optind]);
+        return 2;
+    }
+
+    struct vipmta_errors errs = {0};
+    struct vipmta_config *cfg = config_load_file(config_path, &errs);
+    if (!cfg) {
+        errors_print(&errs, stderr, NULL);
+        errors_clear(&errs);
+        if (mode == MODE_RUN)
+            fprintf(stderr, "vipmta: not started: fix %s (vipmta -t -c %s checks it)\n",
+                    config_path, config_path);
+        return 1;
+    }
+    int level = log_level_from_name(cfg->log_level);
+    log_set_level(level < 0 ? VIPMTA_LOG_INFO : (enum vipmta_log_level)level);
+
+    int status;
+    if (mode != MODE_RUN) {
+        log_set_level(VIPMTA_LOG_WARNING); /* keep -t / -M output to the point */
+        status = main_check(cfg, mode);
+        config_free(cfg);
+        return status;
+    }
+    if (!foreground) {
+        if (main_detach() != 0) {
+            perror("vipmta: cannot detach (use -f to stay in the foreground)");
+            config_free(cfg);
+            return 1;
+        }
+        log_use_syslog(1);
+    }
+    status = daemon_run(cfg);
+    config_free(cfg);
+    return status;
 }

@@ -51,14 +51,15 @@ typedef struct vipmta_module_descriptor {
     .abi_minor = VIPMTA_MODULE_ABI_MINOR, .struct_size = sizeof(vipmta_module_descriptor), \
     .name = (mod_name), .version = (mod_version), .description = (mod_description)
 
-/* The one symbol the loader looks up in every module. */
-#define VIPMTA_MODULE_DESCRIPTOR_SYMBOL "vipmta_module_descriptor"
-const vipmta_module_descriptor *vipmta_module_descriptor(void);
+/* The one symbol the loader looks up in every module: a function returning
+ * the module's descriptor (a function, not a data symbol, is the portable form). */
+#define VIPMTA_MODULE_DESCRIPTOR_SYMBOL "vipmta_module_get_descriptor"
+const vipmta_module_descriptor *vipmta_module_get_descriptor(void);
 
 /* Exports `descriptor` (a static const vipmta_module_descriptor) as the module's. */
 #define VIPMTA_MODULE_EXPORT(descriptor)                                        \
     __attribute__((visibility("default"))) const vipmta_module_descriptor *     \
-    vipmta_module_descriptor(void)                                              \
+    vipmta_module_get_descriptor(void)                                          \
     {                                                                           \
         return &(descriptor);                                                   \
     }
