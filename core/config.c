@@ -1,1 +1,531 @@
-/* config.c: (stub, being written) */
+/* config.c: loads the JSON config file: parse, validate every key, apply defaults. */
+#include "config.h"
+#include "config_internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static const char *const top_keys[] = {
+    "hostname", "spool_dir", "module_path", "listen", "relay_from", "relay_domains",
+    "bindings", "binding_groups", "default_binding_group", "binding_rules", "domains",
+    "routes", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket", NULL};
+
+int cfg_hostname_ok(const char *name)
+{
+    size_t len = strlen(name), label = 0;
+    if (len == 0 || len > 253)
+        return 0;
+    for (const char *p = name; *p; p++) {
+        if (*p == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return 1;
+}
+
+/* A list of strings at `key`; each checked by `check` (NULL: any). */
+static void cfg_string_list(struct cfg_ctx *c, const json_t *root, const char *key,
+                            char ***out, size_t *count,
+                            int (*check)(struct cfg_ctx *, const char *, const char *))
+{
+    json_t *v = json_object_get(root, key);
+    if (!v)
+        return;
+    if (!json_is_array(v)) {
+        cfg_error(c, key, "expected a list of strings, found %s", cfg_type_name(v));
+        return;
+    }
+    for (size_t i = 0; i < *count; i++)
+        free((*out)[i]);
+    free(*out);
+    *out = calloc(json_array_size(v) + 1, sizeof(char *));
+    *count = 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        char p[CFG_PATH_MAX];
+        char *s = NULL;
+        cfg_path_index(p, key, i);
+        if (cfg_want_string(c, item, p, &s) != 0)
+            continue;
+        if (check && check(c, p, s) != 0) {
+            free(s);
+            continue;
+        }
+        (*out)[(*count)++] = s;
+    }
+}
+
+static int cfg_check_cidr(struct cfg_ctx *c, const char *path, const char *s)
+{
+    struct config_cidr cidr;
+    if (config_parse_cidr(s, &cidr) == 0)
+        return 0;
+    cfg_error(c, path, "\"%s\" is not an address or network (examples: 127.0.0.0/8, ::1/128)", s);
+    return -1;
+}
+
+static int cfg_check_domain(struct cfg_ctx *c, const char *path, const char *s)
+{
+    if (cfg_hostname_ok(s))
+        return 0;
+    cfg_error(c, path, "\"%s\" is not a domain name", s);
+    return -1;
+}
+
+static int cfg_check_dns_server(struct cfg_ctx *c, const char *path, const char *s)
+{
+    unsigned char buf[16];
+    char host[64];
+    unsigned port;
+    if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+        return 0;
+    if (cfg_parse_hostport(s, host, sizeof(host), &port) == 0 &&
+        (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1))
+        return 0;
+    cfg_error(c, path, "\"%s\" is not a DNS server address (\"127.0.0.1\", \"127.0.0.1:5353\", "
+              "\"[::1]:53\")", s);
+    return -1;
+}
+
+static void cfg_parse_listen(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v)
+{
+    static const char *const keys[] = {"address", "port", NULL};
+    if (!v) {
+        cfg->listen = calloc(1, sizeof(*cfg->listen));
+        cfg->listen[0].address = strdup("127.0.0.1");
+        cfg->listen[0].port = 2525;
+        cfg->listen_count = 1;
+        return;
+    }
+    if (!json_is_array(v)) {
+        cfg_error(c, "listen", "expected a list of {\"address\", \"port\"}, found %s",
+                  cfg_type_name(v));
+        return;
+    }
+    cfg->listen = calloc(json_array_size(v) + 1, sizeof(*cfg->listen));
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        char p[CFG_PATH_MAX];
+        cfg_path_index(p, "listen", i);
+        if (!json_is_object(item)) {
+            cfg_error(c, p, "expected {\"address\", \"port\"}, found %s", cfg_type_name(item));
+            continue;
+        }
+        cfg_check_keys(c, item, p, keys);
+        struct config_listen *l = &cfg->listen[cfg->listen_count];
+        unsigned long long port = 0;
+        cfg_get_string(c, item, "address", p, &l->address);
+        int bad_port = cfg_get_uint(c, item, "port", p, 1, 65535, &port) != 0;
+        unsigned char buf[16];
+        if (!l->address) {
+            cfg_error(c, p, "missing \"address\" (an IPv4 or IPv6 literal such as 127.0.0.1 or ::1)");
+        } else if (inet_pton(AF_INET, l->address, buf) != 1 &&
+                   inet_pton(AF_INET6, l->address, buf) != 1) {
+            char q[CFG_PATH_MAX];
+            cfg_path_key(q, p, "address");
+            cfg_error(c, q, "\"%s\" is not an IPv4 or IPv6 address", l->address);
+        }
+        if (!json_object_get(item, "port") && !bad_port)
+            cfg_error(c, p, "missing \"port\"");
+        l->port = (unsigned)port;
+        cfg->listen_count++;
+    }
+}
+
+static void cfg_parse_smtp(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v)
+{
+    static const char *const keys[] = {"max_message_size", "max_recipients", "max_sessions",
+                                       "max_sessions_per_ip", "command_timeout", "data_timeout",
+                                       "max_errors", NULL};
+    struct config_smtp_limits *s = &cfg->smtp;
+    *s = (struct config_smtp_limits){26214400, 1000, 1000, 50, 300, 180, 10};
+    if (!v)
+        return;
+    if (!json_is_object(v)) {
+        cfg_error(c, "smtp", "expected an object, found %s", cfg_type_name(v));
+        return;
+    }
+    cfg_check_keys(c, v, "smtp", keys);
+    unsigned long long x;
+    x = s->max_message_size;
+    if (cfg_get_uint(c, v, "max_message_size", "smtp", 1024, 1ULL << 34, &x) == 0)
+        s->max_message_size = (size_t)x;
+#define CFG_SMTP(key, min, max)                                    \
+    do {                                                           \
+        x = s->key;                                                \
+        if (cfg_get_uint(c, v, #key, "smtp", min, max, &x) == 0)   \
+            s->key = (unsigned)x;                                  \
+    } while (0)
+    CFG_SMTP(max_recipients, 1, 100000);
+    CFG_SMTP(max_sessions, 1, 1000000);
+    CFG_SMTP(max_sessions_per_ip, 1, 1000000);
+    CFG_SMTP(command_timeout, 1, 3600);
+    CFG_SMTP(data_timeout, 1, 3600);
+    CFG_SMTP(max_errors, 1, 1000);
+#undef CFG_SMTP
+}
+
+static void cfg_parse_dns(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v)
+{
+    static const char *const keys[] = {"servers", "timeout_ms", "tries", "mx_port", NULL};
+    cfg->dns.timeout_ms = 5000;
+    cfg->dns.tries = 2;
+    cfg->dns.mx_port = 25;
+    if (!v)
+        return;
+    if (!json_is_object(v)) {
+        cfg_error(c, "dns", "expected an object, found %s", cfg_type_name(v));
+        return;
+    }
+    cfg_check_keys(c, v, "dns", keys);
+    struct cfg_ctx sub = *c;
+    /* the list helper names paths from the key; prefix them with "dns." */
+    json_t *servers = json_object_get(v, "servers");
+    if (servers) {
+        json_t *wrap = json_object();
+        json_object_set(wrap, "dns.servers", servers);
+        cfg_string_list(&sub, wrap, "dns.servers", &cfg->dns.servers, &cfg->dns.server_count,
+                        cfg_check_dns_server);
+        json_decref(wrap);
+        c->errors = sub.errors;
+    }
+    unsigned long long x;
+    x = cfg->dns.timeout_ms;
+    if (cfg_get_uint(c, v, "timeout_ms", "dns", 10, 600000, &x) == 0)
+        cfg->dns.timeout_ms = (unsigned)x;
+    x = cfg->dns.tries;
+    if (cfg_get_uint(c, v, "tries", "dns", 1, 10, &x) == 0)
+        cfg->dns.tries = (unsigned)x;
+    x = cfg->dns.mx_port;
+    if (cfg_get_uint(c, v, "mx_port", "dns", 1, 65535, &x) == 0)
+        cfg->dns.mx_port = (unsigned)x;
+}
+
+static void cfg_parse_modules(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v)
+{
+    static const char *const keys[] = {"name", "enabled", "options", NULL};
+    if (!v)
+        return;
+    if (!json_is_array(v)) {
+        cfg_error(c, "modules", "expected a list of {\"name\", \"enabled\", \"options\"}, found %s",
+                  cfg_type_name(v));
+        return;
+    }
+    cfg->modules = calloc(json_array_size(v) + 1, sizeof(*cfg->modules));
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        char p[CFG_PATH_MAX];
+        cfg_path_index(p, "modules", i);
+        if (!json_is_object(item)) {
+            cfg_error(c, p, "expected {\"name\", \"enabled\", \"options\"}, found %s",
+                      cfg_type_name(item));
+            continue;
+        }
+        cfg_check_keys(c, item, p, keys);
+        struct config_module *m = &cfg->modules[cfg->module_count];
+        m->enabled = 1;
+        m->index = i;
+        cfg_get_string(c, item, "name", p, &m->name);
+        cfg_get_bool(c, item, "enabled", p, &m->enabled);
+        json_t *opts = json_object_get(item, "options");
+        if (opts && !json_is_object(opts)) {
+            char q[CFG_PATH_MAX];
+            cfg_path_key(q, p, "options");
+            cfg_error(c, q, "expected an object, found %s", cfg_type_name(opts));
+            opts = NULL;
+        }
+        m->options = opts ? json_incref(opts) : json_object();
+        if (!m->name) {
+            cfg_error(c, p, "missing \"name\" (the module's file name without .so)");
+            json_decref(m->options);
+            m->options = NULL;
+            continue;
+        }
+        for (size_t j = 0; j < cfg->module_count; j++)
+            if (strcmp(cfg->modules[j].name, m->name) == 0)
+                cfg_error(c, p, "module \"%s\" is listed twice (first as modules[%zu])", m->name,
+                          cfg->modules[j].index);
+        cfg->module_count++;
+    }
+}
+
+static void cfg_parse_paths(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *root)
+{
+    char *s = NULL;
+
+    if (cfg_get_string(c, root, "spool_dir", "", &s) == 0 && s) {
+        cfg->spool_dir = cfg_resolve_path(c, s);
+        free(s);
+        s = NULL;
+    }
+    if (!cfg->spool_dir)
+        cfg->spool_dir = strdup(VIPMTA_LOCALSTATEDIR "/spool/vipmta");
+    if (cfg_get_string(c, root, "delivery_log", "", &s) == 0 && s) {
+        cfg->delivery_log = cfg_resolve_path(c, s);
+        free(s);
+        s = NULL;
+    }
+    if (cfg_get_string(c, root, "control_socket", "", &s) == 0 && s) {
+        cfg->control_socket = cfg_resolve_path(c, s);
+        free(s);
+        s = NULL;
+    }
+    cfg_string_list(c, root, "module_path", &cfg->module_path, &cfg->module_path_count, NULL);
+    for (size_t i = 0; i < cfg->module_path_count; i++) {
+        char *abs = cfg_resolve_path(c, cfg->module_path[i]);
+        free(cfg->module_path[i]);
+        cfg->module_path[i] = abs;
+    }
+    if (!json_object_get(root, "module_path")) {
+        cfg->module_path = calloc(2, sizeof(char *));
+        cfg->module_path[0] = strdup(VIPMTA_MODULEDIR);
+        cfg->module_path_count = 1;
+    }
+}
+
+static void cfg_parse_relay(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *root)
+{
+    char **list = NULL;
+    size_t n = 0;
+
+    if (!json_object_get(root, "relay_from")) {
+        cfg->relay_from = calloc(2, sizeof(*cfg->relay_from));
+        config_parse_cidr("127.0.0.0/8", &cfg->relay_from[0]);
+        config_parse_cidr("::1/128", &cfg->relay_from[1]);
+        cfg->relay_from_count = 2;
+    } else {
+        cfg_string_list(c, root, "relay_from", &list, &n, cfg_check_cidr);
+        cfg->relay_from = calloc(n + 1, sizeof(*cfg->relay_from));
+        for (size_t i = 0; i < n; i++) {
+            config_parse_cidr(list[i], &cfg->relay_from[cfg->relay_from_count++]);
+            free(list[i]);
+        }
+        free(list);
+    }
+    cfg_string_list(c, root, "relay_domains", &cfg->relay_domains, &cfg->relay_domain_count,
+                    cfg_check_domain);
+}
+
+static void cfg_parse_root(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *root)
+{
+    cfg_check_keys(c, root, "", top_keys);
+    cfg_get_string(c, root, "hostname", "", &cfg->hostname);
+    if (cfg->hostname && !cfg_hostname_ok(cfg->hostname))
+        cfg_error(c, "hostname", "\"%s\" is not a host name", cfg->hostname);
+    if (!cfg->hostname) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        cfg->hostname = strdup(host);
+    }
+    cfg_parse_paths(c, cfg, root);
+    cfg_parse_listen(c, cfg, json_object_get(root, "listen"));
+    cfg_parse_relay(c, cfg, root);
+    cfg_parse_bindings(c, cfg, json_object_get(root, "bindings"));
+    cfg_parse_binding_groups(c, cfg, json_object_get(root, "binding_groups"));
+    cfg_get_string(c, root, "default_binding_group", "", &cfg->default_binding_group);
+    cfg_check_default_group(c, cfg);
+    cfg_parse_binding_rules(c, cfg, json_object_get(root, "binding_rules"));
+    cfg_parse_domains(c, cfg, json_object_get(root, "domains"));
+    cfg_parse_routes(c, cfg, json_object_get(root, "routes"));
+    cfg_parse_smtp(c, cfg, json_object_get(root, "smtp"));
+    cfg_parse_dns(c, cfg, json_object_get(root, "dns"));
+    cfg_parse_modules(c, cfg, json_object_get(root, "modules"));
+    cfg_get_string(c, root, "log_level", "", &cfg->log_level);
+    if (!cfg->log_level) {
+        cfg->log_level = strdup("info");
+    } else if (strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warning") &&
+               strcmp(cfg->log_level, "notice") && strcmp(cfg->log_level, "info") &&
+               strcmp(cfg->log_level, "debug")) {
+        cfg_error(c, "log_level", "expected one of error, warning, notice, info, debug, found \"%s\"",
+                  cfg->log_level);
+    }
+}
+
+/* The directory of `name`, absolute. */
+static char *cfg_dir_of(const char *name)
+{
+    char *copy = strdup(name ? name : ".");
+    char *dir = copy ? dirname(copy) : NULL;
+    char *abs = dir ? realpath(dir, NULL) : NULL;
+    char *out = abs ? abs : (dir ? strdup(dir) : NULL);
+    free(copy);
+    return out;
+}
+
+struct vipmta_config *config_load_string(const char *text, const char *name,
+                                         struct vipmta_errors *errs)
+{
+    json_error_t jerr;
+    const char *file = name ? name : "(config)";
+    json_t *root = json_loadb(text, strlen(text), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+
+    if (!root) {
+        errors_add(errs, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        errors_add(errs, "%s:1:1: the configuration must be a JSON object ({ ... }), found %s", file,
+                   cfg_type_name(root));
+        json_decref(root);
+        return NULL;
+    }
+    struct vipmta_config *cfg = calloc(1, sizeof(*cfg));
+    char *dir = cfg_dir_of(file);
+    struct cfg_ctx c = {.file = file, .dir = dir, .errs = errs};
+    cfg->path = strdup(file);
+    cfg->root = root;
+    cfg_parse_root(&c, cfg, root);
+    free(dir);
+    if (c.errors) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+struct vipmta_config *config_load_file(const char *path, struct vipmta_errors *errs)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        errors_add(errs, "%s: cannot open the configuration file: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    size_t n;
+    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap > (64u << 20))
+                break;
+            char *grown = realloc(buf, cap * 2);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (!buf || rerr) {
+        errors_add(errs, "%s: cannot read the configuration file", path);
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (strlen(buf) != len) {
+        errors_add(errs, "%s: the file contains a NUL byte: not a JSON text file", path);
+        free(buf);
+        return NULL;
+    }
+    struct vipmta_config *cfg = config_load_string(buf, path, errs);
+    free(buf);
+    return cfg;
+}
+
+static void cfg_free_strings(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+void config_free(struct vipmta_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->hostname);
+    free(cfg->spool_dir);
+    cfg_free_strings(cfg->module_path, cfg->module_path_count);
+    for (size_t i = 0; i < cfg->listen_count; i++)
+        free(cfg->listen[i].address);
+    free(cfg->listen);
+    free(cfg->relay_from);
+    cfg_free_strings(cfg->relay_domains, cfg->relay_domain_count);
+    for (size_t i = 0; i < cfg->binding_count; i++) {
+        free(cfg->bindings[i].name);
+        free(cfg->bindings[i].address);
+        free(cfg->bindings[i].address6);
+        free(cfg->bindings[i].ehlo);
+    }
+    free(cfg->bindings);
+    for (size_t i = 0; i < cfg->binding_group_count; i++) {
+        for (size_t m = 0; m < cfg->binding_groups[i].member_count; m++)
+            free(cfg->binding_groups[i].members[m].binding);
+        free(cfg->binding_groups[i].members);
+        free(cfg->binding_groups[i].name);
+    }
+    free(cfg->binding_groups);
+    free(cfg->default_binding_group);
+    for (size_t i = 0; i < cfg->binding_rule_count; i++) {
+        free(cfg->binding_rules[i].match);
+        free(cfg->binding_rules[i].binding_group);
+        free(cfg->binding_rules[i].binding);
+    }
+    free(cfg->binding_rules);
+    for (size_t i = 0; i < cfg->domain_count; i++) {
+        free(cfg->domains[i].name);
+        free(cfg->domains[i].retry_schedule);
+    }
+    free(cfg->domains);
+    for (size_t i = 0; i < cfg->route_count; i++) {
+        free(cfg->routes[i].domain);
+        cfg_free_strings(cfg->routes[i].hosts, cfg->routes[i].host_count);
+    }
+    free(cfg->routes);
+    cfg_free_strings(cfg->dns.servers, cfg->dns.server_count);
+    for (size_t i = 0; i < cfg->module_count; i++) {
+        free(cfg->modules[i].name);
+        json_decref(cfg->modules[i].options);
+    }
+    free(cfg->modules);
+    free(cfg->log_level);
+    free(cfg->delivery_log);
+    free(cfg->control_socket);
+    json_decref(cfg->root);
+    free(cfg);
+}
+
+const struct vipmta_domain_limits *config_domain_limits(const struct vipmta_config *cfg,
+                                                        const char *domain)
+{
+    for (size_t i = 1; domain && i < cfg->domain_count; i++)
+        if (strcasecmp(cfg->domains[i].name, domain) == 0)
+            return &cfg->domains[i].limits;
+    return &cfg->domains[0].limits;
+}
+
+const struct config_route *config_route_for(const struct vipmta_config *cfg, const char *domain)
+{
+    const struct config_route *star = NULL;
+    for (size_t i = 0; i < cfg->route_count; i++) {
+        if (cfg->routes[i].host_count == 0)
+            continue;
+        if (domain && strcasecmp(cfg->routes[i].domain, domain) == 0)
+            return &cfg->routes[i];
+        if (strcmp(cfg->routes[i].domain, "*") == 0)
+            star = &cfg->routes[i];
+    }
+    return star;
+}

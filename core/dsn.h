@@ -21,11 +21,17 @@ struct dsn_request {
     size_t rcpt_count;
     const char *original_headers;    /* the original header section (may be NULL) */
     size_t original_headers_len;
+    time_t now;                      /* the DSN's Date: (0: the current time) */
 };
 
 /* A complete message (header section + multipart/report body, CRLF line
- * ends, lines under 1000 octets) in a malloc'd buffer; *len gets its size.
- * NULL on out of memory. */
+ * ends, lines under 1000 octets) in a malloc'd, NUL-terminated buffer; *len
+ * gets its size (without the NUL). NULL on out of memory. Text taken from
+ * the request is sanitised: control characters (CR, LF, ...) never reach the
+ * output, long diagnostics are folded and cut, original header lines over 998
+ * octets are cut. Status: when absent or malformed it is derived from an
+ * "smtp; NNN X.Y.Z" diagnostic, else "4.0.0"/"5.0.0" from the reply code,
+ * else "5.0.0". */
 char *dsn_compose(const struct dsn_request *req, size_t *len);
 
 #endif

@@ -11,19 +11,23 @@
 
 struct event_base;
 
-/* One spooled message in memory (bodies stay on disk). */
+/* One spooled message in memory (bodies stay on disk). One allocation: the
+ * sender string lives right after the struct. */
 struct queue_message {
     char id[SPOOL_ID_LEN + 1];
     char *sender;
     ec_binding_slot binding;      /* chosen binding */
-    uint32_t rcpt_open;           /* recipients not yet final */
+    uint32_t rcpt_open;           /* recipients not yet final (on disk) */
     uint64_t body_size;
     time_t received;
     unsigned is_dsn : 1;
-    unsigned refs : 31;
+    unsigned refs : 31;           /* struct queue_rcpt alive for it (queued or in flight); the
+                                   * message is freed at 0, and its files removed when
+                                   * rcpt_open is 0 too */
 };
 
-/* One recipient of one message, queued on its domain record. */
+/* One recipient of one message, queued on its domain record. One
+ * allocation: the address lives right after the struct. */
 struct queue_rcpt {
     struct queue_message *msg;
     domain_record *dr;
@@ -33,17 +37,33 @@ struct queue_rcpt {
     uint32_t index;               /* position in the envelope */
     uint16_t attempts;
     uint8_t in_flight;
+    struct queue_rcpt *prev;      /* added: in-flight list link owned by the queue */
 };
 
-/* Called when (dr, slot) has ready work and may want a connection. */
+/* Called when (dr, slot) has ready work and may want a connection. Always
+ * from the event loop (a zero-timeout event), never from inside a queue_*
+ * call, so it may call queue_take and the outcome functions freely. One call
+ * per (dr, slot) per loop iteration however much work arrived; not repeated
+ * while the work just sits there (poll queue_has_ready when a connection frees up). */
 typedef void (*queue_ready_fn)(domain_record *dr, ec_binding_slot slot, void *arg);
 
+/* Keeps `cfg` (hostname for DSNs; may be NULL in tests) until queue_shutdown
+ * or queue_set_config. 0, or -1 on out of memory. */
 int queue_init(struct event_base *base, const struct vipmta_config *cfg, queue_ready_fn ready,
                void *arg);
+/* Frees everything in memory (recipients in flight too); spooled files stay. */
 void queue_shutdown(void);
+/* Added: a new config after a reload (same lifetime rule as queue_init's). */
+void queue_set_config(const struct vipmta_config *cfg);
 
 /* Takes ownership of `env` (a committed or recovered message): creates its
- * recipients on their domain records, active or delayed by next_attempt. */
+ * recipients on their domain records, active or delayed by next_attempt.
+ * Only PENDING recipients are queued; the envelope is freed (nothing of it is
+ * kept). A message with no pending recipient is removed from the spool.
+ * Binding: env->binding when known and not suspended, else one chosen from
+ * env->binding_group, else slot 0. Recipients whose domain record cannot be
+ * had (out of memory) are logged and not queued: their message then stays in
+ * the spool until the next start. */
 void queue_add(struct spool_envelope *env);
 
 /* Ready work for (dr, slot): up to `max` ready recipients of ONE message
@@ -52,11 +72,20 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
 /* Non-zero when (dr, slot) has ready work. */
 int queue_has_ready(domain_record *dr, ec_binding_slot slot);
 
-/* Outcomes for a taken recipient; `reply` is the remote text or our reason. */
+/* Outcomes for a taken recipient; `reply` is the remote text or our reason.
+ * queue_delivered and queue_failed free `r`; queue_deferred frees it when it
+ * expired, else keeps it (delayed); queue_release keeps it (ready). Either
+ * way it belongs to the queue again: only queue_take hands it out anew. */
 void queue_delivered(struct queue_rcpt *r, const char *reply);
-/* Retry later per dr->limits (bounce once max_queue_lifetime is over). */
+/* Retry later per dr->limits (bounce once max_queue_lifetime is over):
+ * attempts++, next_attempt = now + retry_schedule[min(attempts, count) - 1]
+ * (300 s without limits), a T record in ID.st. Past max_queue_lifetime since
+ * the message arrived it fails instead with "4.4.7 message expired after N
+ * days in the queue: REPLY". */
 void queue_deferred(struct queue_rcpt *r, const char *reply);
-/* Bounce now: a DSN to the sender (none for the null sender or a DSN). */
+/* Bounce now: a DSN to the sender (none for the null sender or a DSN). The
+ * DSN is spooled as a new message (null sender, is_dsn, the original's
+ * binding) and queued once durable; one DSN per failed recipient. */
 void queue_failed(struct queue_rcpt *r, const char *reply);
 /* Not attempted after all (connection lost before RCPT): back to ready, no attempt counted. */
 void queue_release(struct queue_rcpt *r);

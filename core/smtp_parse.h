@@ -48,11 +48,16 @@ struct smtp_command {
     uint64_t size;
     enum smtp_body_type body;
     int smtputf8;
+    /* Error texts that name the offending input (e.g. "Unsupported parameter:
+     * FOO") are written here; *error_text then points into this buffer, so it
+     * stays valid as long as *out does. Printable ASCII only. */
+    char error_buf[96];
 };
 
-/* Parses one command line (with or without the trailing CRLF; `len` bytes, no
- * NUL needed). Never reads past `len`. On an error `*error_text` (if not NULL)
- * gets a static human text for the reply. */
+/* Parses one command line (with or without the trailing CRLF or bare LF; `len`
+ * bytes, no NUL needed). Never reads past `len`, never allocates. On an error
+ * `*error_text` (if not NULL) gets a human text for the reply: a static string
+ * or out->error_buf; on success it is set to NULL. `*out` is always reset. */
 enum smtp_parse_status smtp_parse_command(const char *line, size_t len, struct smtp_command *out,
                                           const char **error_text);
 

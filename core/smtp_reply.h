@@ -5,12 +5,16 @@
 #include <stddef.h>
 
 #define SMTP_REPLY_TEXT_MAX 1024
+#define SMTP_REPLY_LINE_MAX 2048  /* longest reply line accepted, including CRLF */
 
 struct smtp_reply {
     int code;                 /* 250, 451, ... */
     int has_enhanced;         /* the lines carried an enhanced status code */
     int enh_class, enh_subject, enh_detail;   /* 2.1.0 */
-    char text[SMTP_REPLY_TEXT_MAX]; /* the text of all lines, joined by "\n", without codes; truncated */
+    /* The text of all lines, joined by "\n", without the reply codes and
+     * without the enhanced code when it repeats the first line's; control
+     * characters are replaced by '?'; truncated (at a UTF-8 boundary). */
+    char text[SMTP_REPLY_TEXT_MAX];
     size_t line_count;
     /* EHLO keywords seen (upper case), for the EHLO reply. */
     int ext_pipelining, ext_size, ext_8bitmime, ext_smtputf8, ext_enhancedstatuscodes, ext_starttls;
@@ -24,7 +28,10 @@ enum smtp_reply_status {
 };
 
 /* Parses one complete reply from the start of `buf`. `is_ehlo` asks to
- * collect EHLO keywords. Pure: no allocation, never reads past len. */
+ * collect EHLO keywords (from lines 2.. of a 2xx reply). Pure: no allocation,
+ * never reads past len. *out and *consumed are meaningful only on COMPLETE;
+ * MALFORMED may be returned before the reply is complete when the bytes seen
+ * so far cannot start a valid reply. */
 enum smtp_reply_status smtp_reply_parse(const char *buf, size_t len, int is_ehlo,
                                         struct smtp_reply *out, size_t *consumed);
 

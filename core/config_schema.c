@@ -1,0 +1,178 @@
+/* config_schema.c: path-aware typed getters over Jansson objects with clear error messages. */
+#include "config_schema.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cfg_error(struct cfg_ctx *c, const char *path, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (path && *path)
+        errors_add(c->errs, "%s: %s: %s", c->file, path, msg);
+    else
+        errors_add(c->errs, "%s: %s", c->file, msg);
+    c->errors++;
+}
+
+static int cfg_plain_word(const char *key)
+{
+    if (!*key)
+        return 0;
+    for (const char *p = key; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
+            return 0;
+    return 1;
+}
+
+void cfg_path_key(char *out, const char *parent, const char *key)
+{
+    const char *dot = (parent && *parent) ? "." : "";
+    if (cfg_plain_word(key))
+        snprintf(out, CFG_PATH_MAX, "%s%s%s", parent ? parent : "", dot, key);
+    else
+        snprintf(out, CFG_PATH_MAX, "%s%s\"%s\"", parent ? parent : "", dot, key);
+}
+
+void cfg_path_index(char *out, const char *parent, size_t i)
+{
+    snprintf(out, CFG_PATH_MAX, "%s[%zu]", parent ? parent : "", i);
+}
+
+const char *cfg_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number with a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "something else";
+}
+
+int cfg_check_keys(struct cfg_ctx *c, const json_t *obj, const char *path,
+                   const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    int rc = 0;
+
+    json_object_foreach((json_t *)obj, key, value) {
+        int known = 0;
+        for (size_t i = 0; allowed[i]; i++)
+            if (strcmp(allowed[i], key) == 0)
+                known = 1;
+        if (known)
+            continue;
+        char list[512] = "";
+        size_t used = 0;
+        for (size_t i = 0; allowed[i] && used < sizeof(list); i++)
+            used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+                                     allowed[i]);
+        cfg_error(c, path, "unknown key \"%s\" (allowed: %s)", key, list);
+        rc = -1;
+    }
+    return rc;
+}
+
+int cfg_want_string(struct cfg_ctx *c, const json_t *v, const char *path, char **out)
+{
+    if (!json_is_string(v)) {
+        cfg_error(c, path, "expected a string, found %s", cfg_type_name(v));
+        return -1;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        cfg_error(c, path, "the string contains a NUL character");
+        return -1;
+    }
+    free(*out);
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : -1;
+}
+
+int cfg_get_string(struct cfg_ctx *c, const json_t *obj, const char *key, const char *path,
+                   char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[CFG_PATH_MAX];
+
+    if (!v)
+        return 0;
+    cfg_path_key(p, path, key);
+    if (json_is_null(v))
+        return 0;
+    return cfg_want_string(c, v, p, out);
+}
+
+int cfg_get_uint(struct cfg_ctx *c, const json_t *obj, const char *key, const char *path,
+                 unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[CFG_PATH_MAX];
+
+    if (!v)
+        return 0;
+    cfg_path_key(p, path, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (unsigned long long)json_integer_value(v) < min ||
+        (unsigned long long)json_integer_value(v) > max) {
+        if (json_is_integer(v))
+            cfg_error(c, p, "expected an integer from %llu to %llu, found %" JSON_INTEGER_FORMAT,
+                      min, max, json_integer_value(v));
+        else
+            cfg_error(c, p, "expected an integer from %llu to %llu, found %s", min, max,
+                      cfg_type_name(v));
+        return -1;
+    }
+    *out = (unsigned long long)json_integer_value(v);
+    return 0;
+}
+
+int cfg_get_bool(struct cfg_ctx *c, const json_t *obj, const char *key, const char *path,
+                 int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    char p[CFG_PATH_MAX];
+
+    if (!v)
+        return 0;
+    cfg_path_key(p, path, key);
+    if (!json_is_boolean(v)) {
+        cfg_error(c, p, "expected true or false, found %s", cfg_type_name(v));
+        return -1;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+char *cfg_resolve_path(const struct cfg_ctx *c, const char *path)
+{
+    char *out = NULL;
+
+    if (!path)
+        return NULL;
+    if (path[0] == '/' || !c->dir || !*c->dir)
+        return strdup(path);
+    if (asprintf(&out, "%s/%s", c->dir, path) < 0)
+        return NULL;
+    return out;
+}

@@ -1,0 +1,43 @@
+/* config_schema.h: path-aware typed getters over Jansson objects, shared by the config loader's files. */
+#ifndef VIPMTA_CONFIG_SCHEMA_H
+#define VIPMTA_CONFIG_SCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include "errors.h"
+
+#define CFG_PATH_MAX 512
+
+struct cfg_ctx {
+    const char *file;           /* the file name used in messages */
+    const char *dir;            /* where relative paths are resolved from */
+    struct vipmta_errors *errs;
+    size_t errors;              /* errors reported so far */
+};
+
+/* Reports "FILE: PATH: message" (just "FILE: message" for an empty path). */
+void cfg_error(struct cfg_ctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* PATH.key, or PATH."key" when the key is not a plain word. */
+void cfg_path_key(char *out, const char *parent, const char *key);
+/* PATH[i] */
+void cfg_path_index(char *out, const char *parent, size_t i);
+/* "object", "string", ... for messages */
+const char *cfg_type_name(const json_t *v);
+/* Every key of `obj` must be in `allowed` (NULL-terminated); 0 when so. */
+int cfg_check_keys(struct cfg_ctx *c, const json_t *obj, const char *path,
+                   const char *const *allowed);
+/* Typed getters: absent keys leave *out alone and return 0; a wrong type or
+ * value is reported and returns -1. */
+int cfg_get_string(struct cfg_ctx *c, const json_t *obj, const char *key, const char *path,
+                   char **out);
+int cfg_get_uint(struct cfg_ctx *c, const json_t *obj, const char *key, const char *path,
+                 unsigned long long min, unsigned long long max, unsigned long long *out);
+int cfg_get_bool(struct cfg_ctx *c, const json_t *obj, const char *key, const char *path,
+                 int *out);
+/* A string value at `path` (not a key lookup). */
+int cfg_want_string(struct cfg_ctx *c, const json_t *v, const char *path, char **out);
+/* Joins `path` onto the config directory when relative (malloc'd). */
+char *cfg_resolve_path(const struct cfg_ctx *c, const char *path);
+
+#endif
