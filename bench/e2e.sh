@@ -1,0 +1,168 @@
+#!/bin/sh
+# e2e.sh: end-to-end bench: smtp-source -> (smtp-sink directly | Postfix | vipmta) -> smtp-sink, msgs/s side by side and ratios.
+#
+# One command: bench/e2e.sh   (as root: Postfix needs its accounts and setuid)
+# Environment:
+#   BENCH_MESSAGES   messages per run (default 20000; 2000 for a quick run)
+#   BENCH_SIZES      message sizes in bytes (default "1024 20480")
+#   BENCH_SESSIONS   parallel smtp-source sessions (default 20)
+#   BENCH_TARGETS    which paths to run, in order (default "direct postfix vipmta")
+#   BENCH_TIMEOUT    seconds one run may take before it is called a failure (default 600)
+#   BENCH_STALL      seconds without a new message at the sink before a run is called stalled (60)
+#   BENCH_SETTLE     seconds to keep the sink up after the last message, to catch duplicates (1)
+#   BENCH_TMPDIR     where the temp dir goes (default /var/tmp; must be a disk, not tmpfs)
+#   BENCH_KEEP=1     keep the temp dir (logs, configs, maillog, delivery log)
+#   VIPMTA           the daemon binary (default $top/_build/core/vipmta)
+#   BENCH_PF_EXTRA   extra Postfix main.cf settings, e.g. "in_flow_delay=0"
+#   BENCH_VIPMTA_CONFIG_EXTRA, BENCH_VIPMTA_LOG_LEVEL  see bench/vipmta.sh
+#
+# Each run starts a fresh smtp-sink (counting with -c) and, for the relays, a
+# fresh MTA instance with an empty spool. Time: from the start of injection
+# to the arrival of the Nth message at the sink (stamped by sinkwatch as it
+# happens). The sink's count must equal N; a shortfall or surplus is reported
+# loudly. Source addresses of the relays' connections to the sink are sampled
+# with ss(8) during the run and printed.
+set -u
+
+bench_dir=$(cd "$(dirname "$0")" && pwd)
+. "$bench_dir/common.sh"
+. "$bench_dir/postfix.sh"
+. "$bench_dir/vipmta.sh"
+
+N=${BENCH_MESSAGES:-20000}
+SIZES=${BENCH_SIZES:-"1024 20480"}
+TARGETS=${BENCH_TARGETS:-"direct postfix vipmta"}
+BENCH_SETTLE=${BENCH_SETTLE:-1}
+PF_BIND=127.0.0.2
+VM_BINDS="127.0.0.2 127.0.0.3"
+
+[ "$(id -u)" -eq 0 ] || bench_die "run as root (Postfix needs its accounts, smtp-sink drops to nobody)"
+bench_need_postfix
+root=$(bench_mktemp)
+PF_DIR=""
+failed=0
+
+cleanup() {
+    [ -n "$PF_DIR" ] && pf_stop "$PF_DIR"
+    vm_stop
+    bench_kill_all
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        bench_log "bench: kept $root"
+    else
+        rm -rf "$root"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$root/bin"
+SINKWATCH=$root/bin/sinkwatch
+bench_cc "$bench_dir/sinkwatch.c" "$SINKWATCH"
+
+vm_ok=0
+if vm_usable; then vm_ok=1; fi
+
+# Samples the local addresses of established connections to the sink port
+# every 0.5 s (bounded by BENCH_TIMEOUT) until DIR/sampler.stop exists.
+sampler() {
+    local d=$1 port=$2 i=0
+    while [ ! -f "$d/sampler.stop" ] && [ $i -lt $((BENCH_TIMEOUT * 2)) ]; do
+        ss -Htn "dport = :$port" 2>/dev/null | awk '$1 == "ESTAB" { sub(/:[0-9]+$/, "", $4); print $4 }'
+        sleep 0.5
+        i=$((i + 1))
+    done | sort -u > "$d/srcaddrs"
+}
+
+# run_one TARGET SIZE: sets R_RATE R_SECS R_COUNT R_ACCEPT R_SRC R_NOTE
+run_one() {
+    local target=$1 size=$2 d sinkport port t0 tsrc t1 deadline sp relay_pid
+    d=$root/$target-$size
+    mkdir -p "$d"
+    R_RATE=n/a R_SECS=n/a R_COUNT=0 R_ACCEPT=n/a R_SRC="" R_NOTE=""
+    if [ "$target" = vipmta ] && [ $vm_ok != 1 ]; then
+        R_NOTE="to be measured: $VM_WHY"
+        return 1
+    fi
+    sinkport=$(bench_free_port)
+    sink_start "$d" "$sinkport" "$N"
+    case $target in
+        direct)
+            port=$sinkport
+            ;;
+        postfix)
+            port=$(bench_free_port)
+            PF_DIR=$d/pf
+            pf_setup "$PF_DIR" "$port" "$sinkport" "$PF_BIND"
+            pf_start "$PF_DIR"
+            ;;
+        vipmta)
+            port=$(bench_free_port)
+            vm_config "$d/vipmta.json" "$port" "$d/spool" "127.0.0.1:$sinkport" "$VM_BINDS"
+            if ! vm_start "$d/vipmta.json" "$d/vipmta.log"; then
+                sink_stop "$d"
+                R_NOTE="vipmta did not start (log: $d/vipmta.log)"
+                return 1
+            fi
+            ;;
+    esac
+    sampler "$d" "$sinkport" &
+    sp=$!
+    bench_track $sp
+
+    t0=$(bench_now)
+    run_source "$port" "$N" "$size" "$d/source"
+    tsrc=$(bench_now)
+    deadline=$(( $(date +%s) + BENCH_TIMEOUT ))
+    case $target in
+        postfix) relay_pid=$PF_MASTER_PID ;;
+        vipmta) relay_pid=$VM_PID ;;
+        *) relay_pid="" ;;
+    esac
+    if sink_wait "$d" "$deadline" "$relay_pid"; then
+        t1=$(cat "$d/sink.reached")
+        R_SECS=$(bench_secs "$t0" "$t1")
+        R_RATE=$(bench_rate "$N" "$t0" "$t1")
+        sleep "$BENCH_SETTLE"
+    else
+        R_NOTE="sink never reached $N messages: $SINK_WHY"
+    fi
+    R_ACCEPT=$(bench_rate "$SOURCE_COUNT" "$t0" "$tsrc")
+    touch "$d/sampler.stop"
+    wait $sp 2>/dev/null
+    sink_stop "$d"
+    R_COUNT=$SINK_COUNT
+    R_SRC=$(tr '\n' ' ' < "$d/srcaddrs" 2>/dev/null)
+    case $target in
+        postfix) pf_stop "$PF_DIR"; PF_DIR="" ;;
+        vipmta) vm_stop ;;
+    esac
+    if [ "$R_COUNT" != "$N" ]; then
+        bench_loud "$target, $size B: the sink received $R_COUNT messages, expected $N${R_NOTE:+ ($R_NOTE)}"
+        failed=1
+    fi
+    [ "$SOURCE_COUNT" = "$N" ] || { R_NOTE="${R_NOTE:+$R_NOTE; }smtp-source completed $SOURCE_COUNT of $N"; failed=1; }
+    return 0
+}
+
+echo "vipmta end-to-end bench: $N messages per run, $BENCH_SESSIONS sessions, sizes: $SIZES"
+echo "host: $(nproc) CPUs, $(uname -r), temp dir $root ($(stat -f -c %T "$root"))"
+echo "postfix: $("$PF_SBIN/postconf" -d -h mail_version 2>/dev/null) from $PF_ROOT; vipmta: $VIPMTA"
+[ $vm_ok = 1 ] || echo "vipmta: not run: $VM_WHY"
+echo
+
+for size in $SIZES; do
+    rate_direct="" rate_postfix="" rate_vipmta=""
+    for target in $TARGETS; do
+        run_one "$target" "$size"
+        eval "rate_$target=\$R_RATE"
+        printf '%-8s %6s B  %10s msgs/s  %9s s  sink got %6s/%s  accepted at %10s msgs/s  from: %s%s\n' \
+            "$target" "$size" "$R_RATE" "$R_SECS" "$R_COUNT" "$N" "$R_ACCEPT" "${R_SRC:--}" \
+            "${R_NOTE:+  [$R_NOTE]}"
+    done
+    printf '%-8s %6s B  ratio vipmta/postfix = %s (target >= 10)   vipmta/direct = %s (target >= 0.5)   postfix/direct = %s\n\n' \
+        "ratios" "$size" "$(bench_ratio "$rate_vipmta" "$rate_postfix")" \
+        "$(bench_ratio "$rate_vipmta" "$rate_direct")" "$(bench_ratio "$rate_postfix" "$rate_direct")"
+done
+
+[ $failed = 0 ] || { bench_loud "at least one run lost or duplicated messages: see above"; exit 1; }
+exit 0

@@ -1,0 +1,215 @@
+/* connlog.c: the connlog module: one JSON line per allowed post-bind call, to a file (reopened on SIGHUP) or syslog. */
+#include "connlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include "vipmta_binding.h"
+#include "hooks/core/connection_post_bind.h"
+
+#define CONNLOG_LINE_MAX 2048
+
+struct connlog_state {
+    vipmta_module_ctx *m;
+    struct connlog_config *cfg;
+    int fd;              /* the log file, -1 in syslog mode */
+    struct event *sighup;
+    int write_failing;   /* a write failed; logged once until one succeeds */
+};
+
+static int connlog_open(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+static void connlog_write(struct connlog_state *st, const char *line, int len)
+{
+    if (st->fd < 0) {
+        syslog(LOG_MAIL | LOG_INFO, "%.*s", len - 1, line); /* without the newline */
+        return;
+    }
+    /* O_APPEND and one write() per line: whole lines, even while rotated */
+    const char *p = line;
+    size_t left = (size_t)len;
+    while (left > 0) {
+        ssize_t n = write(st->fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (!st->write_failing)
+                vipmta_module_log(st->m, VIPMTA_LOG_ERROR,
+                                  "cannot write to %s: %s (logged once until a write succeeds)",
+                                  st->cfg->file, n < 0 ? strerror(errno) : "nothing written");
+            st->write_failing = 1;
+            return;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (st->write_failing) {
+        vipmta_module_log(st->m, VIPMTA_LOG_NOTICE, "writing to %s again", st->cfg->file);
+        st->write_failing = 0;
+    }
+}
+
+static int connlog_post_bind(void *closure, domain_record *dr, int binding_slot, int fd,
+                             struct sockaddr *addr, int addr_len)
+{
+    struct connlog_state *st = closure;
+    struct sockaddr_storage src;
+    socklen_t src_len = sizeof(src);
+    struct connlog_event ev = {
+        .domain = dr ? dr->domain : NULL,
+        .binding = config_get_binding_name_from_id(binding_slot),
+        .slot = binding_slot,
+        .destination = addr,
+        .destination_len = addr_len,
+        .fd = fd,
+        /* registered last: running at all means the chain so far allowed it */
+        .verdict = "allow",
+    };
+    gettimeofday(&ev.time, NULL);
+    if (getsockname(fd, (struct sockaddr *)&src, &src_len) == 0) {
+        ev.source = (const struct sockaddr *)&src;
+        ev.source_len = (int)src_len;
+    }
+    char line[CONNLOG_LINE_MAX];
+    int len = connlog_format_line(&ev, line, sizeof(line));
+    if (len < 0)
+        vipmta_module_log(st->m, VIPMTA_LOG_WARNING, "cannot format the line for fd %d", fd);
+    else
+        connlog_write(st, line, len);
+    return 0; /* logging never vetoes */
+}
+
+/* Opens the file of `cfg` unless it is the one already open. Returns the fd
+ * to use (-1 for syslog) or -2 after reporting the error. */
+static int connlog_open_for(struct connlog_state *st, const struct connlog_config *cfg)
+{
+    if (!cfg->file)
+        return -1;
+    if (st->fd >= 0 && st->cfg && st->cfg->file && strcmp(st->cfg->file, cfg->file) == 0)
+        return st->fd;
+    int fd = connlog_open(cfg->file);
+    if (fd < 0) {
+        vipmta_module_error(st->m, "file", "cannot open \"%s\" for appending: %s", cfg->file,
+                            strerror(errno));
+        return -2;
+    }
+    return fd;
+}
+
+static void connlog_reopen(evutil_socket_t sig, short what, void *arg)
+{
+    struct connlog_state *st = arg;
+    if (!st->cfg || !st->cfg->file)
+        return;
+    int fd = connlog_open(st->cfg->file);
+    if (fd < 0) {
+        vipmta_module_log(st->m, VIPMTA_LOG_ERROR, "SIGHUP: cannot reopen %s: %s; still "
+                                                   "writing to the old file",
+                          st->cfg->file, strerror(errno));
+        return;
+    }
+    if (st->fd >= 0)
+        close(st->fd);
+    st->fd = fd;
+    st->write_failing = 0;
+    vipmta_module_log(st->m, VIPMTA_LOG_INFO, "SIGHUP: reopened %s", st->cfg->file);
+}
+
+static int connlog_configure(vipmta_module_ctx *m, const json_t *options)
+{
+    struct connlog_config *cfg = connlog_config_parse(m, options);
+    if (!cfg)
+        return 1;
+    struct connlog_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        connlog_config_free(cfg);
+        vipmta_module_error(m, NULL, "out of memory");
+        return 1;
+    }
+    st->m = m;
+    st->cfg = cfg;
+    st->fd = -1;
+    vipmta_module_set_data(m, st);
+    return 0;
+}
+
+static int connlog_init(vipmta_module_ctx *m)
+{
+    struct connlog_state *st = vipmta_module_get_data(m);
+    if (!st)
+        return 1;
+    const struct connlog_config *cfg = st->cfg;
+    int fd = connlog_open_for(st, cfg); /* st->fd is -1: opens the file */
+    if (fd == -2)
+        return 1;
+    st->fd = fd;
+
+    struct event_base *base = vipmta_event_base();
+    if (base) {
+        st->sighup = evsignal_new(base, SIGHUP, connlog_reopen, st);
+        if (!st->sighup || event_add(st->sighup, NULL) != 0) {
+            vipmta_module_error(m, NULL, "cannot watch SIGHUP on the event loop");
+            return 1;
+        }
+    }
+    register_core_connection_post_bind_hook_last(connlog_post_bind, st);
+    vipmta_module_log(m, VIPMTA_LOG_INFO, "logging connections to %s%s",
+                      cfg->file ? cfg->file : "syslog (facility mail)",
+                      cfg->file && !base ? " (no event loop: no reopen on SIGHUP)" : "");
+    return 0;
+}
+
+static int connlog_reload(vipmta_module_ctx *m, const json_t *options)
+{
+    struct connlog_state *st = vipmta_module_get_data(m);
+    if (!st)
+        return 1;
+    struct connlog_config *cfg = connlog_config_parse(m, options);
+    if (!cfg)
+        return 1;
+    int fd = connlog_open_for(st, cfg);
+    if (fd == -2) {
+        connlog_config_free(cfg);
+        return 1;
+    }
+    if (st->fd >= 0 && st->fd != fd)
+        close(st->fd);
+    connlog_config_free(st->cfg);
+    st->cfg = cfg;
+    st->fd = fd;
+    st->write_failing = 0;
+    return 0;
+}
+
+static void connlog_shutdown(vipmta_module_ctx *m)
+{
+    struct connlog_state *st = vipmta_module_get_data(m);
+    if (!st)
+        return;
+    if (st->sighup)
+        event_free(st->sighup);
+    if (st->fd >= 0)
+        close(st->fd);
+    connlog_config_free(st->cfg);
+    free(st);
+    vipmta_module_set_data(m, NULL);
+}
+
+static const vipmta_module_descriptor connlog_descriptor = {
+    VIPMTA_MODULE_HEADER("connlog", "1.0.0",
+                         "one JSON line per outbound connection allowed by the post-bind chain"),
+    .configure = connlog_configure,
+    .init = connlog_init,
+    .reload = connlog_reload,
+    .shutdown = connlog_shutdown,
+};
+
+VIPMTA_MODULE_EXPORT(connlog_descriptor)

@@ -1,0 +1,48 @@
+/* connlog.h: internal interface between the connlog module's files (options, line format, hook). */
+#ifndef VIPMTA_MOD_CONNLOG_H
+#define VIPMTA_MOD_CONNLOG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <jansson.h>
+#include "vipmta_module.h"
+
+/* The parsed options: exactly one of file / syslog. */
+struct connlog_config {
+    char *file; /* append to this file; NULL: syslog */
+    int syslog;
+};
+
+/* --- connlog_options.c --- */
+
+/* Parses the options, reporting every error; NULL when any. */
+struct connlog_config *connlog_config_parse(vipmta_module_ctx *m, const json_t *options);
+void connlog_config_free(struct connlog_config *cfg);
+
+/* --- connlog_line.c --- */
+
+/* One post-bind call, as logged. */
+struct connlog_event {
+    struct timeval time;
+    const char *domain;        /* NULL: unknown */
+    const char *binding;       /* NULL: unknown */
+    int slot;
+    const struct sockaddr *source; /* from getsockname(); NULL: unknown */
+    int source_len;
+    const struct sockaddr *destination;
+    int destination_len;
+    int fd;
+    const char *verdict;       /* "allow" */
+};
+
+/* "192.0.2.1:25" / "[2001:db8::1]:25"; 0, or -1 (buf "") for other families. */
+int connlog_format_addr(const struct sockaddr *sa, int len, char *buf, size_t size);
+/* The JSON object of one line, members in a fixed order; NULL when out of
+ * memory. */
+json_t *connlog_event_json(const struct connlog_event *ev);
+/* Writes the line (compact JSON and "\n") into buf. Returns its length, or
+ * -1 when it does not fit or on error. */
+int connlog_format_line(const struct connlog_event *ev, char *buf, size_t size);
+
+#endif

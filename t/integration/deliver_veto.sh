@@ -1,0 +1,42 @@
+#!/bin/sh
+# deliver_veto.sh: the example module vetoes every connection after bind: no connection reaches the sink, mail stays queued.
+. "$VIPMTA_TOP_SRCDIR/t/integration/deliver_lib.sh"
+
+dl_init
+MODDIR=$VIPMTA_TOP_BUILDDIR/modules
+[ -e "$MODDIR/example.la" ] || [ -e "$MODDIR/.libs/example.so" ] || [ -e "$MODDIR/example.so" ] ||
+    vt_skip "the example module is not built in $MODDIR"
+SINK=$(vt_free_port)
+vt_start_sink sink "$SINK"
+dl_config "{
+  \"bindings\": {\"vip1\": {\"address\": \"127.0.0.2\"}},
+  \"binding_rules\": [{\"recipient_domain\": \"veto.test\", \"binding\": \"vip1\"}],
+  \"routes\": {\"*\": [\"127.0.0.1:$SINK\", \"127.0.0.1:$SINK\"]},
+  \"module_path\": [\"$MODDIR\"],
+  \"modules\": [{\"name\": \"example\", \"enabled\": true, \"options\": {\"veto\": true}}],
+  \"domains\": {\"*\": {\"retry_schedule\": [1]}}
+}"
+vt_start_daemon "$DL_CONF"
+
+dl_send sender@src.test user@veto.test "vetoed"
+id=$(dl_spool_ids)
+[ -n "$id" ] || vt_fail "no message in the spool after acceptance"
+
+vt_log "every attempt is vetoed (two route hosts each), and retried"
+dl_wait 4 20 outcome vetoed domain veto.test binding vip1 id null || vt_fail "fewer than 4 vetoed lines: $(dl_count outcome vetoed)"
+vt_assert_match "veto reason" "connection to 127.0.0.1:$SINK from binding \"vip1\" vetoed by module \"example\" (returned *)" \
+    "$(dl_get reply outcome vetoed | head -n 1)"
+dl_wait 2 10 outcome deferred rcpt user@veto.test id "$id" || vt_fail "the recipient was not deferred"
+vt_assert_match "deferral reason" "451 4.4.5 all 2 destinations failed; last: connection to * vetoed by module \"example\"*" \
+    "$(dl_get reply outcome deferred rcpt user@veto.test | head -n 1)"
+grep -q 'notice \[delivery\] veto.test: connection to 127.0.0.1:'"$SINK"' from binding "vip1" vetoed by module "example" (returned' "$VT_DAEMON_LOG" ||
+    vt_fail "no notice line naming the module in the main log"
+
+vt_log "nothing reached the sink; the message stays queued"
+vt_assert_eq "connections at the sink" 0 "$(vt_sink_count sink connect)"
+vt_assert_eq "delivered or bounced lines" 0 "$(($(dl_count outcome delivered) + $(dl_count outcome bounced)))"
+if [ ! -f "$VT_DIR/spool/queue/$id.env" ] || [ ! -f "$VT_DIR/spool/queue/$id.body" ]; then
+    vt_fail "$id left the spool"
+fi
+vt_stop_daemon || vt_fail "the daemon exited with status $?"
+[ -f "$VT_DIR/spool/queue/$id.env" ] || vt_fail "$id left the spool at shutdown"
