@@ -199,9 +199,9 @@ static int loader_open(const struct vipmta_config *cfg, struct vipmta_module_ctx
         }
     }
     if (!m->handle) {
-        errors_add(errs, "modules[%zu] (\"%s\"): cannot open module: not found in %s (last error: %s)",
-                   m->index, m->config_name, tried ? tried : "(module_path is empty)",
-                   last_error ? last_error : "none");
+        errors_add(errs, "modules[%zu] (\"%s\"): cannot open module: %s %s (last error: %s)",
+                   m->index, m->config_name, informative ? "not loadable from" : "not found in",
+                   tried ? tried : "(module_path is empty)", last_error ? last_error : "none");
         goto out;
     }
 

@@ -171,7 +171,7 @@ START_TEST(test_unloadable_file_shows_why)
     cfg = make_config(path, "[{\"name\": \"junk\"}]");
     ck_assert_int_eq(module_loader_load(cfg, &errs), -1);
     ck_assert_uint_eq(errs.count, 1);
-    ck_assert_ptr_nonnull(strstr(errs.messages[0], "cannot open module: not found in "));
+    ck_assert_ptr_nonnull(strstr(errs.messages[0], "cannot open module: not loadable from "));
     ck_assert_ptr_null(strstr(errs.messages[0], "(last error: file not found)"));
     ck_assert_ptr_nonnull(strstr(errs.messages[0], "junk.so"));
     unlink(file);
