@@ -36,37 +36,32 @@ int cfg_hostname_ok(const char *name)
     return 1;
 }
 
-/* A list of strings at `key`; each checked by `check` (NULL: any). */
-static void cfg_string_list(struct cfg_ctx *c, const json_t *root, const char *key,
-                            char ***out, size_t *count,
-                            int (*check)(struct cfg_ctx *, const char *, const char *))
+void cfg_lower(char *s)
 {
-    json_t *v = json_object_get(root, key);
-    if (!v)
+    for (; s && *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+static int cfg_check_path(struct cfg_ctx *c, const char *path, const char *s)
+{
+    if (*s)
+        return 0;
+    cfg_error(c, path, "expected a file or directory path, found an empty string");
+    return -1;
+}
+
+/* A path at `key`, resolved against the config file's directory; absent or null: *out stays. */
+static void cfg_get_path(struct cfg_ctx *c, const json_t *root, const char *key, char **out)
+{
+    char *s = NULL;
+
+    if (cfg_get_string(c, root, key, "", &s) != 0 || !s)
         return;
-    if (!json_is_array(v)) {
-        cfg_error(c, key, "expected a list of strings, found %s", cfg_type_name(v));
-        return;
+    if (cfg_check_path(c, key, s) == 0) {
+        free(*out);
+        *out = cfg_resolve_path(c, s);
     }
-    for (size_t i = 0; i < *count; i++)
-        free((*out)[i]);
-    free(*out);
-    *out = calloc(json_array_size(v) + 1, sizeof(char *));
-    *count = 0;
-    size_t i;
-    json_t *item;
-    json_array_foreach(v, i, item) {
-        char p[CFG_PATH_MAX];
-        char *s = NULL;
-        cfg_path_index(p, key, i);
-        if (cfg_want_string(c, item, p, &s) != 0)
-            continue;
-        if (check && check(c, p, s) != 0) {
-            free(s);
-            continue;
-        }
-        (*out)[(*count)++] = s;
-    }
+    free(s);
 }
 
 static int cfg_check_cidr(struct cfg_ctx *c, const char *path, const char *s)
@@ -193,17 +188,8 @@ static void cfg_parse_dns(struct cfg_ctx *c, struct vipmta_config *cfg, const js
         return;
     }
     cfg_check_keys(c, v, "dns", keys);
-    struct cfg_ctx sub = *c;
-    /* the list helper names paths from the key; prefix them with "dns." */
-    json_t *servers = json_object_get(v, "servers");
-    if (servers) {
-        json_t *wrap = json_object();
-        json_object_set(wrap, "dns.servers", servers);
-        cfg_string_list(&sub, wrap, "dns.servers", &cfg->dns.servers, &cfg->dns.server_count,
-                        cfg_check_dns_server);
-        json_decref(wrap);
-        c->errors = sub.errors;
-    }
+    cfg_get_string_list(c, json_object_get(v, "servers"), "dns.servers", &cfg->dns.servers,
+                        &cfg->dns.server_count, cfg_check_dns_server);
     unsigned long long x;
     x = cfg->dns.timeout_ms;
     if (cfg_get_uint(c, v, "timeout_ms", "dns", 10, 600000, &x) == 0)
@@ -267,26 +253,13 @@ static void cfg_parse_modules(struct cfg_ctx *c, struct vipmta_config *cfg, cons
 
 static void cfg_parse_paths(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *root)
 {
-    char *s = NULL;
-
-    if (cfg_get_string(c, root, "spool_dir", "", &s) == 0 && s) {
-        cfg->spool_dir = cfg_resolve_path(c, s);
-        free(s);
-        s = NULL;
-    }
+    cfg_get_path(c, root, "spool_dir", &cfg->spool_dir);
     if (!cfg->spool_dir)
         cfg->spool_dir = strdup(VIPMTA_LOCALSTATEDIR "/spool/vipmta");
-    if (cfg_get_string(c, root, "delivery_log", "", &s) == 0 && s) {
-        cfg->delivery_log = cfg_resolve_path(c, s);
-        free(s);
-        s = NULL;
-    }
-    if (cfg_get_string(c, root, "control_socket", "", &s) == 0 && s) {
-        cfg->control_socket = cfg_resolve_path(c, s);
-        free(s);
-        s = NULL;
-    }
-    cfg_string_list(c, root, "module_path", &cfg->module_path, &cfg->module_path_count, NULL);
+    cfg_get_path(c, root, "delivery_log", &cfg->delivery_log);
+    cfg_get_path(c, root, "control_socket", &cfg->control_socket);
+    cfg_get_string_list(c, json_object_get(root, "module_path"), "module_path", &cfg->module_path,
+                        &cfg->module_path_count, cfg_check_path);
     for (size_t i = 0; i < cfg->module_path_count; i++) {
         char *abs = cfg_resolve_path(c, cfg->module_path[i]);
         free(cfg->module_path[i]);
@@ -310,7 +283,8 @@ static void cfg_parse_relay(struct cfg_ctx *c, struct vipmta_config *cfg, const 
         config_parse_cidr("::1/128", &cfg->relay_from[1]);
         cfg->relay_from_count = 2;
     } else {
-        cfg_string_list(c, root, "relay_from", &list, &n, cfg_check_cidr);
+        cfg_get_string_list(c, json_object_get(root, "relay_from"), "relay_from", &list, &n,
+                            cfg_check_cidr);
         cfg->relay_from = calloc(n + 1, sizeof(*cfg->relay_from));
         for (size_t i = 0; i < n; i++) {
             config_parse_cidr(list[i], &cfg->relay_from[cfg->relay_from_count++]);
@@ -318,8 +292,10 @@ static void cfg_parse_relay(struct cfg_ctx *c, struct vipmta_config *cfg, const 
         }
         free(list);
     }
-    cfg_string_list(c, root, "relay_domains", &cfg->relay_domains, &cfg->relay_domain_count,
-                    cfg_check_domain);
+    cfg_get_string_list(c, json_object_get(root, "relay_domains"), "relay_domains",
+                        &cfg->relay_domains, &cfg->relay_domain_count, cfg_check_domain);
+    for (size_t i = 0; i < cfg->relay_domain_count; i++)
+        cfg_lower(cfg->relay_domains[i]);
 }
 
 static void cfg_parse_root(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *root)
@@ -374,6 +350,11 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
 {
     json_error_t jerr;
     const char *file = name ? name : "(config)";
+
+    if (!text) {
+        errors_add(errs, "%s: no configuration text", file);
+        return NULL;
+    }
     json_t *root = json_loadb(text, strlen(text), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 
     if (!root) {
@@ -381,12 +362,17 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
         return NULL;
     }
     if (!json_is_object(root)) {
-        errors_add(errs, "%s:1:1: the configuration must be a JSON object ({ ... }), found %s", file,
+        errors_add(errs, "%s: the configuration must be a JSON object ({ ... }), found %s", file,
                    cfg_type_name(root));
         json_decref(root);
         return NULL;
     }
     struct vipmta_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        errors_add(errs, "%s: out of memory loading the configuration", file);
+        json_decref(root);
+        return NULL;
+    }
     char *dir = cfg_dir_of(file);
     struct cfg_ctx c = {.file = file, .dir = dir, .errs = errs};
     cfg->path = strdup(file);

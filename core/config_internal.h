@@ -6,6 +6,8 @@
 #include "config_schema.h"
 
 int cfg_hostname_ok(const char *name);
+/* Lower-cases `s` in place (domain names). */
+void cfg_lower(char *s);
 int cfg_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
 void cfg_parse_bindings(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void cfg_parse_binding_groups(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);

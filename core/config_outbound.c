@@ -29,6 +29,43 @@ static int cfg_binding_exists(const struct vipmta_config *cfg, const char *name)
     return 0;
 }
 
+/* "example.com", "*.example.com" or "*" */
+static int cfg_domain_pattern_ok(const char *pattern)
+{
+    if (strcmp(pattern, "*") == 0)
+        return 1;
+    if (pattern[0] == '*' && pattern[1] == '.')
+        pattern += 2;
+    return cfg_hostname_ok(pattern);
+}
+
+/* A key of "domains" or "routes": a domain name or "*"; lower-cased into *out,
+ * unique among the `n` names already in `seen` (case-insensitively). 0 when valid. */
+static int cfg_domain_key(struct cfg_ctx *c, const char *section, const char *key,
+                          const char *path, char **seen, size_t stride, size_t n, char **out)
+{
+    if (strcmp(key, "*") != 0 && !cfg_hostname_ok(key)) {
+        cfg_error(c, path, "\"%s\" is not a domain name (or \"*\" for every other domain)", key);
+        return -1;
+    }
+    char *lower = strdup(key);
+    if (!lower) {
+        cfg_error(c, path, "out of memory");
+        return -1;
+    }
+    cfg_lower(lower);
+    for (size_t i = 0; i < n; i++) {
+        const char *other = *(char *const *)((const char *)seen + i * stride);
+        if (other && strcmp(other, lower) == 0) {
+            cfg_error(c, path, "%s lists \"%s\" twice (domain names ignore case)", section, lower);
+            free(lower);
+            return -1;
+        }
+    }
+    *out = lower;
+    return 0;
+}
+
 static int cfg_group_exists(const struct vipmta_config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->binding_group_count; i++)
@@ -109,8 +146,11 @@ void cfg_parse_binding_groups(struct cfg_ctx *c, struct vipmta_config *cfg, cons
                       "found %s", cfg_type_name(list));
             continue;
         }
-        if (cfg_binding_exists(cfg, name) && strcmp(name, "default") != 0)
-            cfg_error(c, p, "a group may not have the name of a binding");
+        if (!cfg_binding_name_ok(name))
+            cfg_error(c, p, "group names use letters, digits, '_', '.' and '-' only");
+        else if (cfg_binding_exists(cfg, name))
+            cfg_error(c, p, "a group may not have the name of a binding (\"%s\" is a binding%s)",
+                      name, strcmp(name, "default") == 0 ? ": the implicit slot 0" : "");
         struct config_binding_group *g = &cfg->binding_groups[cfg->binding_group_count++];
         g->name = strdup(name);
         g->members = calloc(json_array_size(list), sizeof(*g->members));
@@ -199,9 +239,16 @@ void cfg_parse_binding_rules(struct cfg_ctx *c, struct vipmta_config *cfg, const
         } else {
             rule->kind = json_object_get(r, "sender_domain") ? RULE_SENDER_DOMAIN
                                                               : RULE_RECIPIENT_DOMAIN;
-            cfg_get_string(c, r, rule->kind == RULE_SENDER_DOMAIN ? "sender_domain"
-                                                                  : "recipient_domain",
-                           p, &rule->match);
+            const char *mkey =
+                rule->kind == RULE_SENDER_DOMAIN ? "sender_domain" : "recipient_domain";
+            cfg_get_string(c, r, mkey, p, &rule->match);
+            if (rule->match && !cfg_domain_pattern_ok(rule->match)) {
+                char q[CFG_PATH_MAX];
+                cfg_path_key(q, p, mkey);
+                cfg_error(c, q, "\"%s\" is not a domain pattern (\"example.com\", "
+                          "\"*.example.com\" or \"*\")", rule->match);
+            }
+            cfg_lower(rule->match);
             if (targets != 1) {
                 cfg_error(c, p, "a rule needs exactly one of \"binding_group\", \"binding\"");
                 free(rule->match);
@@ -334,10 +381,12 @@ void cfg_parse_domains(struct cfg_ctx *c, struct vipmta_config *cfg, const json_
             cfg_error(c, p, "expected an object, found %s", cfg_type_name(o));
             continue;
         }
+        char *lower = NULL;
+        if (cfg_domain_key(c, "domains", name, p, &cfg->domains[0].name, sizeof(cfg->domains[0]),
+                           cfg->domain_count, &lower) != 0)
+            continue;
         struct config_domain *d = &cfg->domains[cfg->domain_count++];
-        d->name = strdup(name);
-        for (char *q = d->name; *q; q++)
-            *q = (char)tolower((unsigned char)*q);
+        d->name = lower;
         d->limits = cfg->domains[0].limits; /* inherit "*" */
         cfg_parse_limits(c, o, p, d);
     }
@@ -404,10 +453,12 @@ void cfg_parse_routes(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t
                       cfg_type_name(r));
             continue;
         }
+        char *lower = NULL;
+        if (cfg_domain_key(c, "routes", name, p, &cfg->routes[0].domain, sizeof(cfg->routes[0]),
+                           cfg->route_count, &lower) != 0)
+            continue;
         struct config_route *route = &cfg->routes[cfg->route_count++];
-        route->domain = strdup(name);
-        for (char *q = route->domain; *q; q++)
-            *q = (char)tolower((unsigned char)*q);
+        route->domain = lower;
         route->hosts = calloc(n, sizeof(char *));
         for (size_t i = 0; i < n; i++) {
             json_t *item = json_is_array(r) ? json_array_get(r, i) : r;

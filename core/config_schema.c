@@ -164,6 +164,46 @@ int cfg_get_bool(struct cfg_ctx *c, const json_t *obj, const char *key, const ch
     return 0;
 }
 
+int cfg_get_string_list(struct cfg_ctx *c, const json_t *v, const char *path, char ***out,
+                        size_t *count, cfg_string_check_fn check)
+{
+    size_t i;
+    json_t *item;
+    int rc = 0;
+
+    if (!v)
+        return 0;
+    if (!json_is_array(v)) {
+        cfg_error(c, path, "expected a list of strings, found %s", cfg_type_name(v));
+        return -1;
+    }
+    for (i = 0; *out && i < *count; i++)
+        free((*out)[i]);
+    free(*out);
+    *count = 0;
+    *out = calloc(json_array_size(v) + 1, sizeof(char *));
+    if (!*out) {
+        cfg_error(c, path, "out of memory");
+        return -1;
+    }
+    json_array_foreach(v, i, item) {
+        char p[CFG_PATH_MAX];
+        char *s = NULL;
+        cfg_path_index(p, path, i);
+        if (cfg_want_string(c, item, p, &s) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (check && check(c, p, s) != 0) {
+            free(s);
+            rc = -1;
+            continue;
+        }
+        (*out)[(*count)++] = s;
+    }
+    return rc;
+}
+
 char *cfg_resolve_path(const struct cfg_ctx *c, const char *path)
 {
     char *out = NULL;

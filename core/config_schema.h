@@ -37,6 +37,13 @@ int cfg_get_bool(struct cfg_ctx *c, const json_t *obj, const char *key, const ch
                  int *out);
 /* A string value at `path` (not a key lookup). */
 int cfg_want_string(struct cfg_ctx *c, const json_t *v, const char *path, char **out);
+/* Validates one string of a list; reports its own error and returns non-zero when bad. */
+typedef int (*cfg_string_check_fn)(struct cfg_ctx *c, const char *path, const char *value);
+/* A list of strings `v` at `path` (NULL `v`: absent, nothing changes). Replaces
+ * *out / *count with the valid items (each checked by `check` unless NULL);
+ * the array is NULL-terminated. Returns 0 when every item was valid. */
+int cfg_get_string_list(struct cfg_ctx *c, const json_t *v, const char *path, char ***out,
+                        size_t *count, cfg_string_check_fn check);
 /* Joins `path` onto the config directory when relative (malloc'd). */
 char *cfg_resolve_path(const struct cfg_ctx *c, const char *path);
 

@@ -138,7 +138,7 @@ END_TEST
 
 START_TEST(test_not_an_object)
 {
-    expect_error("[1, 2]", "/etc/t/test.json:1:1: the configuration must be a JSON object ({ ... }), "
+    expect_error("[1, 2]", "/etc/t/test.json: the configuration must be a JSON object ({ ... }), "
                            "found a list");
 }
 END_TEST
