@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 static const char *const top_keys[] = {
-    "hostname", "spool_dir", "module_path", "listen", "relay_from", "relay_domains",
+    "hostname", "spool_dir", "spool_sync", "module_path", "listen", "relay_from", "relay_domains",
     "bindings", "binding_groups", "default_binding_group", "binding_rules", "domains",
     "routes", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket", NULL};
 
@@ -256,6 +256,12 @@ static void cfg_parse_paths(struct cfg_ctx *c, struct vipmta_config *cfg, const 
     cfg_get_path(c, root, "spool_dir", &cfg->spool_dir);
     if (!cfg->spool_dir)
         cfg->spool_dir = strdup(VIPMTA_LOCALSTATEDIR "/spool/vipmta");
+    cfg_get_string(c, root, "spool_sync", "", &cfg->spool_sync);
+    if (!cfg->spool_sync)
+        cfg->spool_sync = strdup("fsync");
+    else if (strcmp(cfg->spool_sync, "fsync") != 0 && strcmp(cfg->spool_sync, "syncfs") != 0)
+        cfg_error(c, "spool_sync", "expected \"fsync\" (each file, the default) or \"syncfs\" "
+                  "(the whole spool filesystem once per round), found \"%s\"", cfg->spool_sync);
     cfg_get_path(c, root, "delivery_log", &cfg->delivery_log);
     cfg_get_path(c, root, "control_socket", &cfg->control_socket);
     cfg_get_string_list(c, json_object_get(root, "module_path"), "module_path", &cfg->module_path,
@@ -443,6 +449,7 @@ void config_free(struct vipmta_config *cfg)
     free(cfg->path);
     free(cfg->hostname);
     free(cfg->spool_dir);
+    free(cfg->spool_sync);
     cfg_free_strings(cfg->module_path, cfg->module_path_count);
     for (size_t i = 0; i < cfg->listen_count; i++)
         free(cfg->listen[i].address);

@@ -91,6 +91,7 @@ struct vipmta_config {
     char *path;                   /* the file it came from */
     char *hostname;               /* default: gethostname() */
     char *spool_dir;              /* default: LOCALSTATEDIR/spool/vipmta */
+    char *spool_sync;             /* "fsync" (default) or "syncfs" */
     char **module_path;           /* default: { MODULEDIR } */
     size_t module_path_count;
     struct config_listen *listen; /* default: 127.0.0.1:2525 */

@@ -11,7 +11,6 @@
 #include "spool.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +98,10 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
     stage = STAGE_MODULES;
     if (module_loader_load(cfg, errs) != 0 || module_loader_init(errs) != 0)
         return -1;
+    if (spool_set_sync_method(cfg->spool_sync) != 0) {
+        errors_add(errs, "spool_sync: unknown method \"%s\"", cfg->spool_sync);
+        return -1;
+    }
     if (spool_init(cfg->spool_dir, loop, errbuf, sizeof(errbuf)) != 0) {
         errors_add(errs, "spool_dir %s: %s", cfg->spool_dir, errbuf);
         return -1;
@@ -165,8 +168,15 @@ int daemon_run(struct vipmta_config *cfg)
 
     running_config = cfg;
     signal(SIGPIPE, SIG_IGN);
-    evthread_use_pthreads();
-    loop = event_base_new();
+    /* one thread owns the loop (the spool's threads wake it through an
+     * eventfd), so libevent runs without locks; the changelist folds the
+     * many enable/disable calls of a session into one epoll_ctl per fd */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    loop = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
     if (!loop) {
         log_write("core", VIPMTA_LOG_ERROR, "cannot create the event loop");
         return 1;

@@ -579,6 +579,13 @@ static void queue_final(struct queue_rcpt *r)
 void queue_delivered(struct queue_rcpt *r, const char *reply)
 {
     (void)reply;
+    /* the last open recipient: removing the message records the outcome
+     * (its removal is durable once the removal thread has synced queue/) */
+    if (r->msg->refs == 1 && r->msg->rcpt_open == 1) {
+        r->dr->deliveries++;
+        queue_final(r);
+        return;
+    }
     if (spool_record_delivered(r->msg->id, r->index, NULL, NULL) != 0) {
         /* not recorded: the message must stay (a duplicate beats a loss) */
         log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: cannot record the delivery: %s",

@@ -383,8 +383,14 @@ int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, siz
         snprintf(errbuf, errlen, "cannot start the sync helpers: %s", strerror(errno));
         goto fail;
     }
+    if (spool_reap_start() != 0) {
+        spool_pool_stop();
+        snprintf(errbuf, errlen, "cannot start the removal thread: %s", strerror(errno));
+        goto fail;
+    }
     int rc = pthread_create(&sp.thread, NULL, spool_sync_main, NULL);
     if (rc != 0) {
+        spool_reap_stop();
         spool_pool_stop();
         snprintf(errbuf, errlen, "cannot start the sync thread: %s", strerror(rc));
         goto fail;
@@ -425,6 +431,7 @@ void spool_shutdown(void)
         spool_add_finished(list);
         pthread_mutex_unlock(&sp.lock);
     }
+    spool_reap_stop();
     spool_pool_stop();
     spool_close_all();
 }
@@ -649,25 +656,12 @@ int spool_record_deferred(const char *id, unsigned rcpt_index, unsigned attempts
 
 int spool_remove(const char *id)
 {
-    char name[SPOOL_ID_LEN + 8];
-    int rc = 0;
     if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
         errno = EINVAL;
         return -1;
     }
-    /* the envelope first: once it is gone the message can never come back,
-     * even if the other unlinks are lost in a crash (leftovers are orphans
-     * that recovery deletes) */
-    static const char *const exts[] = {"env", "st", "body"};
-    for (size_t i = 0; i < 3; i++) {
-        spool_name(name, id, exts[i]);
-        if (unlinkat(spool_queue_fd, name, 0) != 0 && errno != ENOENT && rc == 0) {
-            log_write("spool", VIPMTA_LOG_ERROR, "%s/queue/%s: cannot remove: %s", sp.dir, name,
-                      strerror(errno));
-            rc = -1;
-        }
-    }
-    return rc;
+    /* off the loop thread: ID.env first (the commit point), see spool_reap.c */
+    return spool_reap_add(id);
 }
 
 int spool_open_body(const char *id)

@@ -59,6 +59,16 @@ void spool_pool_stop(void);
 /* Starts writeback of all, then fdatasyncs them in parallel; returns when all are done. */
 void spool_pool_fdatasync(struct spool_fdsync *v, size_t n);
 
+/* spool_reap.c: removal of finished messages on a thread of its own. */
+int spool_reap_start(void);
+/* Removes everything handed over, then stops the thread. */
+void spool_reap_stop(void);
+/* Queues the message's files for removal (removed at once when the thread
+ * is not running or memory is short). Always 0. */
+int spool_reap_add(const char *id);
+/* Waits until every message handed over so far is removed (tests, shutdown). */
+void spool_reap_flush(void);
+
 /* Writes all of buf (EINTR and short writes retried); 0 or -1 with errno. */
 int spool_write_all(int fd, const void *buf, size_t len);
 

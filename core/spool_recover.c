@@ -260,5 +260,6 @@ int spool_recover(void (*cb)(void *arg, struct spool_envelope *env), void *arg,
     }
     free(buf);
     free(v);
+    spool_reap_flush(); /* the all-final messages are gone when recovery returns */
     return 0;
 }

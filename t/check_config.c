@@ -146,7 +146,7 @@ END_TEST
 START_TEST(test_unknown_top_level_key)
 {
     expect_error("{\"hostnme\": \"x\"}",
-                 "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, spool_dir, "
+                 "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, spool_dir, spool_sync, "
                  "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
                  "default_binding_group, binding_rules, domains, routes, smtp, dns, modules, "
                  "log_level, delivery_log, control_socket)");

@@ -19,6 +19,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include "domain.h"
 #include "queue.h"
 #include "spool.h"
+#include "spool_internal.h"
 
 static char dir[64];
 static struct event_base *base;
@@ -190,6 +191,7 @@ static int exists(const char *id, const char *ext)
 {
     char p[256];
     struct stat st;
+    spool_reap_flush(); /* removals run on their own thread */
     snprintf(p, sizeof(p), "%s/queue/%s.%s", dir, id, ext);
     return stat(p, &st) == 0;
 }

@@ -518,6 +518,7 @@ START_TEST(test_remove)
     ck_assert_int_eq(spool_record_deferred(id, 0, 1, 5), 0);
     ck_assert(qexists("queue", id, "st"));
     ck_assert_int_eq(spool_remove(id), 0);
+    spool_reap_flush(); /* removal runs on its own thread */
     ck_assert(!qexists("queue", id, "env"));
     ck_assert(!qexists("queue", id, "body"));
     ck_assert(!qexists("queue", id, "st"));
