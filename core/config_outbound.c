@@ -284,7 +284,7 @@ static void cfg_parse_limits(struct cfg_ctx *c, const json_t *o, const char *p,
     static const char *const keys[] = {"max_connections_per_binding", "max_connections",
                                        "messages_per_connection", "connect_timeout",
                                        "command_timeout", "data_timeout", "retry_schedule",
-                                       "max_queue_lifetime", NULL};
+                                       "max_queue_lifetime", "veto_retry", NULL};
     struct vipmta_domain_limits *l = &d->limits;
     unsigned long long v;
 
@@ -302,6 +302,7 @@ static void cfg_parse_limits(struct cfg_ctx *c, const json_t *o, const char *p,
     CFG_LIMIT(command_timeout, 1, 3600);
     CFG_LIMIT(data_timeout, 1, 7200);
     CFG_LIMIT(max_queue_lifetime, 1, 365u * 86400u);
+    CFG_LIMIT(veto_retry, 1, 3600);
 #undef CFG_LIMIT
     json_t *rs = json_object_get(o, "retry_schedule");
     if (!rs)
@@ -345,6 +346,7 @@ static void cfg_domain_defaults(struct config_domain *d)
         .retry_schedule = default_retry,
         .retry_count = sizeof(default_retry) / sizeof(default_retry[0]),
         .max_queue_lifetime = 432000,
+        .veto_retry = 5,
     };
 }
 

@@ -197,7 +197,8 @@ static void delivery_ctx(const struct delivery_conn *c, struct delivery_log_ctx 
     ctx->mx = c->mx[0] ? c->mx : NULL;
 }
 
-/* Gives every ready recipient of (dr, slot) the outcome (no destination usable). */
+/* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
+ * bounced when `failed`, else deferred (soon, when the last try was vetoed). */
 static void delivery_settle_ready(struct delivery_conn *c, int failed, const char *reply)
 {
     struct queue_rcpt *rs[SMTPC_MAX_RCPTS];
@@ -211,6 +212,8 @@ static void delivery_settle_ready(struct delivery_conn *c, int failed, const cha
             delivery_log_rcpt(&ctx, rs[i], failed ? "bounced" : "deferred", reply);
             if (failed)
                 queue_failed(rs[i], reply);
+            else if (c->last_vetoed)
+                queue_vetoed(rs[i], reply);
             else
                 queue_deferred(rs[i], reply);
         }

@@ -13,6 +13,7 @@
 
 /* Without limits (or an empty schedule) a deferral waits this long. */
 #define QUEUE_DEFAULT_RETRY 300
+#define QUEUE_VETO_RETRY 5
 
 /* Ready recipients of one (domain, binding): a FIFO. */
 struct queue_lane {
@@ -615,7 +616,7 @@ void queue_failed(struct queue_rcpt *r, const char *reply)
     queue_bounce(r, reply);
 }
 
-void queue_deferred(struct queue_rcpt *r, const char *reply)
+static void queue_defer(struct queue_rcpt *r, const char *reply, int vetoed)
 {
     const struct vipmta_domain_limits *lim = r->dr->limits;
     struct queue_message *m = r->msg;
@@ -629,17 +630,23 @@ void queue_deferred(struct queue_rcpt *r, const char *reply)
         return;
     }
     queue_land(r);
-    if (r->attempts < 0xffff)
-        r->attempts++;
     unsigned delay = QUEUE_DEFAULT_RETRY;
-    if (lim && lim->retry_schedule && lim->retry_count) {
-        unsigned i = r->attempts - 1u;
-        if (i >= lim->retry_count)
-            i = lim->retry_count - 1;
-        delay = lim->retry_schedule[i];
+    if (vetoed) {
+        delay = lim && lim->veto_retry ? lim->veto_retry : QUEUE_VETO_RETRY;
+    } else {
+        if (r->attempts < 0xffff)
+            r->attempts++;
+        if (lim && lim->retry_schedule && lim->retry_count) {
+            unsigned i = r->attempts - 1u;
+            if (i >= lim->retry_count)
+                i = lim->retry_count - 1;
+            delay = lim->retry_schedule[i];
+        }
     }
     r->next_attempt = now + (time_t)delay;
-    if (spool_record_deferred(m->id, r->index, r->attempts, r->next_attempt) != 0)
+    /* a veto is not recorded: it would grow ID.st every few seconds, and
+     * losing it only means a retry right after a restart */
+    if (!vetoed && spool_record_deferred(m->id, r->index, r->attempts, r->next_attempt) != 0)
         log_write("queue", VIPMTA_LOG_WARNING, "%s: recipient %u: cannot record the deferral "
                   "(an earlier retry after a restart): %s", m->id, r->index, strerror(errno));
     if (queue_make_delayed(r) != 0) {
@@ -647,6 +654,16 @@ void queue_deferred(struct queue_rcpt *r, const char *reply)
                   m->id, r->index);
         queue_make_ready(r, 0);
     }
+}
+
+void queue_deferred(struct queue_rcpt *r, const char *reply)
+{
+    queue_defer(r, reply, 0);
+}
+
+void queue_vetoed(struct queue_rcpt *r, const char *reply)
+{
+    queue_defer(r, reply, 1);
 }
 
 void queue_release(struct queue_rcpt *r)

@@ -83,6 +83,10 @@ void queue_delivered(struct queue_rcpt *r, const char *reply);
  * the message arrived it fails instead with "4.4.7 message expired after N
  * days in the queue: REPLY". */
 void queue_deferred(struct queue_rcpt *r, const char *reply);
+/* Like queue_deferred, for mail whose connection a post-bind module vetoed:
+ * tried again after the domain's veto_retry, without advancing the retry
+ * schedule (no remote was asked); still bounced after max_queue_lifetime. */
+void queue_vetoed(struct queue_rcpt *r, const char *reply);
 /* Bounce now: a DSN to the sender (none for the null sender or a DSN). The
  * DSN is spooled as a new message (null sender, is_dsn, the original's
  * binding) and queued once durable; one DSN per failed recipient. */

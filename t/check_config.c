@@ -162,7 +162,7 @@ START_TEST(test_unknown_nested_key)
                  "/etc/t/test.json: domains.\"*\": unknown key \"retries\" (allowed: "
                  "max_connections_per_binding, max_connections, messages_per_connection, "
                  "connect_timeout, command_timeout, data_timeout, retry_schedule, "
-                 "max_queue_lifetime)");
+                 "max_queue_lifetime, veto_retry)");
 }
 END_TEST
 

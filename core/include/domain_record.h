@@ -20,6 +20,9 @@ struct vipmta_domain_limits {
     const unsigned *retry_schedule;       /* seconds between attempts; the last repeats */
     unsigned retry_count;                 /* entries in retry_schedule */
     unsigned max_queue_lifetime;          /* seconds before a deferred recipient bounces (5 days) */
+    unsigned veto_retry;                  /* seconds before mail is tried again after a
+                                           * post-bind veto (5); vetoes do not advance the
+                                           * retry schedule */
 };
 
 /* One record per destination domain known to the queue. Names follow

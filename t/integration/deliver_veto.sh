@@ -1,5 +1,5 @@
 #!/bin/sh
-# deliver_veto.sh: the example module vetoes every connection after bind: no connection reaches the sink, mail stays queued.
+# deliver_veto.sh: the example module vetoes every connection after bind: no connection reaches the sink, mail stays queued and is retried after veto_retry, not on the retry schedule.
 . "$VIPMTA_TOP_SRCDIR/t/integration/deliver_lib.sh"
 
 dl_init
@@ -14,7 +14,7 @@ dl_config "{
   \"routes\": {\"*\": [\"127.0.0.1:$SINK\", \"127.0.0.1:$SINK\"]},
   \"module_path\": [\"$MODDIR\"],
   \"modules\": [{\"name\": \"example\", \"enabled\": true, \"options\": {\"veto\": true}}],
-  \"domains\": {\"*\": {\"retry_schedule\": [1]}}
+  \"domains\": {\"*\": {\"retry_schedule\": [3600], \"veto_retry\": 1}}
 }"
 vt_start_daemon "$DL_CONF"
 
@@ -22,7 +22,7 @@ dl_send sender@src.test user@veto.test "vetoed"
 id=$(dl_spool_ids)
 [ -n "$id" ] || vt_fail "no message in the spool after acceptance"
 
-vt_log "every attempt is vetoed (two route hosts each), and retried"
+vt_log "every attempt is vetoed (two route hosts each), and retried after veto_retry (1 s), not the schedule (3600 s)"
 dl_wait 4 20 outcome vetoed domain veto.test binding vip1 id null || vt_fail "fewer than 4 vetoed lines: $(dl_count outcome vetoed)"
 vt_assert_match "veto reason" "connection to 127.0.0.1:$SINK from binding \"vip1\" vetoed by module \"example\" (returned *)" \
     "$(dl_get reply outcome vetoed | head -n 1)"
@@ -32,7 +32,8 @@ vt_assert_match "deferral reason" "451 4.4.5 all 2 destinations failed; last: co
 grep -q 'notice \[delivery\] veto.test: connection to 127.0.0.1:'"$SINK"' from binding "vip1" vetoed by module "example" (returned' "$VT_DAEMON_LOG" ||
     vt_fail "no notice line naming the module in the main log"
 
-vt_log "nothing reached the sink; the message stays queued"
+vt_log "nothing reached the sink; the message stays queued; vetoes write no deferral records"
+[ ! -e "$VT_DIR/spool/queue/$id.st" ] || vt_fail "a veto wrote $id.st: $(cat "$VT_DIR/spool/queue/$id.st")"
 vt_assert_eq "connections at the sink" 0 "$(vt_sink_count sink connect)"
 vt_assert_eq "delivered or bounced lines" 0 "$(($(dl_count outcome delivered) + $(dl_count outcome bounced)))"
 if [ ! -f "$VT_DIR/spool/queue/$id.env" ] || [ ! -f "$VT_DIR/spool/queue/$id.body" ]; then
