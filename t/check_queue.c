@@ -694,6 +694,10 @@ START_TEST(test_memory_per_recipient)
         {1000, 100, 1000},  /* 100 recipients per message, many domains */
         {100000, 1, 100},   /* one recipient per message: the worst case */
     };
+    if (heap_in_use() == 0) { /* valgrind replaces malloc: mallinfo2 reports nothing */
+        printf("queue memory: the allocator keeps no statistics here: not measured\n");
+        return;
+    }
     for (size_t s = 0; s < 2; s++) {
         double per = measure(shapes[s].nmsg, shapes[s].per_msg, shapes[s].ndomains);
         printf("queue memory: %zu messages x %zu recipients over %zu domains: %.1f bytes per "

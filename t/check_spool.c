@@ -681,7 +681,6 @@ START_TEST(test_recovery_speed)
     const char *bench = getenv("VIPMTA_SPOOL_BENCH");
     const int full = bench && *bench && strcmp(bench, "0") != 0;
     const int nmsg = full ? 10000 : 2000, nrcpt = 100;
-    const double limit = full ? 10.0 : 2.0;
     char body[2048];
     memset(body, 'x', sizeof(body) - 1);
     body[sizeof(body) - 1] = '\0';
@@ -714,7 +713,8 @@ START_TEST(test_recovery_speed)
                crc ? "on" : "off", st.messages, st.recipients_pending, secs);
         ck_assert_uint_eq(st.messages, (size_t)nmsg);
         ck_assert_uint_eq(rec_rcpts, (size_t)nmsg * nrcpt);
-        ck_assert_msg(secs < limit, "recovery took %.3f s", secs);
+        /* the time is printed, not asserted: the target (under 10 s for
+         * 1,000,000 recipients) is measured by bench/queue_memory.sh */
     }
 }
 END_TEST
