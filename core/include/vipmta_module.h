@@ -85,8 +85,9 @@ int vipmta_module_check_keys(vipmta_module_ctx *m, const json_t *object, const c
                              const char *const *allowed);
 
 /* The daemon's event loop (libevent), for timers and asynchronous I/O.
- * Available from init() on; NULL under `vipmta -t`. Single-threaded: use it
- * only from the thread that calls the module's hooks (the loop's own). */
+ * Available from init() on; NULL under `vipmta -M`, which runs init only to
+ * list the hooks. Single-threaded: use it only from the thread that calls
+ * the module's hooks (the loop's own). */
 struct event_base *vipmta_event_base(void);
 
 #ifdef __cplusplus
