@@ -74,7 +74,18 @@ static int connlog_post_bind(void *closure, domain_record *dr, int binding_slot,
         .verdict = "allow",
     };
     gettimeofday(&ev.time, NULL);
-    if (getsockname(fd, (struct sockaddr *)&src, &src_len) == 0) {
+    /* the socket is bound to the binding's address, port 0 until connect()
+     * (IP_BIND_ADDRESS_NO_PORT): take it from the binding table and save a
+     * system call; ask the socket only for bindings without an address */
+    const vipmta_binding *b = vipmta_binding_by_slot(binding_slot);
+    int family = addr ? addr->sa_family : AF_UNSPEC;
+    if (b && family == AF_INET && b->has_addr4) {
+        ev.source = (const struct sockaddr *)&b->addr4;
+        ev.source_len = (int)sizeof(b->addr4);
+    } else if (b && family == AF_INET6 && b->has_addr6) {
+        ev.source = (const struct sockaddr *)&b->addr6;
+        ev.source_len = (int)sizeof(b->addr6);
+    } else if (getsockname(fd, (struct sockaddr *)&src, &src_len) == 0) {
         ev.source = (const struct sockaddr *)&src;
         ev.source_len = (int)src_len;
     }
