@@ -10,6 +10,8 @@
 #   BENCH_TIMEOUT    seconds one run may take before it is called a failure (default 600)
 #   BENCH_STALL      seconds without a new message at the sink before a run is called stalled (60)
 #   BENCH_SETTLE     seconds to keep the sink up after the last message, to catch duplicates (1)
+#   BENCH_GAP        seconds of rest before each run, after a sync (default 20): a run
+#                    must not pay for the previous one's writeback and process exits
 #   BENCH_TMPDIR     where the temp dir goes (default /var/tmp; must be a disk, not tmpfs)
 #   BENCH_KEEP=1     keep the temp dir (logs, configs, maillog, delivery log)
 #   VIPMTA           the daemon binary (default $top/_build/core/vipmta)
@@ -33,6 +35,7 @@ N=${BENCH_MESSAGES:-20000}
 SIZES=${BENCH_SIZES:-"1024 20480"}
 TARGETS=${BENCH_TARGETS:-"direct postfix vipmta"}
 BENCH_SETTLE=${BENCH_SETTLE:-1}
+BENCH_GAP=${BENCH_GAP:-20}
 PF_BIND=127.0.0.2
 VM_BINDS="127.0.0.2 127.0.0.3"
 
@@ -153,6 +156,8 @@ echo
 for size in $SIZES; do
     rate_direct="" rate_postfix="" rate_vipmta=""
     for target in $TARGETS; do
+        sync
+        sleep "$BENCH_GAP"
         run_one "$target" "$size"
         eval "rate_$target=\$R_RATE"
         printf '%-8s %6s B  %10s msgs/s  %9s s  sink got %6s/%s  accepted at %10s msgs/s  from: %s%s\n' \

@@ -124,19 +124,22 @@ static void cfg_parse_listen(struct cfg_ctx *c, struct vipmta_config *cfg, const
         cfg_check_keys(c, item, p, keys);
         struct config_listen *l = &cfg->listen[cfg->listen_count];
         unsigned long long port = 0;
-        cfg_get_string(c, item, "address", p, &l->address);
+        int bad_address = cfg_get_string(c, item, "address", p, &l->address) != 0;
         int bad_port = cfg_get_uint(c, item, "port", p, 1, 65535, &port) != 0;
         unsigned char buf[16];
-        if (!l->address) {
+        if (bad_address) {
+            /* reported: not a string */
+        } else if (!l->address) {
             cfg_error(c, p, "missing \"address\" (an IPv4 or IPv6 literal such as 127.0.0.1 or ::1)");
         } else if (inet_pton(AF_INET, l->address, buf) != 1 &&
                    inet_pton(AF_INET6, l->address, buf) != 1) {
             char q[CFG_PATH_MAX];
             cfg_path_key(q, p, "address");
-            cfg_error(c, q, "\"%s\" is not an IPv4 or IPv6 address", l->address);
+            cfg_error(c, q, "\"%s\" is not an IPv4 or IPv6 address (a literal such as 127.0.0.1, "
+                      "0.0.0.0 or ::1; host names are not looked up)", l->address);
         }
         if (!json_object_get(item, "port") && !bad_port)
-            cfg_error(c, p, "missing \"port\"");
+            cfg_error(c, p, "missing \"port\" (a TCP port from 1 to 65535, such as 25)");
         l->port = (unsigned)port;
         cfg->listen_count++;
     }
@@ -227,7 +230,7 @@ static void cfg_parse_modules(struct cfg_ctx *c, struct vipmta_config *cfg, cons
         struct config_module *m = &cfg->modules[cfg->module_count];
         m->enabled = 1;
         m->index = i;
-        cfg_get_string(c, item, "name", p, &m->name);
+        int bad_name = cfg_get_string(c, item, "name", p, &m->name) != 0;
         cfg_get_bool(c, item, "enabled", p, &m->enabled);
         json_t *opts = json_object_get(item, "options");
         if (opts && !json_is_object(opts)) {
@@ -237,8 +240,16 @@ static void cfg_parse_modules(struct cfg_ctx *c, struct vipmta_config *cfg, cons
             opts = NULL;
         }
         m->options = opts ? json_incref(opts) : json_object();
-        if (!m->name) {
-            cfg_error(c, p, "missing \"name\" (the module's file name without .so)");
+        if (!m->name || !*m->name) {
+            char q[CFG_PATH_MAX];
+            cfg_path_key(q, p, "name");
+            if (m->name)
+                cfg_error(c, q, "expected the module's file name without .so (\"netacl\"), "
+                          "found an empty string");
+            else if (!bad_name)
+                cfg_error(c, p, "missing \"name\" (the module's file name without .so)");
+            free(m->name);
+            m->name = NULL;
             json_decref(m->options);
             m->options = NULL;
             continue;
@@ -351,6 +362,51 @@ static char *cfg_dir_of(const char *name)
     return out;
 }
 
+static int cfg_is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+static int cfg_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* What the usual mistakes behind a JSON syntax error need said: Jansson's
+ * text names the token, not the cause. `jerr->position` is just past the
+ * offending token. Returns "" when there is nothing to add. */
+static const char *cfg_syntax_hint(const char *text, size_t len, const json_error_t *jerr)
+{
+    size_t pos = jerr->position > 0 && (size_t)jerr->position <= len ? (size_t)jerr->position : 0;
+
+    if (cfg_ends_with(jerr->text, "near '/'") || cfg_ends_with(jerr->text, "near '#'"))
+        return " (JSON allows no comments: remove it)";
+    if (pos && (text[pos - 1] == '}' || text[pos - 1] == ']') &&
+        (cfg_ends_with(jerr->text, "near '}'") || cfg_ends_with(jerr->text, "near ']'"))) {
+        size_t i = pos - 1;
+        while (i > 0 && cfg_is_space(text[i - 1]))
+            i--;
+        if (i > 0 && text[i - 1] == ',')
+            return " (remove the comma before it: JSON allows no trailing comma)";
+        if (i > 0 && text[i - 1] == ':')
+            return " (a value is missing after the ':')";
+        return "";
+    }
+    if (strncmp(jerr->text, "duplicate object key", 20) == 0)
+        return " (a key may appear once in an object: remove one)";
+    if (strncmp(jerr->text, "unexpected newline", 18) == 0)
+        return " (a string must end on its line: is a closing '\"' missing?)";
+    if (strcmp(jerr->text, "'}' expected near end of file") == 0)
+        return " (a '{' is not closed)";
+    if (strcmp(jerr->text, "']' expected near end of file") == 0)
+        return " (a '[' is not closed)";
+    if (strncmp(jerr->text, "'}' expected near", 17) == 0 ||
+        strncmp(jerr->text, "']' expected near", 17) == 0)
+        return " (is a comma missing before it?)";
+    return "";
+}
+
 struct vipmta_config *config_load_string(const char *text, const char *name,
                                          struct vipmta_errors *errs)
 {
@@ -361,10 +417,17 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
         errors_add(errs, "%s: no configuration text", file);
         return NULL;
     }
-    json_t *root = json_loadb(text, strlen(text), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    size_t len = strlen(text);
+    if (strspn(text, " \t\r\n") == len) {
+        errors_add(errs, "%s: the file is empty: the configuration is a JSON object, at least {}",
+                   file);
+        return NULL;
+    }
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
 
     if (!root) {
-        errors_add(errs, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+        errors_add(errs, "%s:%d:%d: %s%s", file, jerr.line, jerr.column, jerr.text,
+                   cfg_syntax_hint(text, len, &jerr));
         return NULL;
     }
     if (!json_is_object(root)) {

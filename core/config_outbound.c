@@ -110,11 +110,17 @@ void cfg_parse_bindings(struct cfg_ctx *c, struct vipmta_config *cfg, const json
         char q[CFG_PATH_MAX];
         if (cb->address && inet_pton(AF_INET, cb->address, buf) != 1) {
             cfg_path_key(q, p, "address");
-            cfg_error(c, q, "\"%s\" is not an IPv4 address", cb->address);
+            cfg_error(c, q, "\"%s\" is not an IPv4 address%s", cb->address,
+                      inet_pton(AF_INET6, cb->address, buf) == 1
+                          ? " (an IPv6 source address goes in \"address6\")"
+                          : " (a literal such as 192.0.2.10; host names are not looked up)");
         }
         if (cb->address6 && inet_pton(AF_INET6, cb->address6, buf) != 1) {
             cfg_path_key(q, p, "address6");
-            cfg_error(c, q, "\"%s\" is not an IPv6 address", cb->address6);
+            cfg_error(c, q, "\"%s\" is not an IPv6 address%s", cb->address6,
+                      inet_pton(AF_INET, cb->address6, buf) == 1
+                          ? " (an IPv4 source address goes in \"address\")"
+                          : " (a literal such as 2001:db8::10; host names are not looked up)");
         }
         if (cb->ehlo && !cfg_hostname_ok(cb->ehlo)) {
             cfg_path_key(q, p, "ehlo");
@@ -143,7 +149,7 @@ void cfg_parse_binding_groups(struct cfg_ctx *c, struct vipmta_config *cfg, cons
         cfg_path_key(p, "binding_groups", name);
         if (!json_is_array(list) || json_array_size(list) == 0) {
             cfg_error(c, p, "expected a non-empty list of binding names or {\"binding\", \"weight\"}, "
-                      "found %s", cfg_type_name(list));
+                      "found %s", json_is_array(list) ? "an empty list" : cfg_type_name(list));
             continue;
         }
         if (!cfg_binding_name_ok(name))
@@ -167,11 +173,11 @@ void cfg_parse_binding_groups(struct cfg_ctx *c, struct vipmta_config *cfg, cons
             } else if (json_is_object(item)) {
                 cfg_check_keys(c, item, q, keys);
                 unsigned long long w = 1;
-                cfg_get_string(c, item, "binding", q, &m->binding);
+                int bad = cfg_get_string(c, item, "binding", q, &m->binding) != 0;
                 cfg_get_uint(c, item, "weight", q, 1, 1000000, &w);
                 m->weight = (unsigned)w;
-                if (!m->binding)
-                    cfg_error(c, q, "missing \"binding\"");
+                if (!m->binding && !bad)
+                    cfg_error(c, q, "missing \"binding\" (a name defined under \"bindings\")");
             } else {
                 cfg_error(c, q, "expected a binding name or {\"binding\", \"weight\"}, found %s",
                           cfg_type_name(item));
@@ -260,11 +266,13 @@ void cfg_parse_binding_rules(struct cfg_ctx *c, struct vipmta_config *cfg, const
             char q[CFG_PATH_MAX];
             if (rule->binding_group && !cfg_group_exists(cfg, rule->binding_group)) {
                 cfg_path_key(q, p, "binding_group");
-                cfg_error(c, q, "unknown binding group \"%s\"", rule->binding_group);
+                cfg_error(c, q, "unknown binding group \"%s\" (define it under \"binding_groups\")",
+                          rule->binding_group);
             }
             if (rule->binding && !cfg_binding_exists(cfg, rule->binding)) {
                 cfg_path_key(q, p, "binding");
-                cfg_error(c, q, "unknown binding \"%s\"", rule->binding);
+                cfg_error(c, q, "unknown binding \"%s\" (define it under \"bindings\")",
+                          rule->binding);
             }
         }
         cfg->binding_rule_count++;
@@ -321,8 +329,12 @@ static void cfg_parse_limits(struct cfg_ctx *c, const json_t *o, const char *p,
         cfg_path_index(e, q, i);
         if (!json_is_integer(item) || json_integer_value(item) < 1 ||
             json_integer_value(item) > 30 * 86400) {
-            cfg_error(c, e, "expected seconds from 1 to 2592000, found %s",
-                      json_is_integer(item) ? "a value out of range" : cfg_type_name(item));
+            if (json_is_integer(item))
+                cfg_error(c, e, "expected seconds from 1 to 2592000, found %" JSON_INTEGER_FORMAT,
+                          json_integer_value(item));
+            else
+                cfg_error(c, e, "expected seconds from 1 to 2592000, found %s",
+                          cfg_type_name(item));
             continue;
         }
         sched[i] = (unsigned)json_integer_value(item);
@@ -474,8 +486,8 @@ void cfg_parse_routes(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t
             if (cfg_want_string(c, item, q, &s) != 0)
                 continue;
             if (cfg_parse_hostport(s, host, sizeof(host), &port) != 0) {
-                cfg_error(c, q, "\"%s\" is not host:port (IPv6 as [::1]:25; the port is required)",
-                          s);
+                cfg_error(c, q, "\"%s\" is not host:port (a port from 1 to 65535 is required; "
+                          "IPv6 as [::1]:25)", s);
                 free(s);
                 continue;
             }

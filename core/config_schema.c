@@ -101,7 +101,7 @@ int cfg_want_string(struct cfg_ctx *c, const json_t *v, const char *path, char *
         return -1;
     }
     if (strlen(json_string_value(v)) != json_string_length(v)) {
-        cfg_error(c, path, "the string contains a NUL character");
+        cfg_error(c, path, "the string contains a NUL character (\\u0000): remove it");
         return -1;
     }
     free(*out);

@@ -11,7 +11,8 @@ struct vipmta_errors {
     size_t capacity;
 };
 
-/* Appends one formatted message (no trailing newline). */
+/* Appends one formatted message (no trailing newline). Control characters in
+ * it (from quoted user input) are stored escaped: \n, \r, \t, \xHH. */
 void errors_add(struct vipmta_errors *errs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Prints each message on its own line, prefixed with `prefix` when not NULL. */

@@ -129,10 +129,96 @@ START_TEST(test_parse_error_position)
 }
 END_TEST
 
+/* JSON syntax errors a person makes get a hint naming the cause. */
+START_TEST(test_parse_error_hints)
+{
+    expect_error("{\n  \"hostname\": \"x\",\n  \"log_level\": \"info\",\n}\n",
+                 "/etc/t/test.json:4:1: string or '}' expected near '}' (remove the comma before "
+                 "it: JSON allows no trailing comma)");
+    expect_error("{\"relay_from\": [\"127.0.0.0/8\", ]}",
+                 "/etc/t/test.json:1:32: unexpected token near ']' (remove the comma before it: "
+                 "JSON allows no trailing comma)");
+    expect_error("{\n  // our name\n  \"hostname\": \"x\"\n}",
+                 "/etc/t/test.json:2:3: string or '}' expected near '/' (JSON allows no comments: "
+                 "remove it)");
+    expect_error("{\"hostname\": \"x\"\n \"log_level\": \"info\"}",
+                 "/etc/t/test.json:2:12: '}' expected near '\"log_level\"' (is a comma missing "
+                 "before it?)");
+    expect_error("{\"listen\": [{\"address\": \"::1\", \"port\": }]}",
+                 "/etc/t/test.json:1:40: unexpected token near '}' (a value is missing after the "
+                 "':')");
+    expect_error("{\n  \"hostname\": \"x,\n  \"log_level\": \"info\"\n}",
+                 "/etc/t/test.json:2:17: unexpected newline near '\"x,' (a string must end on its "
+                 "line: is a closing '\"' missing?)");
+    expect_error("{\"hostname\": \"x\"",
+                 "/etc/t/test.json:1:16: '}' expected near end of file (a '{' is not closed)");
+    expect_error("{\"relay_from\": [\"::1\"", "/etc/t/test.json:1:21: ']' expected near end of "
+                                             "file (a '[' is not closed)");
+    /* no hint where none fits */
+    expect_error("{\"a\": [1, 2}", "/etc/t/test.json:1:12: ']' expected near '}'");
+    expect_error("", "/etc/t/test.json: the file is empty: the configuration is a JSON object, "
+                     "at least {}");
+    expect_error(" \n\t\n", "/etc/t/test.json: the file is empty: the configuration is a JSON "
+                           "object, at least {}");
+}
+END_TEST
+
+/* A value of the wrong type is one error, not also "missing". */
+START_TEST(test_wrong_type_reported_once)
+{
+    struct vipmta_config *cfg = load("{\"modules\": [{\"name\": 5}]}");
+    ck_assert_ptr_null(cfg);
+    ck_assert_uint_eq(errs.count, 1);
+    ck_assert_str_eq(errs.messages[0],
+                     "/etc/t/test.json: modules[0].name: expected a string, found an integer");
+    cfg = load("{\"listen\": [{\"address\": [], \"port\": 25}]}");
+    ck_assert_ptr_null(cfg);
+    ck_assert_uint_eq(errs.count, 1);
+    ck_assert_str_eq(errs.messages[0],
+                     "/etc/t/test.json: listen[0].address: expected a string, found a list");
+    cfg = load("{\"bindings\": {\"v\": {\"address\": \"127.0.0.2\"}}, "
+               "\"binding_groups\": {\"g\": [{\"binding\": true}]}}");
+    ck_assert_ptr_null(cfg);
+    ck_assert_uint_eq(errs.count, 1);
+    ck_assert_str_eq(errs.messages[0],
+                     "/etc/t/test.json: binding_groups.g[0].binding: expected a string, found a "
+                     "boolean");
+    expect_error("{\"bindings\": {\"v\": {\"address\": \"127.0.0.2\"}}, "
+                 "\"binding_groups\": {\"g\": [{\"weight\": 2}]}}",
+                 "/etc/t/test.json: binding_groups.g[0]: missing \"binding\" (a name defined under "
+                 "\"bindings\")");
+}
+END_TEST
+
+/* Control characters the user wrote are escaped in messages, so each error
+ * stays on one line of vipmta -t output (found by fuzz_config; the input is
+ * t/fuzz/regressions/fuzz_config/control-char-in-key). */
+START_TEST(test_control_characters_escaped)
+{
+    struct vipmta_config *cfg = load("{\"ains\": {\"T\": {}}, \"routes\": {\"l\x7fg_le\": "
+                                     "{\"\": 5}, \"x.test\": [\"\"]}}");
+    ck_assert_ptr_null(cfg);
+    ck_assert_uint_eq(errs.count, 3);
+    ck_assert_str_eq(errs.messages[1], "/etc/t/test.json: routes.\"l\\x7fg_le\": expected "
+                                       "\"host:port\" or a non-empty list of them, found an object");
+    ck_assert_str_eq(errs.messages[2], "/etc/t/test.json: routes.\"x.test\"[0]: \"\" is not "
+                                       "host:port (a port from 1 to 65535 is required; IPv6 as "
+                                       "[::1]:25)");
+    expect_error("{\"hostname\": \"evil\\n\\u001b[31mred\\u007f\", \"x\\ty\": 1}",
+                 "/etc/t/test.json: hostname: \"evil\\n\\x1b[31mred\\x7f\" is not a host name");
+    ck_assert_str_eq(errs.messages[0],
+                     "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, spool_dir, "
+                     "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
+                     "binding_groups, default_binding_group, binding_rules, domains, routes, smtp, "
+                     "dns, modules, log_level, delivery_log, control_socket)");
+}
+END_TEST
+
 START_TEST(test_duplicate_key)
 {
     expect_error("{\n  \"hostname\": \"a\",\n  \"hostname\": \"b\"\n}",
-                 "/etc/t/test.json:3:12: duplicate object key near '\"hostname\"'");
+                 "/etc/t/test.json:3:12: duplicate object key near '\"hostname\"' (a key may "
+                 "appear once in an object: remove one)");
 }
 END_TEST
 
@@ -180,6 +266,25 @@ START_TEST(test_wrong_types_name_the_path)
     expect_error("{\"domains\": {\"*\": {\"retry_schedule\": [60, \"x\"]}}}",
                  "/etc/t/test.json: domains.\"*\".retry_schedule[1]: expected seconds from 1 to "
                  "2592000, found a string");
+    expect_error("{\"domains\": {\"*\": {\"retry_schedule\": [60, 0]}}}",
+                 "/etc/t/test.json: domains.\"*\".retry_schedule[1]: expected seconds from 1 to "
+                 "2592000, found 0");
+    expect_error("{\"bindings\": {\"v\": {\"address\": \"127.0.0.2\"}}, \"binding_groups\": "
+                 "{\"g\": []}}",
+                 "/etc/t/test.json: binding_groups.g: expected a non-empty list of binding names or "
+                 "{\"binding\", \"weight\"}, found an empty list");
+    expect_error("{\"listen\": [{\"address\": \"localhost\", \"port\": 25}]}",
+                 "/etc/t/test.json: listen[0].address: \"localhost\" is not an IPv4 or IPv6 address "
+                 "(a literal such as 127.0.0.1, 0.0.0.0 or ::1; host names are not looked up)");
+    expect_error("{\"listen\": [{\"address\": \"::1\"}]}",
+                 "/etc/t/test.json: listen[0]: missing \"port\" (a TCP port from 1 to 65535, such "
+                 "as 25)");
+    expect_error("{\"hostname\": \"a\\u0000b\"}",
+                 "/etc/t/test.json: hostname: the string contains a NUL character (\\u0000): remove "
+                 "it");
+    expect_error("{\"modules\": [{\"name\": \"\"}]}",
+                 "/etc/t/test.json: modules[0].name: expected the module's file name without .so "
+                 "(\"netacl\"), found an empty string");
 }
 END_TEST
 
@@ -193,7 +298,11 @@ START_TEST(test_references_checked)
                  "/etc/t/test.json: default_binding_group: unknown binding group \"g\" (define it "
                  "under \"binding_groups\")");
     expect_error("{\"binding_rules\": [{\"sender_domain\": \"a.test\", \"binding\": \"v9\"}]}",
-                 "/etc/t/test.json: binding_rules[0].binding: unknown binding \"v9\"");
+                 "/etc/t/test.json: binding_rules[0].binding: unknown binding \"v9\" (define it "
+                 "under \"bindings\")");
+    expect_error("{\"binding_rules\": [{\"sender_domain\": \"a.test\", \"binding_group\": \"g9\"}]}",
+                 "/etc/t/test.json: binding_rules[0].binding_group: unknown binding group \"g9\" "
+                 "(define it under \"binding_groups\")");
     expect_error("{\"modules\": [{\"name\": \"m\"}, {\"name\": \"m\"}]}",
                  "/etc/t/test.json: modules[1]: module \"m\" is listed twice (first as modules[0])");
 }
@@ -202,16 +311,23 @@ END_TEST
 START_TEST(test_value_syntax)
 {
     expect_error("{\"routes\": {\"*\": \"host\"}}",
-                 "/etc/t/test.json: routes.\"*\": \"host\" is not host:port (IPv6 as [::1]:25; the "
-                 "port is required)");
+                 "/etc/t/test.json: routes.\"*\": \"host\" is not host:port (a port from 1 to "
+                 "65535 is required; IPv6 as [::1]:25)");
     expect_error("{\"routes\": {\"a.test\": [\"127.0.0.1:25\", \"::1:25\"]}}",
-                 "/etc/t/test.json: routes.\"a.test\"[1]: \"::1:25\" is not host:port (IPv6 as "
-                 "[::1]:25; the port is required)");
+                 "/etc/t/test.json: routes.\"a.test\"[1]: \"::1:25\" is not host:port (a port "
+                 "from 1 to 65535 is required; IPv6 as [::1]:25)");
     expect_error("{\"relay_from\": [\"10.0.0.0/33\"]}",
                  "/etc/t/test.json: relay_from[0]: \"10.0.0.0/33\" is not an address or network "
                  "(examples: 127.0.0.0/8, ::1/128)");
     expect_error("{\"bindings\": {\"v\": {\"address\": \"::1\"}}}",
-                 "/etc/t/test.json: bindings.v.address: \"::1\" is not an IPv4 address");
+                 "/etc/t/test.json: bindings.v.address: \"::1\" is not an IPv4 address (an IPv6 "
+                 "source address goes in \"address6\")");
+    expect_error("{\"bindings\": {\"v\": {\"address\": \"v.example\"}}}",
+                 "/etc/t/test.json: bindings.v.address: \"v.example\" is not an IPv4 address (a "
+                 "literal such as 192.0.2.10; host names are not looked up)");
+    expect_error("{\"bindings\": {\"v\": {\"address6\": \"127.0.0.2\"}}}",
+                 "/etc/t/test.json: bindings.v.address6: \"127.0.0.2\" is not an IPv6 address (an "
+                 "IPv4 source address goes in \"address\")");
     expect_error("{\"log_level\": \"loud\"}",
                  "/etc/t/test.json: log_level: expected one of error, warning, notice, info, debug, "
                  "found \"loud\"");
@@ -289,6 +405,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_empty_object_gets_defaults);
     tcase_add_test(tc, test_full_config_values);
     tcase_add_test(tc, test_parse_error_position);
+    tcase_add_test(tc, test_parse_error_hints);
+    tcase_add_test(tc, test_wrong_type_reported_once);
+    tcase_add_test(tc, test_control_characters_escaped);
     tcase_add_test(tc, test_duplicate_key);
     tcase_add_test(tc, test_not_an_object);
     tcase_add_test(tc, test_unknown_top_level_key);

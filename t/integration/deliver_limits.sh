@@ -17,6 +17,9 @@ vt_start_daemon "$DL_CONF"
 dl_send sender@src.test user@limit.test "load" 50
 vt_sink_wait sink 50 90 message rcpts user@limit.test >/dev/null ||
     vt_fail "only $(vt_sink_count sink message) of 50 messages arrived"
+# the sink has the last message before the daemon has read its 250: wait for the log
+dl_wait 50 30 outcome delivered binding vip1 >/dev/null ||
+    vt_fail "only $(dl_count outcome delivered binding vip1) of 50 deliveries were logged"
 vt_stop_daemon || vt_fail "the daemon exited with status $?"
 vt_stop_sink sink
 
