@@ -9,6 +9,7 @@
 #include "route.h"
 #include "smtp_server.h"
 #include "spool.h"
+#include "stats.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -54,31 +55,50 @@ static void daemon_recovered(void *arg, struct spool_envelope *env)
     queue_add(env);
 }
 
-static void daemon_on_stop_signal(evutil_socket_t sig, short what, void *arg)
+void daemon_request_stop(const char *why)
 {
-    (void)what;
-    (void)arg;
     if (stopping) {
-        log_write("core", VIPMTA_LOG_WARNING, "second %s: exiting at once",
-                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+        log_write("core", VIPMTA_LOG_WARNING, "second %s: exiting at once", why);
         _exit(1);
     }
     stopping = 1;
     log_write("core", VIPMTA_LOG_NOTICE,
-              "%s: stopping (no new sessions; queued mail stays in the spool)",
-              sig == SIGINT ? "SIGINT" : "SIGTERM");
+              "%s: stopping (no new sessions; queued mail stays in the spool)", why);
     event_base_loopexit(loop, NULL);
+}
+
+static void daemon_on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    daemon_request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int daemon_reload(struct vipmta_errors *errs)
+{
+    (void)errs;
+    log_write("core", VIPMTA_LOG_NOTICE, "reload: reopening the delivery log");
+    if (log_delivery_open(running_config->delivery_log) != 0)
+        log_write("core", VIPMTA_LOG_ERROR, "cannot reopen delivery log %s: %m",
+                  running_config->delivery_log);
+    return 0;
 }
 
 static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
 {
+    struct vipmta_errors errs = {0};
     (void)sig;
     (void)what;
     (void)arg;
-    log_write("core", VIPMTA_LOG_NOTICE, "SIGHUP: reopening the delivery log");
-    if (log_delivery_open(running_config->delivery_log) != 0)
-        log_write("core", VIPMTA_LOG_ERROR, "cannot reopen delivery log %s: %m",
-                  running_config->delivery_log);
+    log_write("core", VIPMTA_LOG_NOTICE, "SIGHUP: reloading %s",
+              running_config->path ? running_config->path : "the configuration");
+    if (daemon_reload(&errs) != 0) {
+        for (size_t i = 0; i < errs.count; i++)
+            log_write("core", VIPMTA_LOG_ERROR, "reload: %s", errs.messages[i]);
+        log_write("core", VIPMTA_LOG_ERROR, "reload failed: still running on the old "
+                  "configuration");
+    }
+    errors_clear(&errs);
 }
 
 /* Starts every subsystem in dependency order; -1 with errors printed. */
@@ -90,6 +110,10 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
     if (binding_table_build(cfg, errs) != 0)
         return -1;
     binding_table_check_addresses();
+    if (stats_init(vipmta_binding_count()) != 0) {
+        errors_add(errs, "out of memory");
+        return -1;
+    }
     domain_registry_init(cfg);
     if (log_delivery_open(cfg->delivery_log) != 0) {
         errors_add(errs, "delivery_log: cannot open %s: %m", cfg->delivery_log);
@@ -156,6 +180,7 @@ static void daemon_stop_subsystems(void)
     if (stage >= STAGE_BINDINGS) {
         domain_registry_free();
         binding_table_free();
+        stats_free();
     }
     log_delivery_close();
     stage = STAGE_NONE;

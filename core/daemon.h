@@ -12,5 +12,11 @@ int daemon_run(struct vipmta_config *cfg);
 struct event_base *daemon_event_base(void);
 /* The configuration in force. */
 const struct vipmta_config *daemon_config(void);
+/* Reads the config file again, validates all of it, and applies it when
+ * good (SIGHUP and `vipmtactl reload`). 0 when applied; -1 with the reasons
+ * appended to `errs` when the running config stays in force. */
+int daemon_reload(struct vipmta_errors *errs);
+/* Starts a graceful shutdown, as SIGTERM does (a second request exits at once). */
+void daemon_request_stop(const char *why);
 
 #endif

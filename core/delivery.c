@@ -1,11 +1,13 @@
 /* delivery.c: the delivery engine: connections per (domain, binding) within limits, targets in order, outcomes. */
 #include "delivery.h"
 #include "delivery_internal.h"
+#include "domain.h"
 #include "log.h"
 #include "outbound.h"
 #include "queue.h"
 #include "route.h"
 #include "smtp_client.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -197,6 +199,29 @@ static void delivery_ctx(const struct delivery_conn *c, struct delivery_log_ctx 
     ctx->mx = c->mx[0] ? c->mx : NULL;
 }
 
+/* Counts one recipient outcome for c's binding; remembers a failure's reply
+ * as the domain's last error. */
+static void delivery_count_outcome(struct delivery_conn *c, enum smtpc_outcome o,
+                                   const char *reply)
+{
+    struct stats_binding *st = stats_binding(c->slot);
+    switch (o) {
+    case SMTPC_DELIVERED:
+        st->delivered++;
+        return;
+    case SMTPC_FAILED:
+        st->bounced++;
+        break;
+    case SMTPC_DEFERRED:
+        st->deferred++;
+        break;
+    default:
+        return;
+    }
+    if (reply)
+        domain_set_last_error(c->dr, reply);
+}
+
 /* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
  * bounced when `failed`, else deferred (soon, when the last try was vetoed). */
 static void delivery_settle_ready(struct delivery_conn *c, int failed, const char *reply)
@@ -210,6 +235,7 @@ static void delivery_settle_ready(struct delivery_conn *c, int failed, const cha
         c->dr->attempts++;
         for (size_t i = 0; i < n; i++) {
             delivery_log_rcpt(&ctx, rs[i], failed ? "bounced" : "deferred", reply);
+            delivery_count_outcome(c, failed ? SMTPC_FAILED : SMTPC_DEFERRED, reply);
             if (failed)
                 queue_failed(rs[i], reply);
             else if (c->last_vetoed)
@@ -250,6 +276,7 @@ static void delivery_outcome(void *arg, struct queue_rcpt *r, enum smtpc_outcome
     }
     c->progress++;
     delivery_ctx(c, &ctx);
+    delivery_count_outcome(c, o, reply);
     switch (o) {
     case SMTPC_DELIVERED:
         delivery_log_rcpt(&ctx, r, "delivered", reply);
@@ -349,6 +376,14 @@ static void delivery_try_next(struct delivery_conn *c)
             struct delivery_log_ctx ctx;
             delivery_ctx(c, &ctx);
             int vetoed = res.status == OUTBOUND_VETOED;
+            if (vetoed) {
+                stats_binding(c->slot)->connections++;
+                stats_binding(c->slot)->vetoes++;
+                stats_module_veto(res.veto_module);
+            } else {
+                stats_binding(c->slot)->connect_failures++;
+            }
+            domain_set_last_error(c->dr, res.message);
             delivery_log_conn(&ctx, vetoed ? "vetoed" : "connect_failed", res.message);
             log_write("delivery", vetoed ? VIPMTA_LOG_NOTICE : VIPMTA_LOG_INFO, "%s: %s",
                       c->dr->domain, res.message);
@@ -356,6 +391,7 @@ static void delivery_try_next(struct delivery_conn *c)
             c->last_vetoed = vetoed;
             continue;
         }
+        stats_binding(c->slot)->connections++;
         struct sockaddr_storage local;
         socklen_t llen = sizeof(local);
         if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)

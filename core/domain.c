@@ -11,6 +11,8 @@ struct domain_entry {
     domain_record record; /* first: a domain_record* is a domain_entry* */
     struct domain_entry *next;
     size_t module_slots; /* entries allocated in record.module_data */
+    char *last_error;    /* the last delivery failure's reply or reason */
+    time_t last_error_at;
 };
 
 static const struct vipmta_config *domain_cfg;
@@ -47,6 +49,7 @@ void domain_registry_free(void)
             free(e->record.domain);
             free(e->record.binding_connections);
             free(e->record.module_data);
+            free(e->last_error);
             free(e);
             e = next;
         }
@@ -171,4 +174,27 @@ void vipmta_domain_record_set_data(domain_record *dr, const struct vipmta_module
         e->module_slots = n;
     }
     dr->module_data[i] = data;
+}
+
+void domain_set_last_error(domain_record *dr, const char *text)
+{
+    struct domain_entry *e = (struct domain_entry *)dr;
+    size_t n = strlen(text);
+    if (n > 512)
+        n = 512;
+    char *copy = realloc(e->last_error, n + 1);
+    if (!copy)
+        return;
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    e->last_error = copy;
+    e->last_error_at = time(NULL);
+}
+
+const char *domain_last_error(const domain_record *dr, time_t *when)
+{
+    const struct domain_entry *e = (const struct domain_entry *)dr;
+    if (when)
+        *when = e->last_error_at;
+    return e->last_error;
 }

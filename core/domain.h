@@ -5,6 +5,8 @@
 #include "config.h"
 #include "domain_record.h"
 
+#include <time.h>
+
 /* Uses `cfg` for per-domain limits; call after binding_table_build. */
 void domain_registry_init(const struct vipmta_config *cfg);
 void domain_registry_free(void);
@@ -14,6 +16,11 @@ domain_record *domain_get(const char *domain);
 domain_record *domain_find(const char *domain);
 /* Calls fn for every record. */
 void domain_foreach(void (*fn)(domain_record *dr, void *arg), void *arg);
+/* Remembers `text` (copied, truncated to 512 bytes) as the domain's last
+ * delivery error, with the time; shown by vipmtactl. */
+void domain_set_last_error(domain_record *dr, const char *text);
+/* The last error (NULL when none) and when it happened. */
+const char *domain_last_error(const domain_record *dr, time_t *when);
 /* Re-applies limits from a new config (reload). */
 void domain_registry_apply_config(const struct vipmta_config *cfg);
 

@@ -1,6 +1,7 @@
 /* smtp_server.c: the ESMTP listeners, the session registry, per-client limits at connect, start/stop. */
 #include "smtp_server.h"
 #include "smtpd_session.h"
+#include "stats.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -204,6 +205,8 @@ static void smtpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, stru
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct smtpd_session *s = smtpd_session_new(fd, sa, (socklen_t)salen, smtpd_client_may_relay(sa));
+    if (s)
+        stats_totals()->sessions++;
     if (!s) {
         log_write("smtpd", VIPMTA_LOG_ERROR, "client=%s: refused: cannot create a session: %s",
                   addr, strerror(errno));

@@ -2,6 +2,7 @@
 #include "smtpd_session.h"
 #include "binding_select.h"
 #include "queue.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ static void smtpd_commit_done(void *arg, int error)
         smtpd_log(s, VIPMTA_LOG_ERROR, "message not accepted: spool commit failed: %s: 451 4.3.0",
                   strerror(error));
         smtpd_reply(s, "451 4.3.0 Error writing message to disk, try again");
+        stats_totals()->messages_rejected++;
         spool_envelope_free(env);
     } else {
         smtpd_log(s, VIPMTA_LOG_INFO, "accepted from=<%s> nrcpt=%zu size=%llu binding=%s%s%s%s",
@@ -79,6 +81,8 @@ static void smtpd_commit_done(void *arg, int error)
                   s->bev ? "" : " (client gone before the reply)");
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
         s->messages++;
+        stats_totals()->messages_accepted++;
+        stats_totals()->recipients_accepted += env->rcpt_count;
         queue_add(env);
     }
     smtpd_commit_end(s);
@@ -96,6 +100,7 @@ void smtpd_commit(struct smtpd_session *s)
     const struct vipmta_config *cfg = smtpd_config();
 
     if (d->write_errno || d->too_big || d->line_too_long) {
+        stats_totals()->messages_rejected++;
         if (d->write_errno) {
             smtpd_log(s, VIPMTA_LOG_ERROR, "cannot write the message to the spool: %s: 451 4.3.0",
                       strerror(d->write_errno));
@@ -140,6 +145,7 @@ void smtpd_commit(struct smtpd_session *s)
         s->pending = NULL;
         smtpd_log(s, VIPMTA_LOG_ERROR, "spool commit failed: %s: 451 4.3.0", strerror(err));
         smtpd_reply(s, "451 4.3.0 Error writing message to disk, try again");
+        stats_totals()->messages_rejected++;
         spool_envelope_free(env);
         smtpd_commit_end(s);
         smtpd_session_arm(s, cfg->smtp.command_timeout);

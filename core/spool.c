@@ -1,6 +1,7 @@
 /* spool.c: the spool's writers, outcome records and the group-commit sync thread. */
 #include "spool_internal.h"
 #include "log.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -193,6 +194,8 @@ static void spool_sync_round(struct spool_sync_item *list, enum spool_sync_metho
     free(seen);
     free(share);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    stats_sync_observe((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                  (t1.tv_nsec - t0.tv_nsec) / 1000));
     pthread_mutex_lock(&sp.lock);
     sp.stats.sync_rounds++;
     sp.stats.synced_items += files;
