@@ -12,9 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <event2/event.h>
 
 #include "binding_table.h"
 #include "config.h"
+#include "daemon.h"
 #include "domain.h"
 #include "hooks.h"
 #include "log.h"
@@ -143,6 +145,7 @@ static int wait_connected(int fd)
 
 static const char *moddir, *tmpdir;
 static int sockopt_tos_only; /* -S tos: one option per connection instead of six */
+static int connlog_flush_ms = 200; /* -F: connlog's flush_interval_ms (its docs' advice) */
 static char src_text[2][INET_ADDRSTRLEN] = {"127.0.0.2", "127.0.0.3"};
 
 enum { MOD_SOCKOPT, MOD_NETACL, MOD_THROTTLE, MOD_CONNLOG, MOD_COUNT };
@@ -188,14 +191,17 @@ static void module_json(int mod, char *buf, size_t size)
                  "{\"per\": \"ip\", \"rate\": \"1000000/s\", \"burst\": 1000000}]}}");
         break;
     case MOD_CONNLOG:
-        snprintf(buf, size, "{\"name\": \"connlog\", \"options\": {\"file\": \"%s/connlog.jsonl\"}}",
-                 tmpdir);
+        snprintf(buf, size,
+                 "{\"name\": \"connlog\", \"options\": {\"file\": \"%s/connlog.jsonl\", "
+                 "\"flush_interval_ms\": %d}}",
+                 tmpdir, connlog_flush_ms);
         break;
     }
 }
 
 static struct vipmta_config *cfg;
 static domain_record *dr;
+static struct event_base *base; /* what modules get as the daemon's loop */
 
 /* Loads bindings b1/b2 (or one binding `p` at `ports_src`) and the modules in
  * `mask`, as the daemon starts them. 0, or -1 with the errors printed. */
@@ -233,6 +239,10 @@ static int core_up(unsigned mask, const char *ports_src, int quiet)
         goto fail;
     domain_registry_init(cfg);
     dr = domain_get("bench.test");
+    /* a loop, as in the daemon (connlog's flush timer, throttle's events);
+     * never dispatched here: what a module buffers it writes at shutdown */
+    base = event_base_new();
+    daemon_set_event_base(base);
     if (module_loader_load(cfg, &errs) != 0 || module_loader_init(&errs) != 0)
         goto fail;
     return 0;
@@ -246,6 +256,10 @@ fail:
 static void core_down(void)
 {
     module_loader_unload();
+    daemon_set_event_base(NULL);
+    if (base)
+        event_base_free(base);
+    base = NULL;
     hooks_reset_all();
     domain_registry_free();
     binding_table_free();
@@ -588,10 +602,11 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: connect_path -M MODULE_DIR -T TMPDIR [-n CONNS] [-r ROUNDS] [-b] [-x]\n"
-            "         [-o VARIANT] [-S docs|tos]\n"
+            "         [-o VARIANT] [-S docs|tos] [-F MS]\n"
             "         (-b: also each module alone and the core without modules; -x: leave "
             "throttle out; -o: run only that variant (bare, full, a module name with -b), for "
-            "perf; -S: sockopt with keepalive, user timeout and tos (docs, 6 options) or tos only)\n"
+            "perf; -S: sockopt with keepalive, user timeout and tos (docs, 6 options) or tos only; "
+            "-F: connlog's flush_interval_ms, default 200, 0 writes each line at once)\n"
             "       connect_path -P on|off [-n CONNS] [-s SOURCE] [-L SECONDS]   (ephemeral-port "
             "check; -L: stop after that long)\n");
     exit(2);
@@ -604,7 +619,7 @@ int main(int argc, char **argv)
     const char *ports_mode = NULL, *ports_src = "127.0.0.10", *only = NULL;
     double limit_s = 0;
 
-    while ((opt = getopt(argc, argv, "M:T:n:r:bxP:s:o:S:L:")) != -1) {
+    while ((opt = getopt(argc, argv, "M:T:n:r:bxP:s:o:S:L:F:")) != -1) {
         switch (opt) {
         case 'M': moddir = optarg; break;
         case 'T': tmpdir = optarg; break;
@@ -616,6 +631,7 @@ int main(int argc, char **argv)
         case 's': ports_src = optarg; break;
         case 'o': only = optarg; break;
         case 'L': limit_s = atof(optarg); break;
+        case 'F': connlog_flush_ms = atoi(optarg); break;
         case 'S':
             if (strcmp(optarg, "tos") == 0)
                 sockopt_tos_only = 1;

@@ -5,7 +5,8 @@
 #        BENCH_PORTS=only bench/connect_path.sh  only the ephemeral-port check (200,000 connections)
 #   env: VIPMTA_BUILD (a configured and built tree, default _build; or VIPMTA=.../core/vipmta),
 #        BENCH_CONNS (20000 per run), BENCH_ROUNDS (8), BENCH_BREAKDOWN=1 (each module alone too),
-#        BENCH_NO_THROTTLE=1, BENCH_SOCKOPT (docs: 6 options | tos: 1), BENCH_PORTS_CONNS (200000), BENCH_NETNS (auto|0),
+#        BENCH_NO_THROTTLE=1, BENCH_SOCKOPT (docs: 6 options | tos: 1), BENCH_CONNLOG_FLUSH
+#        (connlog's flush_interval_ms: 200, as its docs advise; 0: a write per line), BENCH_PORTS_CONNS (200000), BENCH_NETNS (auto|0),
 #        BENCH_PORTS_SECONDS (120: each port run stops there),
 #        BENCH_PORTS_HOST=1 (allow the port check outside a private network namespace),
 #        BENCH_TMPDIR, BENCH_KEEP=1
@@ -70,7 +71,7 @@ if [ "$ports" != only ]; then
     flags=""
     [ "${BENCH_BREAKDOWN:-0}" = 1 ] && flags="$flags -b"
     [ "${BENCH_NO_THROTTLE:-0}" = 1 ] && flags="$flags -x"
-    flags="$flags -S ${BENCH_SOCKOPT:-docs}"
+    flags="$flags -S ${BENCH_SOCKOPT:-docs} -F ${BENCH_CONNLOG_FLUSH:-200}"
     # shellcheck disable=SC2086
     in_ns "" "$work/connect_path" -M "$moddir" -T "$work" -n "$conns" -r "$rounds" $flags \
         > "$work/bench.out" || { cat "$work/bench.out"; bench_die "the benchmark failed"; }

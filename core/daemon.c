@@ -44,6 +44,11 @@ struct event_base *daemon_event_base(void)
     return loop;
 }
 
+void daemon_set_event_base(struct event_base *base)
+{
+    loop = base;
+}
+
 const struct vipmta_config *daemon_config(void)
 {
     return running_config;

@@ -10,6 +10,9 @@ struct event_base;
 int daemon_run(struct vipmta_config *cfg);
 /* The loop (NULL before daemon_run). */
 struct event_base *daemon_event_base(void);
+/* For programs that drive the core without daemon_run (benchmarks): the loop
+ * vipmta_event_base() hands to modules. Not for use while daemon_run runs. */
+void daemon_set_event_base(struct event_base *base);
 /* The configuration in force. */
 const struct vipmta_config *daemon_config(void);
 /* Reads the config file again, validates all of it, and applies it when

@@ -1,4 +1,4 @@
-/* connlog.c: the connlog module: one JSON line per allowed post-bind call, to a file (reopened on SIGHUP) or syslog. */
+/* connlog.c: the connlog module: one JSON line per allowed post-bind call, to a file (reopened on SIGHUP, optionally buffered) or syslog. */
 #include "connlog.h"
 
 #include <errno.h>
@@ -13,13 +13,18 @@
 #include "hooks/core/connection_post_bind.h"
 
 #define CONNLOG_LINE_MAX 2048
+/* With flush_interval_ms: lines wait here; a full buffer is written at once. */
+#define CONNLOG_BUFFER_SIZE 65536
 
 struct connlog_state {
     vipmta_module_ctx *m;
     struct connlog_config *cfg;
     int fd;              /* the log file, -1 in syslog mode */
     struct event *sighup;
+    struct event *flush_timer; /* pending while the buffer holds lines */
     int write_failing;   /* a write failed; logged once until one succeeds */
+    size_t buffered;     /* bytes in buffer, whole lines only */
+    char buffer[CONNLOG_BUFFER_SIZE];
 };
 
 static int connlog_open(const char *path)
@@ -27,15 +32,13 @@ static int connlog_open(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 }
 
-static void connlog_write(struct connlog_state *st, const char *line, int len)
+/* Writes len bytes of whole lines to the file. */
+static void connlog_write_out(struct connlog_state *st, const char *line, size_t len)
 {
-    if (st->fd < 0) {
-        syslog(LOG_MAIL | LOG_INFO, "%.*s", len - 1, line); /* without the newline */
-        return;
-    }
-    /* O_APPEND and one write() per line: whole lines, even while rotated */
+    /* O_APPEND and one write() per batch of whole lines: whole lines, even
+     * while the file is rotated */
     const char *p = line;
-    size_t left = (size_t)len;
+    size_t left = len;
     while (left > 0) {
         ssize_t n = write(st->fd, p, left);
         if (n < 0 && errno == EINTR)
@@ -54,6 +57,46 @@ static void connlog_write(struct connlog_state *st, const char *line, int len)
     if (st->write_failing) {
         vipmta_module_log(st->m, VIPMTA_LOG_NOTICE, "writing to %s again", st->cfg->file);
         st->write_failing = 0;
+    }
+}
+
+/* Writes what the buffer holds (to the file open now). */
+static void connlog_flush(struct connlog_state *st)
+{
+    if (st->flush_timer)
+        event_del(st->flush_timer);
+    if (st->buffered && st->fd >= 0)
+        connlog_write_out(st, st->buffer, st->buffered);
+    st->buffered = 0;
+}
+
+static void connlog_on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    connlog_flush(arg);
+}
+
+static void connlog_write(struct connlog_state *st, const char *line, int len)
+{
+    if (st->fd < 0) {
+        syslog(LOG_MAIL | LOG_INFO, "%.*s", len - 1, line); /* without the newline */
+        return;
+    }
+    if (!st->cfg->flush_interval_ms || !st->flush_timer) {
+        connlog_write_out(st, line, (size_t)len);
+        return;
+    }
+    if (st->buffered + (size_t)len > sizeof(st->buffer))
+        connlog_flush(st);
+    memcpy(st->buffer + st->buffered, line, (size_t)len);
+    st->buffered += (size_t)len;
+    if (!evtimer_pending(st->flush_timer, NULL)) {
+        struct timeval tv = {
+            .tv_sec = st->cfg->flush_interval_ms / 1000,
+            .tv_usec = (suseconds_t)(st->cfg->flush_interval_ms % 1000) * 1000,
+        };
+        evtimer_add(st->flush_timer, &tv);
     }
 }
 
@@ -127,6 +170,7 @@ static void connlog_reopen(evutil_socket_t sig, short what, void *arg)
                           st->cfg->file, strerror(errno));
         return;
     }
+    connlog_flush(st); /* the lines so far belong to the old file */
     if (st->fd >= 0)
         close(st->fd);
     st->fd = fd;
@@ -170,11 +214,20 @@ static int connlog_init(vipmta_module_ctx *m)
             vipmta_module_error(m, NULL, "cannot watch SIGHUP on the event loop");
             return 1;
         }
+        /* without a loop (vipmta -M) lines are written one by one */
+        st->flush_timer = evtimer_new(base, connlog_on_flush_timer, st);
+        if (!st->flush_timer) {
+            vipmta_module_error(m, NULL, "out of memory");
+            return 1;
+        }
     }
     register_core_connection_post_bind_hook_last(connlog_post_bind, st);
     vipmta_module_log(m, VIPMTA_LOG_INFO, "logging connections to %s%s",
                       cfg->file ? cfg->file : "syslog (facility mail)",
                       cfg->file && !base ? " (no event loop: no reopen on SIGHUP)" : "");
+    if (cfg->file && cfg->flush_interval_ms && base)
+        vipmta_module_log(m, VIPMTA_LOG_INFO, "lines buffered, written within %u ms",
+                          cfg->flush_interval_ms);
     return 0;
 }
 
@@ -191,6 +244,7 @@ static int connlog_reload(vipmta_module_ctx *m, const json_t *options)
         connlog_config_free(cfg);
         return 1;
     }
+    connlog_flush(st);
     if (st->fd >= 0 && st->fd != fd)
         close(st->fd);
     connlog_config_free(st->cfg);
@@ -205,6 +259,9 @@ static void connlog_shutdown(vipmta_module_ctx *m)
     struct connlog_state *st = vipmta_module_get_data(m);
     if (!st)
         return;
+    connlog_flush(st);
+    if (st->flush_timer)
+        event_free(st->flush_timer);
     if (st->sighup)
         event_free(st->sighup);
     if (st->fd >= 0)

@@ -12,7 +12,12 @@
 struct connlog_config {
     char *file; /* append to this file; NULL: syslog */
     int syslog;
+    unsigned flush_interval_ms; /* 0: one write() per line; else lines are
+                                 * buffered and written at most this late */
 };
+
+/* Largest flush_interval_ms accepted. */
+#define CONNLOG_FLUSH_INTERVAL_MAX 10000
 
 /* --- connlog_options.c --- */
 
@@ -38,10 +43,8 @@ struct connlog_event {
 
 /* "192.0.2.1:25" / "[2001:db8::1]:25"; 0, or -1 (buf "") for other families. */
 int connlog_format_addr(const struct sockaddr *sa, int len, char *buf, size_t size);
-/* The JSON object of one line, members in a fixed order; NULL when out of
- * memory. */
-json_t *connlog_event_json(const struct connlog_event *ev);
-/* Writes the line (compact JSON and "\n") into buf. Returns its length, or
+/* Writes the line (compact JSON, members in a fixed order, and "\n") into
+ * buf; strings that are not valid UTF-8 are written as null. Returns its length, or
  * -1 when it does not fit or on error. */
 int connlog_format_line(const struct connlog_event *ev, char *buf, size_t size);
 

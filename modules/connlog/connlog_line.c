@@ -27,58 +27,148 @@ int connlog_format_addr(const struct sockaddr *sa, int len, char *buf, size_t si
     return -1;
 }
 
-/* A JSON string, or null when absent or not valid UTF-8. */
-static json_t *string_or_null(const char *s)
+/* Length of the UTF-8 sequence starting at s (1-4), or 0 when it is not a
+ * well-formed one (overlong forms, surrogates, beyond U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *s)
 {
-    json_t *v = s ? json_string(s) : NULL;
-    return v ? v : json_null();
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))
+            return 0;
+        return 3;
+    }
+    if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        if ((s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
 }
 
-static json_t *addr_or_null(const struct sockaddr *sa, int len)
+/* The output being built: stops growing (and marks itself full) at the end. */
+struct line_out {
+    char *buf;
+    size_t size, len;
+    int full;
+};
+
+static void out_bytes(struct line_out *o, const char *p, size_t n)
+{
+    if (o->full || o->len + n >= o->size) {
+        o->full = 1;
+        return;
+    }
+    memcpy(o->buf + o->len, p, n);
+    o->len += n;
+}
+
+static void out_text(struct line_out *o, const char *s)
+{
+    out_bytes(o, s, strlen(s));
+}
+
+/* A JSON string, or null when absent or not valid UTF-8. */
+static void out_string(struct line_out *o, const char *s)
+{
+    if (!s) {
+        out_text(o, "null");
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_sequence(p);
+        if (!n) {
+            out_text(o, "null");
+            return;
+        }
+        p += n;
+    }
+    out_bytes(o, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            out_bytes(o, esc, 2);
+        } else if (*p < 0x20 || *p == 0x7F) {
+            snprintf(esc, sizeof(esc), "\\u%04x", *p);
+            out_bytes(o, esc, 6);
+        } else {
+            out_bytes(o, (const char *)p, 1);
+        }
+    }
+    out_bytes(o, "\"", 1);
+}
+
+static void out_addr(struct line_out *o, const struct sockaddr *sa, int len)
 {
     char buf[INET6_ADDRSTRLEN + 10];
-    return connlog_format_addr(sa, len, buf, sizeof(buf)) == 0 ? json_string(buf) : json_null();
-}
-
-json_t *connlog_event_json(const struct connlog_event *ev)
-{
-    char when[40];
-    struct tm tm;
-    time_t secs = ev->time.tv_sec;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof(when) - n, ".%03ldZ", (long)(ev->time.tv_usec / 1000));
-
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int bad = 0;
-    bad |= json_object_set_new(o, "time", json_string(when));
-    bad |= json_object_set_new(o, "domain", string_or_null(ev->domain));
-    bad |= json_object_set_new(o, "binding", string_or_null(ev->binding));
-    bad |= json_object_set_new(o, "slot", json_integer(ev->slot));
-    bad |= json_object_set_new(o, "source", addr_or_null(ev->source, ev->source_len));
-    bad |= json_object_set_new(o, "destination",
-                               addr_or_null(ev->destination, ev->destination_len));
-    bad |= json_object_set_new(o, "fd", json_integer(ev->fd));
-    bad |= json_object_set_new(o, "verdict", string_or_null(ev->verdict));
-    if (bad) {
-        json_decref(o);
-        return NULL;
+    if (connlog_format_addr(sa, len, buf, sizeof(buf)) != 0) {
+        out_text(o, "null");
+        return;
     }
-    return o;
+    out_bytes(o, "\"", 1);
+    out_text(o, buf);
+    out_bytes(o, "\"", 1);
 }
 
+static void out_int(struct line_out *o, long long v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%lld", v);
+    out_bytes(o, buf, (size_t)n);
+}
+
+/* "2024-01-01T12:00:00.123Z"; the part before the milliseconds is kept
+ * from the last call with the same second (one gmtime_r per second). */
+static void format_time(const struct timeval *tv, char *out, size_t size)
+{
+    static time_t cached_sec = (time_t)-1;
+    static char cached[32];
+    if (tv->tv_sec != cached_sec) {
+        struct tm tm;
+        time_t secs = tv->tv_sec;
+        gmtime_r(&secs, &tm);
+        if (strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+            cached[0] = '\0';
+        cached_sec = tv->tv_sec;
+    }
+    snprintf(out, size, "%s.%03ldZ", cached, (long)(tv->tv_usec / 1000));
+}
+
+/* Written by hand, members in a fixed order: building a Jansson object for
+ * every connection cost several microseconds on the connect path. */
 int connlog_format_line(const struct connlog_event *ev, char *buf, size_t size)
 {
-    json_t *o = connlog_event_json(ev);
-    if (!o)
+    struct line_out o = {buf, size, 0, 0};
+    char when[40];
+
+    format_time(&ev->time, when, sizeof(when));
+    out_text(&o, "{\"time\":\"");
+    out_text(&o, when);
+    out_text(&o, "\",\"domain\":");
+    out_string(&o, ev->domain);
+    out_text(&o, ",\"binding\":");
+    out_string(&o, ev->binding);
+    out_text(&o, ",\"slot\":");
+    out_int(&o, ev->slot);
+    out_text(&o, ",\"source\":");
+    out_addr(&o, ev->source, ev->source_len);
+    out_text(&o, ",\"destination\":");
+    out_addr(&o, ev->destination, ev->destination_len);
+    out_text(&o, ",\"fd\":");
+    out_int(&o, ev->fd);
+    out_text(&o, ",\"verdict\":");
+    out_string(&o, ev->verdict);
+    out_text(&o, "}\n");
+    if (o.full || size == 0)
         return -1;
-    size_t n = json_dumpb(o, buf, size, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (n == 0 || n + 1 >= size)
-        return -1;
-    buf[n] = '\n';
-    buf[n + 1] = '\0';
-    return (int)(n + 1);
+    buf[o.len] = '\0';
+    return (int)o.len;
 }

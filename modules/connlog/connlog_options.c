@@ -1,10 +1,11 @@
-/* connlog_options.c: strict parsing of the connlog options ({"file": path} or {"syslog": true}). */
+/* connlog_options.c: strict parsing of the connlog options ({"file": path} or {"syslog": true}, "flush_interval_ms"). */
 #include "connlog.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const top_keys[] = {"file", "syslog", NULL};
+static const char *const top_keys[] = {"file", "syslog", "flush_interval_ms", NULL};
 
 static const char *json_kind(const json_t *v)
 {
@@ -65,6 +66,24 @@ struct connlog_config *connlog_config_parse(vipmta_module_ctx *m, const json_t *
             errors++;
         } else {
             cfg->syslog = json_is_true(sl);
+        }
+    }
+    const json_t *flush = json_object_get(options, "flush_interval_ms");
+    if (flush) {
+        if (!json_is_integer(flush) || json_integer_value(flush) < 0 ||
+            json_integer_value(flush) > CONNLOG_FLUSH_INTERVAL_MAX) {
+            char found[32];
+            if (json_is_integer(flush))
+                snprintf(found, sizeof(found), "%lld", (long long)json_integer_value(flush));
+            else
+                snprintf(found, sizeof(found), "%s", json_kind(flush));
+            vipmta_module_error(m, "flush_interval_ms",
+                                "must be an integer from 0 (write each line at once) to %d, "
+                                "not %s",
+                                CONNLOG_FLUSH_INTERVAL_MAX, found);
+            errors++;
+        } else {
+            cfg->flush_interval_ms = (unsigned)json_integer_value(flush);
         }
     }
     if (!errors && file_ok == cfg->syslog)

@@ -30,6 +30,10 @@ out=$("$VIPMTA" -t -c "$VT_DIR/bad.json" 2>&1) && vt_fail "vipmta -t accepted bo
 vt_assert_eq "vipmta -t on file + syslog" \
     'modules[0].options: set either "file" or "syslog": true, not both' "$out"
 [ ! -e "$CONNLOG" ] || vt_fail "vipmta -t created the log file"
+sed 's/"syslog": true/"flush_interval_ms": 20000/' "$VT_DIR/bad.json" >"$VT_DIR/bad2.json"
+out=$("$VIPMTA" -t -c "$VT_DIR/bad2.json" 2>&1) && vt_fail "vipmta -t accepted flush_interval_ms 20000: $out"
+vt_assert_eq "vipmta -t on flush_interval_ms 20000" \
+    'modules[0].options.flush_interval_ms: must be an integer from 0 (write each line at once) to 10000, not 20000' "$out"
 
 # connlog is listed FIRST, netacl second: netacl registers with _first, connlog with
 # _last, so netacl still runs before connlog and connlog never sees a vetoed connection.
@@ -170,7 +174,7 @@ vt_signal_daemon HUP
 vt_wait_until 20 grep -q "info \[connlog\] SIGHUP: reopened $CONNLOG\$" "$VT_DAEMON_LOG" ||
     vt_fail "no 'SIGHUP: reopened' line from connlog"
 vt_assert_file_contains "the core's own SIGHUP handling still runs" "$VT_DAEMON_LOG" \
-    "SIGHUP: reopening the delivery log"
+    "SIGHUP: reloading"
 [ -f "$CONNLOG" ] || vt_fail "connlog did not create a new $CONNLOG on SIGHUP"
 dl_send sender@src.test e@four.test "four"
 vt_sink_wait sink 4 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 4 messages"
@@ -180,3 +184,28 @@ out=$(connlog_check "$CONNLOG.1" sink "$SINK" one.test,two.test,three.test) || v
 vt_assert_eq "lines in the new file" 1 "$(wc -l <"$CONNLOG")"
 vt_assert_eq "lines in the renamed file" 3 "$(wc -l <"$CONNLOG.1")"
 vt_stop_daemon || vt_fail "the daemon exited with status $?"
+
+vt_log "buffered (flush_interval_ms 300): lines arrive within the interval, all of them by shutdown"
+"$VT_PYTHON" - "$DL_CONF" <<'PY' || vt_error "cannot rewrite $DL_CONF"
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+cfg["modules"][0]["options"]["flush_interval_ms"] = 300
+json.dump(cfg, open(sys.argv[1], "w"), indent=2)
+PY
+conns_before=$(vt_sink_count sink connect)
+vt_start_daemon "$DL_CONF"
+vt_assert_file_contains "connlog says it buffers" "$VT_DAEMON_LOG" \
+    "info [connlog] lines buffered, written within 300 ms"
+dl_send sender@src.test f@four.test "five" 3
+vt_sink_wait sink 7 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 7 messages"
+vt_wait_until 10 sh -c "[ \$(grep -c '\"domain\":\"four.test\"' '$CONNLOG') -ge 2 ]" ||
+    vt_fail "the buffered line for four.test never reached $CONNLOG"
+dl_wait 7 30 outcome delivered || vt_fail "$(dl_count outcome delivered) of 7 delivered lines"
+vt_stop_daemon || vt_fail "the daemon exited with status $?"
+vt_assert_eq "lines in the file: one before, one per new connection at the sink" \
+    "$((1 + $(vt_sink_count sink connect) - conns_before))" "$(wc -l <"$CONNLOG")"
+"$VT_PYTHON" -c 'import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    assert r["domain"] == "four.test" and r["binding"] == "vip1" and r["verdict"] == "allow", r' \
+    "$CONNLOG" || vt_fail "a buffered line is not a whole JSON line for four.test from vip1"
