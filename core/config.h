@@ -80,6 +80,15 @@ struct config_dns {
     unsigned mx_port;             /* TCP port for MX / A-derived destinations (default 25) */
 };
 
+/* The Prometheus metrics endpoint (`metrics`; absent or null: disabled). */
+struct config_metrics {
+    int enabled;
+    char *address;                /* "127.0.0.1" (default); loopback unless allow_non_loopback */
+    unsigned port;                /* default 9465 */
+    int allow_non_loopback;       /* default 0 */
+    unsigned max_domains;         /* per-domain series at most (default 1000) */
+};
+
 struct config_module {
     char *name;
     int enabled;
@@ -118,6 +127,7 @@ struct vipmta_config {
     char *log_level;              /* "error".."debug" (default "info") */
     char *delivery_log;           /* path of the JSON delivery log, NULL: main log */
     char *control_socket;         /* unix socket for vipmtactl, NULL: SPOOL_DIR/control.sock */
+    struct config_metrics metrics;
     json_t *root;                 /* the parsed document (owned) */
 };
 

@@ -15,5 +15,7 @@ void cfg_parse_binding_rules(struct cfg_ctx *c, struct vipmta_config *cfg, const
 void cfg_check_default_group(struct cfg_ctx *c, struct vipmta_config *cfg);
 void cfg_parse_domains(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void cfg_parse_routes(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);
+/* `metrics` (config_metrics.c); call after the listeners are parsed. */
+void cfg_parse_metrics(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);
 
 #endif

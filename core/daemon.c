@@ -4,6 +4,7 @@
 #include "delivery.h"
 #include "domain.h"
 #include "log.h"
+#include "metrics.h"
 #include "module_loader.h"
 #include "queue.h"
 #include "route.h"
@@ -30,6 +31,7 @@ enum daemon_stage {
     STAGE_ROUTE,
     STAGE_DELIVERY,
     STAGE_QUEUE,
+    STAGE_METRICS,
     STAGE_SERVER,
 };
 static enum daemon_stage stage;
@@ -160,6 +162,9 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
               "removed in %.3f s",
               st.messages, st.recipients_pending, st.quarantined, st.removed,
               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (metrics_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_METRICS;
     if (smtp_server_start(loop, cfg, errs) != 0)
         return -1;
     stage = STAGE_SERVER;
@@ -171,6 +176,8 @@ static void daemon_stop_subsystems(void)
 {
     if (stage >= STAGE_SERVER)
         smtp_server_stop();
+    if (stage >= STAGE_METRICS)
+        metrics_stop();
     if (stage >= STAGE_DELIVERY)
         delivery_shutdown();
     /* the spool's last completions may still hand mail to the queue */

@@ -210,7 +210,7 @@ START_TEST(test_control_characters_escaped)
                      "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, spool_dir, "
                      "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
                      "binding_groups, default_binding_group, binding_rules, domains, routes, smtp, "
-                     "dns, modules, log_level, delivery_log, control_socket)");
+                     "dns, modules, log_level, delivery_log, control_socket, metrics)");
 }
 END_TEST
 
@@ -235,7 +235,7 @@ START_TEST(test_unknown_top_level_key)
                  "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, spool_dir, spool_sync, "
                  "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
                  "default_binding_group, binding_rules, domains, routes, smtp, dns, modules, "
-                 "log_level, delivery_log, control_socket)");
+                 "log_level, delivery_log, control_socket, metrics)");
 }
 END_TEST
 
