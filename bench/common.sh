@@ -9,6 +9,8 @@ PF_SBIN=$PF_ROOT/usr/sbin
 SMTP_SOURCE=$PF_SBIN/smtp-source
 SMTP_SINK=$PF_SBIN/smtp-sink
 VIPMTA=${VIPMTA:-$top/_build/core/vipmta}
+# started as root (containers, CI), the daemon needs this or "user" (docs/operations.md)
+export VIPMTA_RUN_AS_ROOT=1
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}     # seconds, the longest any single run may take
 BENCH_SESSIONS=${BENCH_SESSIONS:-20}
 BENCH_PIDS=""                           # every background process this script started

@@ -4,6 +4,8 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 vipmta=${VIPMTA:-$top/_build/core/vipmta}
+# started as root (containers, CI), the daemon needs this or "user" (docs/operations.md)
+export VIPMTA_RUN_AS_ROOT=1
 messages=${BENCH_MESSAGES:-10000}
 rcpts=${BENCH_RCPTS:-100}
 domains=${BENCH_DOMAINS:-1000}

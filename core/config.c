@@ -15,7 +15,9 @@ static const char *const top_keys[] = {
     "hostname", "spool_dir", "spool_sync", "module_path", "listen", "relay_from", "relay_domains",
     "bindings", "binding_groups", "default_binding_group", "binding_rules", "domains",
     "routes", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket",
-    "metrics", NULL};
+    "metrics",
+    "log_format", "log_file", "user", "group", "run_as_root", /* config_ops.c */
+    NULL};
 
 int cfg_hostname_ok(const char *name)
 {
@@ -342,6 +344,7 @@ static void cfg_parse_root(struct cfg_ctx *c, struct vipmta_config *cfg, const j
     cfg_parse_dns(c, cfg, json_object_get(root, "dns"));
     cfg_parse_modules(c, cfg, json_object_get(root, "modules"));
     cfg_parse_metrics(c, cfg, json_object_get(root, "metrics"));
+    cfg_parse_ops(c, cfg, root);
     cfg_get_string(c, root, "log_level", "", &cfg->log_level);
     if (!cfg->log_level) {
         cfg->log_level = strdup("info");
@@ -562,6 +565,7 @@ void config_free(struct vipmta_config *cfg)
     free(cfg->delivery_log);
     free(cfg->control_socket);
     free(cfg->metrics.address);
+    cfg_free_ops(cfg);
     json_decref(cfg->root);
     free(cfg);
 }

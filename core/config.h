@@ -128,6 +128,12 @@ struct vipmta_config {
     char *delivery_log;           /* path of the JSON delivery log, NULL: main log */
     char *control_socket;         /* unix socket for vipmtactl, NULL: SPOOL_DIR/control.sock */
     struct config_metrics metrics;
+    /* operations (config_ops.c) */
+    char *log_format;             /* "text" (default) or "json" */
+    char *log_file;               /* main log file, NULL: stderr (-f) or syslog */
+    char *user;                   /* run user after binding the listeners, NULL: none */
+    char *group;                  /* run group, NULL: the user's login group */
+    int run_as_root;              /* 1: may keep running as root without `user` */
     json_t *root;                 /* the parsed document (owned) */
 };
 

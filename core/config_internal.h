@@ -17,5 +17,8 @@ void cfg_parse_domains(struct cfg_ctx *c, struct vipmta_config *cfg, const json_
 void cfg_parse_routes(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);
 /* `metrics` (config_metrics.c); call after the listeners are parsed. */
 void cfg_parse_metrics(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *v);
+/* log_format, log_file, user, group, run_as_root (config_ops.c) */
+void cfg_parse_ops(struct cfg_ctx *c, struct vipmta_config *cfg, const json_t *root);
+void cfg_free_ops(struct vipmta_config *cfg);
 
 #endif

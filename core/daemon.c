@@ -6,6 +6,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "module_loader.h"
+#include "priv.h"
 #include "queue.h"
 #include "route.h"
 #include "smtp_server.h"
@@ -168,6 +169,11 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
     if (smtp_server_start(loop, cfg, errs) != 0)
         return -1;
     stage = STAGE_SERVER;
+    /* Privileges (priv.c): root was kept only to bind the listeners (ports
+     * below 1024). From here on the daemon is the configured `user` for good;
+     * main() checked the spool is that user's before anything started. */
+    if (priv_drop(errs) != 0)
+        return -1;
     return 0;
 }
 

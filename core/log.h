@@ -3,13 +3,29 @@
 #define VIPMTA_CORE_LOG_H
 
 #include <stdarg.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include "vipmta_log.h"
 
-/* Main log: text lines "TIME LEVEL [component] message" on stderr (default). */
+/* Main log: text lines "TIME LEVEL [component] message" on stderr (default),
+ * or JSON lines {"ts","level","component","msg"} (log_set_json); to a file
+ * (log_open_file), else to syslog (log_use_syslog), else to stderr. */
 void log_set_level(enum vipmta_log_level level);
 /* Sends the main log to syslog (facility mail) instead of stderr. */
 void log_use_syslog(int on);
+/* JSON lines instead of text (config log_format "json"). */
+void log_set_json(int on);
+/* Sends the main log to `path` (appended; NULL: back to stderr / syslog).
+ * 0, or -1 with errno when it cannot be opened (the old stream stays). */
+int log_open_file(const char *path);
+/* Reopens the main log file and the delivery log at their paths (after
+ * rotation; SIGHUP). The old streams stay in use for any that fail: -1. */
+int log_reopen(void);
+/* Gives the open log files that root owns to uid:gid, so that the daemon can
+ * still reopen them after it has dropped its privileges. -1 when one failed. */
+int log_chown_files(uid_t uid, gid_t gid);
+/* Closes the main log file (back to stderr / syslog). */
+void log_close(void);
 /* "error", "warning", "notice", "info", "debug"; -1 when unknown. */
 int log_level_from_name(const char *name);
 /* Writes one line for `component` ("core", a module name, "smtpd"...). */

@@ -6,9 +6,11 @@
 #include "hooks.h"
 #include "log.h"
 #include "module_loader.h"
+#include "priv.h"
 #include "vipmta_abi.h"
 
 #include <event2/event.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static void main_usage(FILE *out)
             "\n"
             "  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
             "  -f       stay in the foreground and log to stderr (default: detach, log to\n"
-            "           syslog, facility mail)\n"
+            "           syslog, facility mail); log_file in the config takes precedence\n"
             "  -t       check the configuration and the modules it enables, print \"ok\"\n"
             "           or every error, and exit non-zero on error; starts nothing\n"
             "  -M       list the modules the configuration loads, with their versions and\n"
@@ -36,7 +38,7 @@ static void main_usage(FILE *out)
             "  -V       print the version and the module ABI version\n"
             "  -h       show this help\n"
             "\n"
-            "Documentation: README.md, docs/configuration.md, docs/writing-modules.md.\n");
+            "Documentation: vipmta(8), vipmta.json(5), README.md, docs/operations.md.\n");
 }
 
 /* Loads modules as the daemon would, without starting anything. */
@@ -136,6 +138,25 @@ int main(int argc, char **argv)
     int level = log_level_from_name(cfg->log_level);
     log_set_level(level < 0 ? VIPMTA_LOG_INFO : (enum vipmta_log_level)level);
 
+    /* the run user and the files it will own: before detaching, so that a
+     * refusal reaches the terminal */
+    log_set_json(strcmp(cfg->log_format, "json") == 0);
+    if (priv_setup(cfg, mode == MODE_RUN, &errs) != 0 ||
+        (mode == MODE_RUN && priv_check_spool(cfg, &errs) != 0)) {
+        errors_print(&errs, stderr, NULL);
+        errors_clear(&errs);
+        if (mode == MODE_RUN)
+            fprintf(stderr, "vipmta: not started: fix the above (see docs/operations.md)\n");
+        config_free(cfg);
+        return 1;
+    }
+    if (mode == MODE_RUN && cfg->log_file && log_open_file(cfg->log_file) != 0) {
+        fprintf(stderr, "vipmta: log_file: cannot open %s: %s (fix log_file, or create its "
+                "directory)\nvipmta: not started\n", cfg->log_file, strerror(errno));
+        config_free(cfg);
+        return 1;
+    }
+
     int status;
     if (mode != MODE_RUN) {
         log_set_level(VIPMTA_LOG_WARNING); /* keep -t / -M output to the point */
@@ -153,5 +174,6 @@ int main(int argc, char **argv)
     }
     status = daemon_run(cfg);
     config_free(cfg);
+    log_close();
     return status;
 }

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "module_internal.h"
 #include "module_loader.h"
+#include "priv.h"
 
 /* Loaded modules, in load (= config) order. */
 static struct vipmta_module_ctx **modules;
@@ -65,6 +66,14 @@ static int loader_check_permissions(struct vipmta_module_ctx *m, const char *fil
                     "expected a file not writable by group or others, found mode %04o: "
                     "refusing it; run chmod go-w %s",
                     (unsigned)(st.st_mode & 07777), real);
+        free(real);
+        return -1;
+    }
+    if (stat(real, &st) == 0 && !priv_owner_trusted(st.st_uid)) {
+        loader_fail(errs, m, real, "owner",
+                    "expected a file owned by root or by the user vipmta runs as, found uid %u: "
+                    "refusing it; run chown root: %s",
+                    (unsigned)st.st_uid, real);
         free(real);
         return -1;
     }

@@ -210,7 +210,8 @@ START_TEST(test_control_characters_escaped)
                      "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, spool_dir, "
                      "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
                      "binding_groups, default_binding_group, binding_rules, domains, routes, smtp, "
-                     "dns, modules, log_level, delivery_log, control_socket, metrics)");
+                     "dns, modules, log_level, delivery_log, control_socket, metrics, log_format, "
+                     "log_file, user, group, run_as_root)");
 }
 END_TEST
 
@@ -235,7 +236,8 @@ START_TEST(test_unknown_top_level_key)
                  "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, spool_dir, spool_sync, "
                  "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
                  "default_binding_group, binding_rules, domains, routes, smtp, dns, modules, "
-                 "log_level, delivery_log, control_socket, metrics)");
+                 "log_level, delivery_log, control_socket, metrics, log_format, log_file, user, "
+                 "group, run_as_root)");
 }
 END_TEST
 
@@ -398,6 +400,45 @@ START_TEST(test_cidr)
 }
 END_TEST
 
+START_TEST(test_ops_keys)
+{
+    struct vipmta_config *cfg = load("{}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(cfg->log_format, "text");
+    ck_assert_ptr_null(cfg->log_file);
+    ck_assert_ptr_null(cfg->user);
+    ck_assert_ptr_null(cfg->group);
+    ck_assert_int_eq(cfg->run_as_root, 0);
+    config_free(cfg);
+    cfg = load("{\"log_format\": \"json\", \"log_file\": \"log/main.jsonl\", "
+               "\"user\": \"vipmta\", \"group\": \"mail\"}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(cfg->log_format, "json");
+    ck_assert_str_eq(cfg->log_file, "/etc/t/log/main.jsonl");
+    ck_assert_str_eq(cfg->user, "vipmta");
+    ck_assert_str_eq(cfg->group, "mail");
+    config_free(cfg);
+    cfg = load("{\"run_as_root\": true}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(cfg->run_as_root, 1);
+    config_free(cfg);
+    expect_error("{\"log_format\": \"xml\"}",
+                 "/etc/t/test.json: log_format: expected \"text\" (the default) or \"json\" (one "
+                 "JSON object per line), found \"xml\"");
+    expect_error("{\"user\": \"a b\"}",
+                 "/etc/t/test.json: user: expected a user name (like \"vipmta\"), found \"a b\"");
+    expect_error("{\"user\": \"x\", \"group\": \"0\"}",
+                 "/etc/t/test.json: group: expected a group name, found the number \"0\": give "
+                 "the name (like \"vipmta\"), not the id");
+    expect_error("{\"group\": \"mail\"}",
+                 "/etc/t/test.json: group: \"group\" needs \"user\" (the daemon drops to user "
+                 "and group together): add \"user\"");
+    expect_error("{\"log_file\": \"\"}",
+                 "/etc/t/test.json: log_file: expected a file path, found an empty string (leave "
+                 "log_file out to log to syslog, or to stderr with -f)");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -418,6 +459,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_every_error_collected);
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_cidr);
+    tcase_add_test(tc, test_ops_keys);
     suite_add_tcase(s, tc);
     return s;
 }

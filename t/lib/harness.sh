@@ -11,6 +11,11 @@ VT_POSTFIX_LIB=${VT_POSTFIX_LIB:-/opt/vipmta-postfix/usr/lib/postfix}
 VT_DAEMON_PID=
 VT_DIR=${VT_DIR:-}
 VT_TMP=${VT_TMP:-}
+# The tests run the daemon as whoever runs them (root in CI): allow root
+# without "user" (like "run_as_root": true). t/integration/ops_privileges.sh
+# unsets it to see the refusal.
+VIPMTA_RUN_AS_ROOT=1
+export VIPMTA_RUN_AS_ROOT
 
 # The system python3 starts faster than a pyenv shim; either is fine (stdlib only).
 if [ -z "${VT_PYTHON:-}" ]; then
