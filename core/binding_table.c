@@ -260,3 +260,138 @@ ec_binding_slot binding_group_choose(const char *group)
     best->current -= total;
     return best->slot;
 }
+
+/* ---- reload: a new table with stable slots, swapped in whole ---- */
+
+struct binding_table_saved {
+    vipmta_binding *table;
+    int table_count;
+    struct binding_group_entry *groups;
+    size_t group_count;
+};
+
+static void binding_saved_free(struct binding_table_saved *s)
+{
+    if (!s)
+        return;
+    for (size_t g = 0; g < s->group_count; g++)
+        free(s->groups[g].members);
+    free(s->groups);
+    free(s->table);
+    free(s);
+}
+
+static const struct config_binding *binding_config_find(const struct vipmta_config *cfg,
+                                                        const char *name)
+{
+    for (size_t i = 0; i < cfg->binding_count; i++)
+        if (strcmp(cfg->bindings[i].name, name) == 0)
+            return &cfg->bindings[i];
+    return NULL;
+}
+
+static ec_binding_slot binding_saved_slot(const struct binding_table_saved *s, const char *name)
+{
+    for (int i = 0; i < s->table_count; i++)
+        if (strcmp(s->table[i].name, name) == 0)
+            return s->table[i].slot;
+    return EC_BINDING_SLOT_UNBOUND;
+}
+
+struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cfg,
+                                                  struct vipmta_errors *errs)
+{
+    struct binding_table_saved *s = calloc(1, sizeof(*s));
+    int rc = 0;
+
+    if (!s || !(s->table = calloc((size_t)table_count + cfg->binding_count + 1,
+                                  sizeof(*s->table)))) {
+        free(s);
+        errors_add(errs, "out of memory building the new binding table");
+        return NULL;
+    }
+    /* every slot in use keeps its number: queued mail is filed under it */
+    for (int i = 0; i < table_count; i++) {
+        const struct config_binding *cb =
+            i == 0 ? NULL : binding_config_find(cfg, table[i].name);
+        if (i > 0 && !cb) {
+            errors_add(errs, "bindings: \"%s\" (slot %d) is missing from the new configuration: "
+                       "a binding cannot be removed or renamed while running (mail queued on it "
+                       "needs it); put it back, or restart vipmta to remove it",
+                       table[i].name, table[i].slot);
+            rc = -1;
+        }
+        vipmta_binding *b = &s->table[i];
+        b->slot = i;
+        b->name = i == 0 ? "default" : cb ? cb->name : table[i].name;
+        b->suspended = table[i].suspended;
+    }
+    s->table_count = table_count;
+    for (size_t i = 0; i < cfg->binding_count; i++) {
+        const struct config_binding *cb = &cfg->bindings[i];
+        if (strcmp(cb->name, "default") != 0 && binding_saved_slot(s, cb->name) < 0) {
+            vipmta_binding *b = &s->table[s->table_count];
+            b->slot = s->table_count++;
+            b->name = cb->name;
+        }
+    }
+    for (int i = 0; i < s->table_count; i++) {
+        vipmta_binding *b = &s->table[i];
+        const struct config_binding *cb = binding_config_find(cfg, b->name);
+        b->ehlo = cb && cb->ehlo ? cb->ehlo : cfg->hostname;
+        if (cb && binding_set_addresses(b, cb, errs) != 0)
+            rc = -1;
+        b->group = binding_first_group(cfg, b->name);
+    }
+    s->groups = calloc(cfg->binding_group_count ? cfg->binding_group_count : 1,
+                       sizeof(*s->groups));
+    if (!s->groups) {
+        errors_add(errs, "out of memory building the new binding groups");
+        binding_saved_free(s);
+        return NULL;
+    }
+    for (size_t g = 0; g < cfg->binding_group_count; g++) {
+        const struct config_binding_group *cg = &cfg->binding_groups[g];
+        struct binding_group_entry *ge = &s->groups[s->group_count++];
+        ge->name = cg->name;
+        ge->members = calloc(cg->member_count ? cg->member_count : 1, sizeof(*ge->members));
+        if (!ge->members) {
+            errors_add(errs, "out of memory building binding group %s", cg->name);
+            binding_saved_free(s);
+            return NULL;
+        }
+        for (size_t m = 0; m < cg->member_count; m++) {
+            ec_binding_slot slot = binding_saved_slot(s, cg->members[m].binding);
+            if (slot == EC_BINDING_SLOT_UNBOUND) {
+                errors_add(errs, "binding_groups.%s[%zu]: unknown binding \"%s\"", cg->name, m,
+                           cg->members[m].binding);
+                rc = -1;
+                continue;
+            }
+            struct binding_group_member *gm = &ge->members[ge->member_count++];
+            gm->slot = slot;
+            gm->weight = cg->members[m].weight ? (int)cg->members[m].weight : 1;
+        }
+    }
+    if (rc != 0) {
+        binding_saved_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct binding_table_saved *binding_table_swap(struct binding_table_saved *s)
+{
+    struct binding_table_saved old = {table, table_count, groups, group_count};
+    table = s->table;
+    table_count = s->table_count;
+    groups = s->groups;
+    group_count = s->group_count;
+    *s = old;
+    return s;
+}
+
+void binding_table_saved_free(struct binding_table_saved *s)
+{
+    binding_saved_free(s);
+}

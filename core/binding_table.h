@@ -21,4 +21,16 @@ ec_binding_slot binding_group_choose(const char *group);
 /* Non-zero when `group` names a configured binding group. */
 int binding_group_exists(const char *group);
 
+/* Reload (core/reload.c): builds the table for `cfg` aside, keeping the slot
+ * of every binding in use and appending new ones; refuses (errors appended,
+ * NULL) a binding that is gone or renamed, a bad address, an unknown group
+ * member. Nothing changes until binding_table_swap. */
+struct binding_table_saved;
+struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cfg,
+                                                  struct vipmta_errors *errs);
+/* Puts `s` in force and returns it holding the table it replaced (swap again
+ * to undo). */
+struct binding_table_saved *binding_table_swap(struct binding_table_saved *s);
+void binding_table_saved_free(struct binding_table_saved *s);
+
 #endif

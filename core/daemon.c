@@ -8,6 +8,7 @@
 #include "module_loader.h"
 #include "priv.h"
 #include "queue.h"
+#include "reload.h"
 #include "route.h"
 #include "smtp_server.h"
 #include "spool.h"
@@ -84,12 +85,11 @@ static void daemon_on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 int daemon_reload(struct vipmta_errors *errs)
 {
-    (void)errs;
-    log_write("core", VIPMTA_LOG_NOTICE, "reload: reopening the delivery log");
-    if (log_delivery_open(running_config->delivery_log) != 0)
-        log_write("core", VIPMTA_LOG_ERROR, "cannot reopen delivery log %s: %m",
-                  running_config->delivery_log);
-    return 0;
+    if (stage != STAGE_SERVER || stopping) {
+        errors_add(errs, "the daemon is %s: nothing reloaded", stopping ? "stopping" : "starting");
+        return -1;
+    }
+    return reload_config(&running_config, errs); /* core/reload.c, docs/reload.md */
 }
 
 static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
@@ -245,6 +245,8 @@ int daemon_run(struct vipmta_config *cfg)
     }
 
     daemon_stop_subsystems();
+    running_config = cfg;
+    reload_release_all(); /* configs of reloads: nothing points into them any more */
     errors_clear(&errs);
     event_free(ev_term);
     event_free(ev_int);

@@ -542,3 +542,8 @@ void delivery_shutdown(void)
     if (was_running)
         log_write("delivery", VIPMTA_LOG_INFO, "delivery stopped");
 }
+
+void delivery_set_config(const struct vipmta_config *cfg)
+{
+    d.cfg = cfg;
+}

@@ -14,5 +14,7 @@ int delivery_init(struct event_base *base, const struct vipmta_config *cfg,
 void delivery_kick(domain_record *dr, ec_binding_slot slot, void *arg);
 /* Stops opening connections and closes the open ones (QUIT when idle). */
 void delivery_shutdown(void);
+/* Reload: `cfg` from now on (the previous one must stay alive). */
+void delivery_set_config(const struct vipmta_config *cfg);
 
 #endif

@@ -11,6 +11,7 @@ struct domain_entry {
     domain_record record; /* first: a domain_record* is a domain_entry* */
     struct domain_entry *next;
     size_t module_slots; /* entries allocated in record.module_data */
+    size_t binding_slots; /* entries allocated in record.binding_connections */
     char *last_error;    /* the last delivery failure's reply or reason */
     time_t last_error_at;
 };
@@ -110,6 +111,7 @@ domain_record *domain_get(const char *domain)
         free(e);
         return NULL;
     }
+    e->binding_slots = bindings > 0 ? (size_t)bindings : 1;
     for (char *p = dr->domain; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     dr->limits = domain_cfg ? config_domain_limits(domain_cfg, dr->domain) : NULL;
@@ -197,4 +199,25 @@ const char *domain_last_error(const domain_record *dr, time_t *when)
     if (when)
         *when = e->last_error_at;
     return e->last_error;
+}
+
+int domain_registry_grow_bindings(int binding_count)
+{
+    size_t n = binding_count > 0 ? (size_t)binding_count : 1;
+    int rc = 0;
+    for (size_t b = 0; b < bucket_count; b++) {
+        for (struct domain_entry *e = buckets[b]; e; e = e->next) {
+            if (e->binding_slots >= n)
+                continue;
+            uint32_t *grown = realloc(e->record.binding_connections, n * sizeof(*grown));
+            if (!grown) {
+                rc = -1; /* this record keeps its array: the caller gives up */
+                continue;
+            }
+            memset(grown + e->binding_slots, 0, (n - e->binding_slots) * sizeof(*grown));
+            e->record.binding_connections = grown;
+            e->binding_slots = n;
+        }
+    }
+    return rc;
 }

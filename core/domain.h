@@ -23,5 +23,9 @@ void domain_set_last_error(domain_record *dr, const char *text);
 const char *domain_last_error(const domain_record *dr, time_t *when);
 /* Re-applies limits from a new config (reload). */
 void domain_registry_apply_config(const struct vipmta_config *cfg);
+/* Grows every record's binding_connections to `binding_count` slots (new
+ * bindings after a reload; counts of existing slots kept). 0, or -1 when
+ * out of memory. */
+int domain_registry_grow_bindings(int binding_count);
 
 #endif

@@ -106,3 +106,23 @@ void hooks_reset_all(void)
     }
     registering_module = "core";
 }
+
+void hooks_remove_owner(const char *module_name)
+{
+    size_t n;
+    struct vipmta_hook_chain *const *chains = hooks_all(&n);
+
+    for (size_t c = 0; c < n; c++) {
+        struct vipmta_hook_chain *ch = chains[c];
+        int kept = 0;
+        for (int i = 0; i < ch->count; i++) {
+            if (strcmp(ch->owners[i], module_name) == 0)
+                continue;
+            ch->entries[kept] = ch->entries[i];
+            ch->owners[kept] = ch->owners[i];
+            kept++;
+        }
+        ch->count = kept;
+        ch->last_stop = -1;
+    }
+}

@@ -17,5 +17,8 @@ struct vipmta_hook_chain *const *hooks_all(size_t *count);
 void hooks_describe_module(FILE *out, const char *module_name);
 /* Empties every chain (tests, shutdown). */
 void hooks_reset_all(void);
+/* Removes every entry `module_name` registered (a module that failed to
+ * start during a reload). */
+void hooks_remove_owner(const char *module_name);
 
 #endif

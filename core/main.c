@@ -135,6 +135,14 @@ int main(int argc, char **argv)
                     config_path, config_path);
         return 1;
     }
+    if (mode == MODE_RUN && cfg->path && cfg->path[0] != '/') {
+        /* a reload reads the file again after the daemon moved to "/" */
+        char *abs = realpath(cfg->path, NULL);
+        if (abs) {
+            free(cfg->path);
+            cfg->path = abs;
+        }
+    }
     int level = log_level_from_name(cfg->log_level);
     log_set_level(level < 0 ? VIPMTA_LOG_INFO : (enum vipmta_log_level)level);
 

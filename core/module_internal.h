@@ -28,4 +28,23 @@ struct vipmta_module_ctx {
     int configured;                       /* configure() was called: shutdown() is owed */
 };
 
+struct vipmta_config;
+struct config_module;
+
+/* For the reload (core/module_reload.c). The loaded module at `i` (load
+ * order), or NULL. */
+struct vipmta_module_ctx *module_loader_at(size_t i);
+/* Opens, checks and configures the module of `cm` (searching cfg's
+ * module_path) without adding it to the loaded ones: NULL with errors. */
+struct vipmta_module_ctx *module_loader_open_one(const struct vipmta_config *cfg,
+                                                 const struct config_module *cm,
+                                                 struct vipmta_errors *errs);
+/* Adds an opened module at the end of the load order and runs its init();
+ * on failure its hooks are removed, it is not kept (discard it), -1. */
+int module_loader_adopt(struct vipmta_module_ctx *m, struct vipmta_errors *errs);
+/* Shuts down and closes a module that is not (or no longer) loaded. */
+void module_loader_discard(struct vipmta_module_ctx *m);
+/* Takes a loaded module out (hooks, load order), shuts it down, closes it. */
+void module_loader_remove(struct vipmta_module_ctx *m);
+
 #endif

@@ -472,3 +472,88 @@ const char *module_loader_file(const vipmta_module_ctx *m)
 {
     return m ? m->file : NULL;
 }
+
+/* ---- reload (core/module_reload.c): one module at a time ---- */
+
+struct vipmta_module_ctx *module_loader_at(size_t i)
+{
+    return i < module_count ? modules[i] : NULL;
+}
+
+struct vipmta_module_ctx *module_loader_open_one(const struct vipmta_config *cfg,
+                                                 const struct config_module *cm,
+                                                 struct vipmta_errors *errs)
+{
+    if (!ltdl_ready) {
+        if (lt_dlinit() != 0) {
+            errors_add(errs, "modules: cannot initialise libltdl: %s", lt_dlerror());
+            return NULL;
+        }
+        ltdl_ready = 1;
+    }
+    struct vipmta_module_ctx *m = calloc(1, sizeof(*m));
+    if (!m || !(m->config_name = strdup(cm->name))) {
+        free(m);
+        errors_add(errs, "modules[%zu] (\"%s\"): out of memory", cm->index, cm->name);
+        return NULL;
+    }
+    m->index = cm->index;
+    if (loader_open(cfg, m, errs) != 0 || loader_check_permissions(m, m->file, errs) != 0 ||
+        loader_check_descriptor(m, errs) != 0) {
+        loader_ctx_free(m);
+        return NULL;
+    }
+    if (loader_configure(m, cm->options, errs) != 0) {
+        module_loader_discard(m);
+        return NULL;
+    }
+    return m;
+}
+
+void module_loader_discard(struct vipmta_module_ctx *m)
+{
+    if (!m)
+        return;
+    if (m->configured && m->desc && m->desc->shutdown)
+        m->desc->shutdown(m);
+    loader_ctx_free(m);
+}
+
+int module_loader_adopt(struct vipmta_module_ctx *m, struct vipmta_errors *errs)
+{
+    if (loader_append(m) != 0) {
+        errors_add(errs, "modules[%zu] (\"%s\"): out of memory", m->index, m->config_name);
+        return -1;
+    }
+    if (!m->desc->init)
+        return 0;
+    m->errs = errs;
+    m->in_init = 1;
+    m->reported = 0;
+    hooks_set_registering_module(m->name);
+    int rc = m->desc->init(m);
+    hooks_set_registering_module(NULL);
+    m->errs = NULL;
+    m->in_init = 0;
+    if (rc != 0 || m->reported != 0) {
+        errors_add(errs, "modules[%zu] (\"%s\"): %s: init failed (returned %d)", m->index,
+                   m->config_name, m->file, rc);
+        module_count--; /* not kept: the caller discards it */
+        hooks_remove_owner(m->name);
+        return -1;
+    }
+    return 0;
+}
+
+void module_loader_remove(struct vipmta_module_ctx *m)
+{
+    for (size_t i = 0; i < module_count; i++) {
+        if (modules[i] != m)
+            continue;
+        memmove(modules + i, modules + i + 1, (module_count - i - 1) * sizeof(*modules));
+        module_count--;
+        break;
+    }
+    hooks_remove_owner(m->name);
+    module_loader_discard(m);
+}

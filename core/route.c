@@ -97,20 +97,7 @@ int route_init(struct event_base *base, const struct vipmta_config *cfg,
     route_shutdown();
     rt.cfg = cfg;
     /* static routes are checked here, once, so a typo is a startup error */
-    int rc = 0;
-    for (size_t i = 0; cfg && i < cfg->route_count; i++) {
-        const struct config_route *r = &cfg->routes[i];
-        for (size_t j = 0; j < r->host_count; j++) {
-            char host[256];
-            unsigned port;
-            if (route_split_hostport(r->hosts[j], host, sizeof(host), &port, 25) != 0) {
-                errors_add(errs, "routes.%s[%zu]: \"%s\" is not HOST, HOST:PORT or [IPv6]:PORT",
-                           r->domain, j, r->hosts[j]);
-                rc = -1;
-            }
-        }
-    }
-    if (rc != 0) {
+    if (route_check_config(cfg, errs) != 0) {
         rt.cfg = NULL;
         return -1;
     }
@@ -191,4 +178,33 @@ void route_resolve(const char *domain, route_cb cb, void *arg)
     if (route_cache_answer(key, cb, arg))
         return;
     route_lookup_start(key, domain, r, route_mx_port(), cb, arg);
+}
+
+int route_check_config(const struct vipmta_config *cfg, struct vipmta_errors *errs)
+{
+    int rc = 0;
+    for (size_t i = 0; cfg && i < cfg->route_count; i++) {
+        const struct config_route *r = &cfg->routes[i];
+        for (size_t j = 0; j < r->host_count; j++) {
+            char host[256];
+            unsigned port;
+            if (route_split_hostport(r->hosts[j], host, sizeof(host), &port, 25) != 0) {
+                errors_add(errs, "routes.%s[%zu]: \"%s\" is not HOST, HOST:PORT or [IPv6]:PORT",
+                           r->domain, j, r->hosts[j]);
+                rc = -1;
+            }
+        }
+    }
+    return rc;
+}
+
+int route_apply_config(const struct vipmta_config *cfg)
+{
+    if (!rt.running)
+        return -1;
+    rt.cfg = cfg;
+    /* answers cached under the old routes must not outlive them; lookups in
+     * flight finish (their callers hold the old route, kept alive) */
+    route_cache_free();
+    return route_cache_init();
 }

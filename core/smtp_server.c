@@ -416,3 +416,8 @@ void smtp_server_stop(void)
     if (session_count && (event_base_got_exit(server_base) || event_base_got_break(server_base)))
         smtpd_stop_drain();
 }
+
+void smtp_server_set_config(const struct vipmta_config *cfg)
+{
+    server_cfg = cfg;
+}

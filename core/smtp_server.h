@@ -13,5 +13,9 @@ int smtp_server_start(struct event_base *base, const struct vipmta_config *cfg,
 void smtp_server_stop(void);
 /* Sessions open now. */
 unsigned smtp_server_session_count(void);
+/* Reload: relay_from, relay_domains, hostname, smtp limits and binding rules
+ * come from `cfg` from the next command on (listen sockets stay open as they
+ * are). The previous config must stay alive: sessions may hold pointers into it. */
+void smtp_server_set_config(const struct vipmta_config *cfg);
 
 #endif
