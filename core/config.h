@@ -117,7 +117,7 @@ struct vipmta_config {
     size_t module_count;
     char *log_level;              /* "error".."debug" (default "info") */
     char *delivery_log;           /* path of the JSON delivery log, NULL: main log */
-    char *control_socket;         /* unix socket for vipmtactl, NULL: SPOOL_DIR/control.sock */
+    char *control_socket;         /* unix socket for vipmtactl, NULL: SPOOL_DIR/control.sock, "": none */
     json_t *root;                 /* the parsed document (owned) */
 };
 

@@ -1,6 +1,7 @@
 /* daemon.c: the running daemon: startup order, the event loop, signals, graceful shutdown. */
 #include "daemon.h"
 #include "binding_table.h"
+#include "control.h"
 #include "delivery.h"
 #include "domain.h"
 #include "log.h"
@@ -30,6 +31,7 @@ enum daemon_stage {
     STAGE_ROUTE,
     STAGE_DELIVERY,
     STAGE_QUEUE,
+    STAGE_CONTROL,
     STAGE_SERVER,
 };
 static enum daemon_stage stage;
@@ -106,6 +108,8 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
 {
     char errbuf[512];
 
+    if (control_probe(cfg, errs) != 0)
+        return -1;
     stage = STAGE_BINDINGS;
     if (binding_table_build(cfg, errs) != 0)
         return -1;
@@ -155,6 +159,9 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
               "removed in %.3f s",
               st.messages, st.recipients_pending, st.quarantined, st.removed,
               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (control_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_CONTROL;
     if (smtp_server_start(loop, cfg, errs) != 0)
         return -1;
     stage = STAGE_SERVER;
@@ -164,6 +171,8 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
 /* Undoes daemon_start in reverse order, as far as it got. */
 static void daemon_stop_subsystems(void)
 {
+    if (stage >= STAGE_CONTROL)
+        control_stop();
     if (stage >= STAGE_SERVER)
         smtp_server_stop();
     if (stage >= STAGE_DELIVERY)
