@@ -277,7 +277,11 @@ static void cfg_parse_paths(struct cfg_ctx *c, struct vipmta_config *cfg, const 
         cfg_error(c, "spool_sync", "expected \"fsync\" (each file, the default) or \"syncfs\" "
                   "(the whole spool filesystem once per round), found \"%s\"", cfg->spool_sync);
     cfg_get_path(c, root, "delivery_log", &cfg->delivery_log);
-    cfg_get_path(c, root, "control_socket", &cfg->control_socket);
+    if (json_is_string(json_object_get(root, "control_socket")) &&
+        !*json_string_value(json_object_get(root, "control_socket")))
+        cfg->control_socket = strdup(""); /* "" disables the control socket */
+    else
+        cfg_get_path(c, root, "control_socket", &cfg->control_socket);
     cfg_get_string_list(c, json_object_get(root, "module_path"), "module_path", &cfg->module_path,
                         &cfg->module_path_count, cfg_check_path);
     for (size_t i = 0; i < cfg->module_path_count; i++) {

@@ -126,7 +126,7 @@ struct vipmta_config {
     size_t module_count;
     char *log_level;              /* "error".."debug" (default "info") */
     char *delivery_log;           /* path of the JSON delivery log, NULL: main log */
-    char *control_socket;         /* unix socket for vipmtactl, NULL: SPOOL_DIR/control.sock */
+    char *control_socket;         /* unix socket for vipmtactl, NULL: SPOOL_DIR/control.sock, "": none */
     struct config_metrics metrics;
     /* operations (config_ops.c) */
     char *log_format;             /* "text" (default) or "json" */

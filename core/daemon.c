@@ -1,6 +1,7 @@
 /* daemon.c: the running daemon: startup order, the event loop, signals, graceful shutdown. */
 #include "daemon.h"
 #include "binding_table.h"
+#include "control.h"
 #include "delivery.h"
 #include "domain.h"
 #include "log.h"
@@ -34,6 +35,7 @@ enum daemon_stage {
     STAGE_DELIVERY,
     STAGE_QUEUE,
     STAGE_METRICS,
+    STAGE_CONTROL,
     STAGE_SERVER,
 };
 static enum daemon_stage stage;
@@ -114,6 +116,8 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
 {
     char errbuf[512];
 
+    if (control_probe(cfg, errs) != 0)
+        return -1;
     stage = STAGE_BINDINGS;
     if (binding_table_build(cfg, errs) != 0)
         return -1;
@@ -166,6 +170,9 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
     if (metrics_start(loop, cfg, errs) != 0)
         return -1;
     stage = STAGE_METRICS;
+    if (control_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_CONTROL;
     if (smtp_server_start(loop, cfg, errs) != 0)
         return -1;
     stage = STAGE_SERVER;
@@ -180,6 +187,8 @@ static int daemon_start(struct vipmta_config *cfg, struct vipmta_errors *errs)
 /* Undoes daemon_start in reverse order, as far as it got. */
 static void daemon_stop_subsystems(void)
 {
+    if (stage >= STAGE_CONTROL)
+        control_stop();
     if (stage >= STAGE_SERVER)
         smtp_server_stop();
     if (stage >= STAGE_METRICS)

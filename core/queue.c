@@ -465,6 +465,7 @@ void queue_add(struct spool_envelope *env)
     m->received = env->received;
     m->is_dsn = env->is_dsn != 0;
     m->refs = 0;
+    m->op_delete = m->op_bounce = 0;
     q.stats.messages++;
 
     time_t now = time(NULL);
@@ -606,7 +607,7 @@ static void queue_bounce(struct queue_rcpt *r, const char *reply)
         m->rcpt_open++;
     }
     r->dr->failures++;
-    if (m->sender[0] && !m->is_dsn)
+    if (m->sender[0] && !m->is_dsn && !m->op_delete)
         queue_dsn_send(m, r->address, reply ? reply : "5.0.0 delivery failed");
     queue_final(r);
 }
@@ -616,8 +617,42 @@ void queue_failed(struct queue_rcpt *r, const char *reply)
     queue_bounce(r, reply);
 }
 
+/* Drops r without delivery or DSN (vipmtactl queue delete): final on disk. */
+static void queue_drop(struct queue_rcpt *r)
+{
+    struct queue_message *m = r->msg;
+    /* the last open recipient: removing the message is the record */
+    if (!(m->refs == 1 && m->rcpt_open == 1) &&
+        spool_record_bounced(m->id, r->index, NULL, NULL) != 0) {
+        log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: cannot record the deletion: %s",
+                  m->id, r->index, strerror(errno));
+        m->rcpt_open++;
+    }
+    queue_final(r);
+}
+
+/* An attempt ended undelivered for a message the operator deleted or bounced
+ * meanwhile: carries that out now. 1 when r was consumed. */
+static int queue_operator_pending(struct queue_rcpt *r)
+{
+    struct queue_message *m = r->msg;
+    if (m->op_delete) {
+        log_write("queue", VIPMTA_LOG_NOTICE, "%s: recipient <%s> dropped: the message was "
+                  "deleted by the operator during the attempt", m->id, r->address);
+        queue_drop(r);
+        return 1;
+    }
+    if (m->op_bounce) {
+        queue_bounce(r, QUEUE_OPERATOR_BOUNCE);
+        return 1;
+    }
+    return 0;
+}
+
 static void queue_defer(struct queue_rcpt *r, const char *reply, int vetoed)
 {
+    if (queue_operator_pending(r))
+        return;
     const struct vipmta_domain_limits *lim = r->dr->limits;
     struct queue_message *m = r->msg;
     time_t now = time(NULL);
@@ -668,6 +703,8 @@ void queue_vetoed(struct queue_rcpt *r, const char *reply)
 
 void queue_release(struct queue_rcpt *r)
 {
+    if (queue_operator_pending(r))
+        return;
     queue_land(r);
     if (queue_make_ready(r, 1) != 0) {
         r->next_attempt = time(NULL) + 60;
@@ -712,4 +749,175 @@ void queue_flush_domain(domain_record *dr)
 void queue_get_stats(struct queue_stats *out)
 {
     *out = q.stats;
+}
+
+/* ---- added for vipmtactl ---- */
+
+void queue_foreach_rcpt(void (*fn)(const struct queue_rcpt *r, enum queue_rcpt_where where,
+                                   void *arg),
+                        void *arg)
+{
+    for (size_t i = 0; i < q.map_cap; i++) {
+        struct queue_domain *qd = q.map[i];
+        if (!qd)
+            continue;
+        for (int s = 0; s < qd->nlanes; s++)
+            for (struct queue_rcpt *r = qd->lanes[s].head; r; r = r->next)
+                fn(r, QUEUE_RCPT_READY, arg);
+    }
+    for (size_t i = 0; i < q.heap_len; i++)
+        fn(q.heap[i].r, QUEUE_RCPT_DELAYED, arg);
+    for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
+        fn(r, QUEUE_RCPT_IN_FLIGHT, arg);
+}
+
+/* Takes every queued (ready or delayed, not in flight) recipient of message
+ * `id` out of the lanes and the heap into a new array (*out, *n); counts the
+ * ones in flight. 0, or -1 with errno (ENOENT: no such message; ENOMEM:
+ * nothing changed). */
+static int queue_detach_message(const char *id, struct queue_rcpt ***out, size_t *n,
+                                size_t *in_flight)
+{
+    size_t queued = 0, flying = 0;
+    for (size_t i = 0; i < q.map_cap; i++) {
+        struct queue_domain *qd = q.map[i];
+        for (int s = 0; qd && s < qd->nlanes; s++)
+            for (struct queue_rcpt *r = qd->lanes[s].head; r; r = r->next)
+                queued += strcmp(r->msg->id, id) == 0;
+    }
+    for (size_t i = 0; i < q.heap_len; i++)
+        queued += strcmp(q.heap[i].r->msg->id, id) == 0;
+    for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
+        flying += strcmp(r->msg->id, id) == 0;
+    *out = NULL;
+    *n = 0;
+    *in_flight = flying;
+    if (!queued && !flying) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (!queued)
+        return 0;
+    struct queue_rcpt **list = malloc(queued * sizeof(*list));
+    if (!list) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t got = 0;
+    for (size_t i = 0; i < q.map_cap; i++) {
+        struct queue_domain *qd = q.map[i];
+        for (int s = 0; qd && s < qd->nlanes; s++) {
+            struct queue_lane *lane = &qd->lanes[s];
+            struct queue_rcpt **link = &lane->head, *last = NULL;
+            while (*link) {
+                struct queue_rcpt *r = *link;
+                if (strcmp(r->msg->id, id) != 0) {
+                    last = r;
+                    link = &r->next;
+                    continue;
+                }
+                *link = r->next;
+                r->next = NULL;
+                lane->count--;
+                r->dr->active_count--;
+                q.stats.active--;
+                list[got++] = r;
+            }
+            lane->tail = last;
+        }
+    }
+    size_t kept = 0, before = q.heap_len;
+    for (size_t i = 0; i < q.heap_len; i++) {
+        struct queue_rcpt *r = q.heap[i].r;
+        if (strcmp(r->msg->id, id) == 0) {
+            r->dr->delayed_count--;
+            q.stats.delayed--;
+            list[got++] = r;
+        } else {
+            q.heap[kept++] = q.heap[i];
+        }
+    }
+    q.heap_len = kept;
+    if (kept != before)
+        for (size_t i = q.heap_len / 2; i-- > 0;)
+            queue_heap_down(i);
+    *out = list;
+    *n = got;
+    return 0;
+}
+
+int queue_delete_message(const char *id, struct queue_op_result *res)
+{
+    struct queue_rcpt **list;
+    size_t n, flying;
+    memset(res, 0, sizeof(*res));
+    if (queue_detach_message(id, &list, &n, &flying) != 0)
+        return -1;
+    res->done = n;
+    res->in_flight = flying;
+    if (flying) {
+        /* the delivery engine holds some: never free those; drop the rest
+         * (final on disk) and the others when their attempt ends */
+        for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
+            if (strcmp(r->msg->id, id) == 0) {
+                r->msg->op_delete = 1;
+                break;
+            }
+        for (size_t i = 0; i < n; i++)
+            queue_drop(list[i]);
+        log_write("queue", VIPMTA_LOG_NOTICE, "%s: deleted by the operator: %zu recipients "
+                  "dropped, %zu in flight (dropped when their attempt ends undelivered)",
+                  id, n, flying);
+    } else {
+        struct queue_message *m = list[0]->msg;
+        char mid[SPOOL_ID_LEN + 1];
+        memcpy(mid, m->id, sizeof(mid));
+        if (spool_remove(mid) != 0) {
+            /* cannot hand it to the reaper: make every recipient final
+             * instead, so recovery removes the message */
+            log_write("queue", VIPMTA_LOG_ERROR, "%s: cannot remove it from the spool (%s): "
+                      "its recipients are recorded as final instead", mid, strerror(errno));
+            for (size_t i = 0; i < n; i++)
+                spool_record_bounced(mid, list[i]->index, NULL, NULL);
+        }
+        m->rcpt_open = 0;
+        for (size_t i = 0; i < n; i++)
+            queue_rcpt_free(list[i]); /* the last one frees m */
+        log_write("queue", VIPMTA_LOG_NOTICE, "%s: deleted by the operator: %zu recipients "
+                  "dropped, removed from the spool", mid, n);
+    }
+    free(list);
+    return 0;
+}
+
+int queue_bounce_message(const char *id, struct queue_op_result *res)
+{
+    struct queue_rcpt **list;
+    size_t n, flying;
+    memset(res, 0, sizeof(*res));
+    if (queue_detach_message(id, &list, &n, &flying) != 0)
+        return -1;
+    res->done = n;
+    res->in_flight = flying;
+    log_write("queue", VIPMTA_LOG_NOTICE, "%s: bounced by the operator: %zu recipients now, "
+              "%zu in flight (bounced when their attempt ends undelivered)", id, n, flying);
+    if (flying) {
+        /* mark through any recipient in flight (n may be 0) */
+        for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
+            if (strcmp(r->msg->id, id) == 0) {
+                r->msg->op_bounce = 1;
+                break;
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        queue_bounce(list[i], QUEUE_OPERATOR_BOUNCE);
+    free(list);
+    return 0;
+}
+
+size_t queue_flush_domain_count(domain_record *dr)
+{
+    uint32_t before = dr->delayed_count;
+    queue_flush_domain(dr);
+    return before > dr->delayed_count ? before - dr->delayed_count : 0;
 }

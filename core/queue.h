@@ -21,9 +21,13 @@ struct queue_message {
     uint64_t body_size;
     time_t received;
     unsigned is_dsn : 1;
-    unsigned refs : 31;           /* struct queue_rcpt alive for it (queued or in flight); the
+    unsigned refs : 29;           /* struct queue_rcpt alive for it (queued or in flight); the
                                    * message is freed at 0, and its files removed when
                                    * rcpt_open is 0 too */
+    unsigned op_delete : 1;       /* added: deleted by the operator while recipients were in
+                                   * flight: they are dropped (no DSN) unless delivered */
+    unsigned op_bounce : 1;       /* added: bounced by the operator while recipients were in
+                                   * flight: they bounce when the attempt ends undelivered */
 };
 
 /* One recipient of one message, queued on its domain record. One
@@ -104,5 +108,38 @@ struct queue_stats {
     uint64_t in_flight;
 };
 void queue_get_stats(struct queue_stats *out);
+
+/* ---- added for vipmtactl (the control socket); event loop only ---- */
+
+/* Where a queued recipient is. */
+enum queue_rcpt_where { QUEUE_RCPT_READY, QUEUE_RCPT_DELAYED, QUEUE_RCPT_IN_FLIGHT };
+/* Calls fn for every recipient in memory (ready, delayed, in flight), in no
+ * particular order. fn must not change the queue. */
+void queue_foreach_rcpt(void (*fn)(const struct queue_rcpt *r, enum queue_rcpt_where where,
+                                   void *arg),
+                        void *arg);
+
+/* What queue_delete_message / queue_bounce_message did. */
+struct queue_op_result {
+    size_t done;      /* recipients deleted / bounced now */
+    size_t in_flight; /* recipients being delivered right now: left to the delivery engine
+                       * and handled when their attempt ends (deleted / bounced unless it
+                       * delivered them) */
+};
+/* Removes message `id` without delivery: its queued recipients are dropped
+ * (no DSN) and, when none is in flight, its files are removed from the spool
+ * (ID.env first, durable once the reaper has synced queue/). Recipients in
+ * flight are never freed here: the message is marked, and each is dropped
+ * when its attempt ends undelivered. Logged. 0, or -1 (errno ENOENT) when no
+ * recipient of `id` is in the queue. */
+int queue_delete_message(const char *id, struct queue_op_result *res);
+/* Bounces every open recipient of message `id` now with QUEUE_OPERATOR_BOUNCE
+ * as the reason (a DSN to the sender, as queue_failed does); recipients in
+ * flight bounce when their attempt ends undelivered. Logged. 0, or -1 (errno
+ * ENOENT) as above. */
+#define QUEUE_OPERATOR_BOUNCE "5.0.0 bounced by the operator (vipmtactl queue bounce)"
+int queue_bounce_message(const char *id, struct queue_op_result *res);
+/* Like queue_flush_domain; returns how many delayed recipients became ready. */
+size_t queue_flush_domain_count(domain_record *dr);
 
 #endif

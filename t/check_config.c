@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "control.h"
 
 static struct vipmta_errors errs;
 
@@ -376,6 +377,34 @@ static int match(const char *cidr_text, const char *addr_text)
     return config_cidr_match(&cidr, (struct sockaddr *)&ss);
 }
 
+START_TEST(test_control_socket)
+{
+    /* absent: SPOOL_DIR/control.sock */
+    struct vipmta_config *cfg = load("{\"spool_dir\": \"spool\"}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_ptr_null(cfg->control_socket);
+    char *p = control_socket_path(cfg);
+    ck_assert_str_eq(p, "/etc/t/spool/control.sock");
+    free(p);
+    config_free(cfg);
+    /* relative to the config's directory */
+    cfg = load("{\"control_socket\": \"run/ctl.sock\"}");
+    ck_assert_ptr_nonnull(cfg);
+    p = control_socket_path(cfg);
+    ck_assert_str_eq(p, "/etc/t/run/ctl.sock");
+    free(p);
+    config_free(cfg);
+    /* "" disables it */
+    cfg = load("{\"control_socket\": \"\"}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(cfg->control_socket, "");
+    ck_assert_ptr_null(control_socket_path(cfg));
+    config_free(cfg);
+    expect_error("{\"control_socket\": 5}",
+                 "/etc/t/test.json: control_socket: expected a string, found an integer");
+}
+END_TEST
+
 START_TEST(test_cidr)
 {
     struct config_cidr c;
@@ -460,6 +489,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_missing_file);
     tcase_add_test(tc, test_cidr);
     tcase_add_test(tc, test_ops_keys);
+    tcase_add_test(tc, test_control_socket);
     suite_add_tcase(s, tc);
     return s;
 }

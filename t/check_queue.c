@@ -716,6 +716,166 @@ START_TEST(test_memory_per_recipient)
 }
 END_TEST
 
+
+/* ---- operator actions (vipmtactl queue delete / bounce) ---- */
+
+static int where_count[3];
+static void count_where(const struct queue_rcpt *r, enum queue_rcpt_where w, void *arg)
+{
+    (void)r;
+    (void)arg;
+    where_count[w]++;
+}
+
+/* Waits until the DSN for origin.example is queued; 1 when one came. */
+static int dsn_arrived(void)
+{
+    domain_record *origin;
+    time_t start = time(NULL);
+    while (!(origin = domain_find("origin.example")) || !origin->active_count) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(5000);
+        if (time(NULL) - start > 1)
+            return 0;
+    }
+    return 1;
+}
+
+START_TEST(test_op_delete_queued)
+{
+    static const char *const rc[] = {"a@del.example", "b@del.example", "c@other.example"};
+    char id[SPOOL_ID_LEN + 1], keep[SPOOL_ID_LEN + 1];
+    submit(make_env("alice@origin.example", rc, 3), id);
+    submit(make_env("alice@origin.example", rc, 1), keep);
+    domain_record *dr = domain_find("del.example"), *other = domain_find("other.example");
+    struct queue_rcpt *out[2];
+    /* one delayed, one ready and in the middle of a lane, one ready elsewhere */
+    ck_assert_uint_eq(queue_take(dr, 0, out, 1), 1);
+    queue_deferred(out[0], "451 later");
+    memset(where_count, 0, sizeof(where_count));
+    queue_foreach_rcpt(count_where, NULL);
+    ck_assert_int_eq(where_count[QUEUE_RCPT_READY], 3);
+    ck_assert_int_eq(where_count[QUEUE_RCPT_DELAYED], 1);
+    ck_assert_int_eq(where_count[QUEUE_RCPT_IN_FLIGHT], 0);
+
+    struct queue_op_result res;
+    ck_assert_int_eq(queue_delete_message(id, &res), 0);
+    ck_assert_uint_eq(res.done, 3);
+    ck_assert_uint_eq(res.in_flight, 0);
+    ck_assert_uint_eq(dr->active_count, 1); /* `keep` only */
+    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert_uint_eq(other->active_count, 0);
+    ck_assert(!exists(id, "env"));
+    ck_assert(!exists(id, "body"));
+    ck_assert(exists(keep, "env"));
+    errno = 0;
+    ck_assert_int_eq(queue_delete_message(id, &res), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    /* the lane still works: the other message is taken, no DSN was made */
+    ck_assert_uint_eq(queue_take(dr, 0, out, 2), 1);
+    ck_assert_str_eq(out[0]->msg->id, keep);
+    queue_delivered(out[0], "250 ok");
+    ck_assert(!dsn_arrived());
+    struct queue_stats qs;
+    queue_get_stats(&qs);
+    ck_assert_uint_eq(qs.messages, 0);
+    ck_assert_uint_eq(qs.recipients, 0);
+    ck_assert_uint_eq(qs.active, 0);
+    ck_assert_uint_eq(qs.delayed, 0);
+    drain_spool();
+}
+END_TEST
+
+START_TEST(test_op_delete_in_flight)
+{
+    static const char *const rc[] = {"a@fly.example", "b@fly.example", "c@rest.example"};
+    char id[SPOOL_ID_LEN + 1];
+    submit(make_env("alice@origin.example", rc, 3), id);
+    domain_record *dr = domain_find("fly.example");
+    struct queue_rcpt *out[2];
+    ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
+    struct queue_op_result res;
+    ck_assert_int_eq(queue_delete_message(id, &res), 0);
+    ck_assert_uint_eq(res.done, 1);
+    ck_assert_uint_eq(res.in_flight, 2);
+    ck_assert(exists(id, "env")); /* the delivery engine still holds two */
+    /* a deferral and a release drop them instead of queueing them again */
+    queue_deferred(out[0], "451 later");
+    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert(exists(id, "env"));
+    queue_release(out[1]);
+    ck_assert_uint_eq(dr->active_count, 0);
+    ck_assert(!exists(id, "env"));
+    ck_assert(!dsn_arrived());
+    struct queue_stats qs;
+    queue_get_stats(&qs);
+    ck_assert_uint_eq(qs.messages, 0);
+    ck_assert_uint_eq(qs.in_flight, 0);
+    drain_spool();
+}
+END_TEST
+
+START_TEST(test_op_bounce)
+{
+    static const char *const rc[] = {"a@bnc.example", "b@bnc.example"};
+    char id[SPOOL_ID_LEN + 1];
+    submit(make_env("alice@origin.example", rc, 2), id);
+    domain_record *dr = domain_find("bnc.example");
+    struct queue_rcpt *out[1];
+    ck_assert_uint_eq(queue_take(dr, 0, out, 1), 1);
+    struct queue_op_result res;
+    ck_assert_int_eq(queue_bounce_message(id, &res), 0);
+    ck_assert_uint_eq(res.done, 1);
+    ck_assert_uint_eq(res.in_flight, 1);
+    ck_assert_uint_eq(dr->failures, 1);
+    ck_assert(exists(id, "env"));
+    ck_assert(dsn_arrived()); /* for b@ */
+    /* the one in flight is deferred: it bounces instead */
+    queue_deferred(out[0], "451 later");
+    ck_assert_uint_eq(dr->failures, 2);
+    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert(!exists(id, "env"));
+    /* two DSNs to the sender, each naming the operator */
+    domain_record *origin = domain_find("origin.example");
+    time_t start = time(NULL);
+    while (origin->active_count < 2) {
+        event_base_loop(base, EVLOOP_ONCE);
+        ck_assert(time(NULL) - start < 10);
+    }
+    struct queue_rcpt *d[2];
+    ck_assert_uint_eq(queue_take(origin, 0, d, 1), 1);
+    ck_assert_uint_eq(queue_take(origin, 0, d + 1, 1), 1);
+    for (int i = 0; i < 2; i++) {
+        char *text = body_of(d[i]->msg->id);
+        ck_assert_ptr_nonnull(strstr(text, "bounced by the operator"));
+        free(text);
+        queue_delivered(d[i], "250 ok");
+    }
+    errno = 0;
+    ck_assert_int_eq(queue_bounce_message(id, &res), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    drain_spool();
+}
+END_TEST
+
+START_TEST(test_flush_domain_count)
+{
+    static const char *const rc[] = {"a@fl.example", "b@fl.example"};
+    char id[SPOOL_ID_LEN + 1];
+    submit(make_env("alice@origin.example", rc, 2), id);
+    domain_record *dr = domain_find("fl.example");
+    struct queue_rcpt *out[2];
+    ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
+    queue_deferred(out[0], "451 later");
+    queue_deferred(out[1], "451 later");
+    ck_assert_uint_eq(dr->delayed_count, 2);
+    ck_assert_uint_eq(queue_flush_domain_count(dr), 2);
+    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert_uint_eq(dr->active_count, 2);
+    ck_assert_uint_eq(queue_flush_domain_count(dr), 0);
+}
+END_TEST
+
 static Suite *queue_suite(void)
 {
     Suite *s = suite_create("queue");
@@ -733,6 +893,10 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, test_ready_not_reentrant);
     tcase_add_test(tc, test_binding_choice);
     tcase_add_test(tc, test_memory_per_recipient);
+    tcase_add_test(tc, test_op_delete_queued);
+    tcase_add_test(tc, test_op_delete_in_flight);
+    tcase_add_test(tc, test_op_bounce);
+    tcase_add_test(tc, test_flush_domain_count);
     suite_add_tcase(s, tc);
     return s;
 }
