@@ -3,6 +3,7 @@
 #include "control_internal.h"
 #include "daemon.h"
 #include "log.h"
+#include "priv.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -340,9 +341,9 @@ int control_start(struct event_base *base, const struct vipmta_config *cfg,
         return -1;
     }
     struct stat st;
-    if (chmod(path, 0600) != 0 || stat(path, &st) != 0) {
-        errors_add(errs, "control_socket: cannot set mode 0600 on %s: %s", path,
-                   strerror(errno));
+    if (chmod(path, 0600) != 0 || priv_give_to_run_user(path) != 0 || stat(path, &st) != 0) {
+        errors_add(errs, "control_socket: cannot set mode 0600 and the run user as owner on "
+                   "%s: %s", path, strerror(errno));
         unlink(path);
         close(fd);
         free(path);

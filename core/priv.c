@@ -186,6 +186,13 @@ int priv_owner_trusted(uid_t uid)
     return uid == 0 || uid == geteuid() || (have_user && uid == run_uid);
 }
 
+int priv_give_to_run_user(const char *path)
+{
+    if (!will_drop)
+        return 0;
+    return chown(path, run_uid, run_gid);
+}
+
 int priv_drop(struct vipmta_errors *errs)
 {
     if (!will_drop)

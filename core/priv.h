@@ -19,6 +19,10 @@ int priv_setup(const struct vipmta_config *cfg, int run, struct vipmta_errors *e
  * created 0700 for the run user when missing; otherwise it must be a
  * directory owned by the run user and not writable by group or others. */
 int priv_check_spool(const struct vipmta_config *cfg, struct vipmta_errors *errs);
+/* Hands a file the daemon created while still root (the control socket) to
+ * the run user, so that it can remove it at shutdown and the run user's
+ * vipmtactl can use it. A no-op without a user to drop to. 0, or -1 (errno). */
+int priv_give_to_run_user(const char *path);
 /* Non-zero when files owned by `uid` may hold code we run (modules): root,
  * the user we run as now, or the configured run user. */
 int priv_owner_trusted(uid_t uid);

@@ -93,6 +93,8 @@ vt_assert_eq "CapEff" "0000000000000000" "$(awk '/^CapEff:/ {print $2}' "$st")"
 vt_assert_eq "spool owner" "nobody:nogroup 700" "$(stat -c '%U:%G %a' "$VT_DIR/spool")"
 vt_assert_eq "queue owner" "nobody:nogroup 700" "$(stat -c '%U:%G %a' "$VT_DIR/spool/queue")"
 vt_assert_eq "delivery log owner" "nobody" "$(stat -c '%U' "$VT_DIR/delivery.jsonl")"
+vt_assert_eq "control socket owner and mode" "nobody:nogroup 600" \
+    "$(stat -c '%U:%G %a' "$VT_DIR/spool/control.sock")"
 
 dl_send sender@src.test user@dest.test "as nobody" 3
 dl_wait 3 20 outcome delivered || vt_fail "not delivered as nobody: $(dl_count outcome delivered) of 3"
@@ -107,6 +109,7 @@ for f in "$VT_DIR"/spool/queue/*; do
     vt_assert_eq "owner of ${f##*/}" nobody "$(stat -c '%U' "$f")"
 done
 vt_stop_daemon || vt_fail "the daemon exited with status $?"
+[ ! -e "$VT_DIR/spool/control.sock" ] || vt_fail "the daemon, running as nobody, left its control socket behind"
 vt_start_sink sink "$SINK"
 VIPMTA_RUN_AS_ROOT= vt_start_daemon "$DL_CONF"
 dl_wait 1 30 outcome delivered rcpt later@dest.test || vt_fail "the queued message was not delivered after the restart"
