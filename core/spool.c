@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -44,6 +45,7 @@ static struct {
     struct event_base *base;
     struct event *wake_ev;         /* the loop's side of `wake_fd` */
     int wake_fd;                   /* eventfd: the sync thread signals finished rounds */
+    int dir_lock_fd;               /* spool_dir itself, flock()ed: one daemon per spool */
     pthread_t thread;
     int thread_running;
     pthread_mutex_t lock;
@@ -56,6 +58,7 @@ static struct {
     struct spool_stats stats;
 } sp = {
     .wake_fd = -1,
+    .dir_lock_fd = -1,
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .cond = PTHREAD_COND_INITIALIZER,
 };
@@ -332,6 +335,31 @@ static int spool_open_dir(const char *dir, const char *sub, char *errbuf, size_t
     return fd;
 }
 
+/* Takes the spool for this process: an exclusive flock() on the directory
+ * itself (no file to own or clean up; the kernel drops it when the process
+ * dies, kill -9 included). Two daemons on one spool would deliver and remove
+ * each other's messages. */
+static int spool_lock_dir(const char *dir, char *errbuf, size_t errlen)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot open it: %s", strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            snprintf(errbuf, errlen, "in use by another vipmta process (it holds the spool's "
+                     "lock): stop that one first, or give this one a spool_dir of its own");
+        else
+            snprintf(errbuf, errlen, "cannot lock it: %s", strerror(err));
+        return -1;
+    }
+    sp.dir_lock_fd = fd;
+    return 0;
+}
+
 static void spool_close_all(void)
 {
     if (sp.wake_ev)
@@ -345,6 +373,9 @@ static void spool_close_all(void)
     if (spool_quarantine_fd >= 0)
         close(spool_quarantine_fd);
     spool_queue_fd = spool_quarantine_fd = -1;
+    if (sp.dir_lock_fd >= 0)
+        close(sp.dir_lock_fd); /* releases the lock */
+    sp.dir_lock_fd = -1;
     free(sp.dir);
     sp.dir = NULL;
     sp.base = NULL;
@@ -361,6 +392,8 @@ int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, siz
         return -1;
     }
     if (spool_mkdir(spool_dir, errbuf, errlen) != 0)
+        return -1;
+    if (spool_lock_dir(spool_dir, errbuf, errlen) != 0)
         return -1;
     sp.dir = strdup(spool_dir);
     sp.base = base;
