@@ -95,6 +95,55 @@ static const char *binding_first_group(const struct vipmta_config *cfg, const ch
     return NULL;
 }
 
+/* The slot of binding `name` in tbl[0..count), or EC_BINDING_SLOT_UNBOUND. */
+static ec_binding_slot binding_slot_in(const vipmta_binding *tbl, int count, const char *name)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(tbl[i].name, name) == 0)
+            return tbl[i].slot;
+    return EC_BINDING_SLOT_UNBOUND;
+}
+
+/* Builds the binding groups of `cfg` against the table tbl[0..count) into
+ * *out (*out_count entries; the caller frees them, also after an error).
+ * 0, or -1 with errors appended (unknown member, out of memory). */
+static int binding_groups_build(const struct vipmta_config *cfg, const vipmta_binding *tbl,
+                                int count, struct binding_group_entry **out, size_t *out_count,
+                                struct vipmta_errors *errs)
+{
+    int rc = 0;
+
+    *out_count = 0;
+    *out = calloc(cfg->binding_group_count ? cfg->binding_group_count : 1, sizeof(**out));
+    if (!*out) {
+        errors_add(errs, "out of memory building the binding groups");
+        return -1;
+    }
+    for (size_t g = 0; g < cfg->binding_group_count; g++) {
+        const struct config_binding_group *cg = &cfg->binding_groups[g];
+        struct binding_group_entry *ge = &(*out)[(*out_count)++];
+        ge->name = cg->name;
+        ge->members = calloc(cg->member_count ? cg->member_count : 1, sizeof(*ge->members));
+        if (!ge->members) {
+            errors_add(errs, "out of memory building binding group %s", cg->name);
+            return -1;
+        }
+        for (size_t m = 0; m < cg->member_count; m++) {
+            ec_binding_slot slot = binding_slot_in(tbl, count, cg->members[m].binding);
+            if (slot == EC_BINDING_SLOT_UNBOUND) {
+                errors_add(errs, "binding_groups.%s[%zu]: unknown binding \"%s\"", cg->name, m,
+                           cg->members[m].binding);
+                rc = -1;
+                continue;
+            }
+            struct binding_group_member *gm = &ge->members[ge->member_count++];
+            gm->slot = slot;
+            gm->weight = cg->members[m].weight ? (int)cg->members[m].weight : 1;
+        }
+    }
+    return rc;
+}
+
 int binding_table_build(const struct vipmta_config *cfg, struct vipmta_errors *errs)
 {
     int rc = 0;
@@ -126,33 +175,8 @@ int binding_table_build(const struct vipmta_config *cfg, struct vipmta_errors *e
     for (int i = 0; i < table_count; i++)
         table[i].group = binding_first_group(cfg, table[i].name);
 
-    groups = calloc(cfg->binding_group_count ? cfg->binding_group_count : 1, sizeof(*groups));
-    if (!groups) {
-        errors_add(errs, "out of memory building the binding groups");
-        return -1;
-    }
-    for (size_t g = 0; g < cfg->binding_group_count; g++) {
-        const struct config_binding_group *cg = &cfg->binding_groups[g];
-        struct binding_group_entry *ge = &groups[group_count++];
-        ge->name = cg->name;
-        ge->members = calloc(cg->member_count ? cg->member_count : 1, sizeof(*ge->members));
-        if (!ge->members) {
-            errors_add(errs, "out of memory building binding group %s", cg->name);
-            return -1;
-        }
-        for (size_t m = 0; m < cg->member_count; m++) {
-            ec_binding_slot slot = config_get_binding_id_from_name(cg->members[m].binding);
-            if (slot == EC_BINDING_SLOT_UNBOUND) {
-                errors_add(errs, "binding_groups.%s[%zu]: unknown binding \"%s\"", cg->name, m,
-                           cg->members[m].binding);
-                rc = -1;
-                continue;
-            }
-            struct binding_group_member *gm = &ge->members[ge->member_count++];
-            gm->slot = slot;
-            gm->weight = cg->members[m].weight ? (int)cg->members[m].weight : 1;
-        }
-    }
+    if (binding_groups_build(cfg, table, table_count, &groups, &group_count, errs) != 0)
+        rc = -1;
     return rc;
 }
 
@@ -292,10 +316,7 @@ static const struct config_binding *binding_config_find(const struct vipmta_conf
 
 static ec_binding_slot binding_saved_slot(const struct binding_table_saved *s, const char *name)
 {
-    for (int i = 0; i < s->table_count; i++)
-        if (strcmp(s->table[i].name, name) == 0)
-            return s->table[i].slot;
-    return EC_BINDING_SLOT_UNBOUND;
+    return binding_slot_in(s->table, s->table_count, name);
 }
 
 struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cfg,
@@ -343,36 +364,9 @@ struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cf
             rc = -1;
         b->group = binding_first_group(cfg, b->name);
     }
-    s->groups = calloc(cfg->binding_group_count ? cfg->binding_group_count : 1,
-                       sizeof(*s->groups));
-    if (!s->groups) {
-        errors_add(errs, "out of memory building the new binding groups");
-        binding_saved_free(s);
-        return NULL;
-    }
-    for (size_t g = 0; g < cfg->binding_group_count; g++) {
-        const struct config_binding_group *cg = &cfg->binding_groups[g];
-        struct binding_group_entry *ge = &s->groups[s->group_count++];
-        ge->name = cg->name;
-        ge->members = calloc(cg->member_count ? cg->member_count : 1, sizeof(*ge->members));
-        if (!ge->members) {
-            errors_add(errs, "out of memory building binding group %s", cg->name);
-            binding_saved_free(s);
-            return NULL;
-        }
-        for (size_t m = 0; m < cg->member_count; m++) {
-            ec_binding_slot slot = binding_saved_slot(s, cg->members[m].binding);
-            if (slot == EC_BINDING_SLOT_UNBOUND) {
-                errors_add(errs, "binding_groups.%s[%zu]: unknown binding \"%s\"", cg->name, m,
-                           cg->members[m].binding);
-                rc = -1;
-                continue;
-            }
-            struct binding_group_member *gm = &ge->members[ge->member_count++];
-            gm->slot = slot;
-            gm->weight = cg->members[m].weight ? (int)cg->members[m].weight : 1;
-        }
-    }
+    if (binding_groups_build(cfg, s->table, s->table_count, &s->groups, &s->group_count,
+                             errs) != 0)
+        rc = -1;
     if (rc != 0) {
         binding_saved_free(s);
         return NULL;

@@ -402,26 +402,33 @@ int module_loader_load(const struct vipmta_config *cfg, struct vipmta_errors *er
     return rc;
 }
 
+/* Runs m's init (its hooks are registered under its name). 0, or -1 with
+ * the error appended. */
+static int loader_init_one(struct vipmta_module_ctx *m, struct vipmta_errors *errs)
+{
+    if (!m->desc->init)
+        return 0;
+    m->errs = errs;
+    m->in_init = 1;
+    m->reported = 0;
+    hooks_set_registering_module(m->name);
+    int rc = m->desc->init(m);
+    hooks_set_registering_module(NULL);
+    m->errs = NULL;
+    m->in_init = 0;
+    if (rc != 0 || m->reported != 0) {
+        errors_add(errs, "modules[%zu] (\"%s\"): %s: init failed (returned %d)", m->index,
+                   m->config_name, m->file, rc);
+        return -1;
+    }
+    return 0;
+}
+
 int module_loader_init(struct vipmta_errors *errs)
 {
-    for (size_t i = 0; i < module_count; i++) {
-        struct vipmta_module_ctx *m = modules[i];
-        if (!m->desc->init)
-            continue;
-        m->errs = errs;
-        m->in_init = 1;
-        m->reported = 0;
-        hooks_set_registering_module(m->name);
-        int rc = m->desc->init(m);
-        hooks_set_registering_module(NULL);
-        m->errs = NULL;
-        m->in_init = 0;
-        if (rc != 0 || m->reported != 0) {
-            errors_add(errs, "modules[%zu] (\"%s\"): %s: init failed (returned %d)", m->index,
-                       m->config_name, m->file, rc);
+    for (size_t i = 0; i < module_count; i++)
+        if (loader_init_one(modules[i], errs) != 0)
             return -1;
-        }
-    }
     return 0;
 }
 
@@ -525,19 +532,7 @@ int module_loader_adopt(struct vipmta_module_ctx *m, struct vipmta_errors *errs)
         errors_add(errs, "modules[%zu] (\"%s\"): out of memory", m->index, m->config_name);
         return -1;
     }
-    if (!m->desc->init)
-        return 0;
-    m->errs = errs;
-    m->in_init = 1;
-    m->reported = 0;
-    hooks_set_registering_module(m->name);
-    int rc = m->desc->init(m);
-    hooks_set_registering_module(NULL);
-    m->errs = NULL;
-    m->in_init = 0;
-    if (rc != 0 || m->reported != 0) {
-        errors_add(errs, "modules[%zu] (\"%s\"): %s: init failed (returned %d)", m->index,
-                   m->config_name, m->file, rc);
+    if (loader_init_one(m, errs) != 0) {
         module_count--; /* not kept: the caller discards it */
         hooks_remove_owner(m->name);
         return -1;

@@ -846,6 +846,16 @@ static int queue_detach_message(const char *id, struct queue_rcpt ***out, size_t
     return 0;
 }
 
+/* The message `id` through one of its recipients in flight; only called
+ * when queue_detach_message counted at least one. */
+static struct queue_message *queue_in_flight_message(const char *id)
+{
+    struct queue_rcpt *r = q.in_flight;
+    while (strcmp(r->msg->id, id) != 0)
+        r = r->next;
+    return r->msg;
+}
+
 int queue_delete_message(const char *id, struct queue_op_result *res)
 {
     struct queue_rcpt **list;
@@ -858,11 +868,7 @@ int queue_delete_message(const char *id, struct queue_op_result *res)
     if (flying) {
         /* the delivery engine holds some: never free those; drop the rest
          * (final on disk) and the others when their attempt ends */
-        for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
-            if (strcmp(r->msg->id, id) == 0) {
-                r->msg->op_delete = 1;
-                break;
-            }
+        queue_in_flight_message(id)->op_delete = 1;
         for (size_t i = 0; i < n; i++)
             queue_drop(list[i]);
         log_write("queue", VIPMTA_LOG_NOTICE, "%s: deleted by the operator: %zu recipients "
@@ -902,12 +908,7 @@ int queue_bounce_message(const char *id, struct queue_op_result *res)
     log_write("queue", VIPMTA_LOG_NOTICE, "%s: bounced by the operator: %zu recipients now, "
               "%zu in flight (bounced when their attempt ends undelivered)", id, n, flying);
     if (flying) {
-        /* mark through any recipient in flight (n may be 0) */
-        for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
-            if (strcmp(r->msg->id, id) == 0) {
-                r->msg->op_bounce = 1;
-                break;
-            }
+        queue_in_flight_message(id)->op_bounce = 1; /* n may be 0 */
     }
     for (size_t i = 0; i < n; i++)
         queue_bounce(list[i], QUEUE_OPERATOR_BOUNCE);
