@@ -2,7 +2,8 @@
 # crash_soak.sh: mail injected non-stop while the daemon is SIGKILLed and restarted (20 times by default); every acknowledged message is delivered, duplicates stay within what was in flight at each kill.
 # Short CI form by default; the long form: SOAK_KILLS=200 SOAK_SECONDS=600 (see docs/soak.md).
 # Knobs: SOAK_KILLS (20), SOAK_SECONDS (50), SOAK_SEED (random; printed), SOAK_CLIENTS (4),
-#        SOAK_MAX_QUEUE (300), SOAK_EARLY_KILLS (0.15), SOAK_DRAIN (60).
+#        SOAK_MAX_QUEUE (300), SOAK_EARLY_KILLS (0.15), SOAK_DRAIN (60),
+#        SOAK_SIGNAL (KILL; TERM: graceful stops, see term_soak.sh).
 . "$VIPMTA_TOP_SRCDIR/t/lib/harness.sh"
 
 vt_init
@@ -35,7 +36,7 @@ SOAK=$VIPMTA_TOP_SRCDIR/t/soak/crash_soak.py
 set -- --kills "${SOAK_KILLS:-20}" --seconds "${SOAK_SECONDS:-50}" \
     --clients "${SOAK_CLIENTS:-4}" --max-queue "${SOAK_MAX_QUEUE:-300}" \
     --early-kills "${SOAK_EARLY_KILLS:-0.15}" --drain "${SOAK_DRAIN:-60}" \
-    --ready-timeout "${VT_DAEMON_TIMEOUT:-60}"
+    --ready-timeout "${VT_DAEMON_TIMEOUT:-60}" --signal "${SOAK_SIGNAL:-KILL}"
 [ -n "${SOAK_SEED:-}" ] && set -- "$@" --seed "$SOAK_SEED"
 
 # the daemon's pid is kept in vipmta-soak.pid while it runs, so the harness's exit

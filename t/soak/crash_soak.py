@@ -6,7 +6,9 @@
   crash_soak.py check --state FILE --sink FILE --spool DIR
 
 `run` starts the daemon, injects uniquely numbered messages from several
-concurrent SMTP sessions, SIGKILLs the daemon at random moments (seeded),
+concurrent SMTP sessions, SIGKILLs the daemon at random moments (seeded;
+with --signal TERM it stops it gracefully instead, and each stop must end
+with exit status 0 within --term-timeout),
 snapshots the spool after every kill, restarts it on the same spool, and at
 the end lets the queue drain and stops it with SIGTERM. Everything it saw goes
 to the state file (JSON). `check` reads the state file, the sink's records and
@@ -214,6 +216,22 @@ class Daemon:
         self.proc.wait()
         self.forget()
         return t, running
+
+    def terminate(self, limit):
+        """SIGTERM, as an operator's stop under load; returns the time of the
+        signal and the exit status (None when it did not exit within `limit` and
+        was killed)."""
+        t = time.time()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        self.forget()
+        return t, rc
 
     def stop(self, limit):
         """SIGTERM; the exit status (None if it had to be killed)."""
@@ -480,7 +498,17 @@ def cmd_run(a):
                 d.forget()
                 return finish_run(a, d, inj, mon_stop, state, save)
             was_ready = listening(d.proc.pid, a.port)
-            t_kill, _ = d.kill()
+            if a.signal == "TERM":
+                t_kill, rc = d.terminate(a.term_timeout)
+                if rc != 0:
+                    state["crashes"].append({"k": k + 1, "status": rc, "t": time.time(),
+                                             "term": True})
+                    fail("SIGTERM %d: the daemon %s" % (k + 1, "did not exit within %g s"
+                                                        % a.term_timeout if rc is None
+                                                        else "exited with status %s, not 0" % rc))
+                    return finish_run(a, d, inj, mon_stop, state, save)
+            else:
+                t_kill, _ = d.kill()
             snap = snapshot(a.spool)
             inst["kill"] = t_kill
             down = rng.uniform(0.0, 0.3)
@@ -488,9 +516,9 @@ def cmd_run(a):
                    "early": not was_ready, "sent": sent, "acked": acked, "unacked": unacked,
                    "snapshot": snap}
             state["kills"].append(rec)
-            log("kill %d/%d at +%.2fs after %.2fs up%s: sent=%d acked=%d unacked=%d, spool holds "
+            log("%s %d/%d at +%.2fs after %.2fs up%s: sent=%d acked=%d unacked=%d, spool holds "
                 "%d messages (%d torn) -> restart in %.2fs"
-                % (k + 1, a.kills, t_kill - t0, rec["up"], " (during start-up)" if rec["early"] else "",
+                % ("SIGTERM" if a.signal == "TERM" else "kill", k + 1, a.kills, t_kill - t0, rec["up"], " (during start-up)" if rec["early"] else "",
                    sent, acked, unacked, len(snap["pending"]) + len(snap["unknown"]),
                    len(snap["torn"]), down))
             time.sleep(down)
@@ -788,6 +816,10 @@ def main(argv):
     r.add_argument("--ready-timeout", type=float, default=60)
     r.add_argument("--client-timeout", type=float, default=20)
     r.add_argument("--drain", type=float, default=60)
+    r.add_argument("--signal", choices=["KILL", "TERM"], default="KILL",
+                   help="KILL: crashes; TERM: graceful stops under load, each must exit 0")
+    r.add_argument("--term-timeout", type=float, default=30,
+                   help="seconds a SIGTERMed daemon may take to exit")
     c = sub.add_parser("check")
     c.add_argument("--state", required=True)
     c.add_argument("--sink", required=True)
