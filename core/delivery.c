@@ -199,6 +199,14 @@ static void delivery_ctx(const struct delivery_conn *c, struct delivery_log_ctx 
     ctx->mx = c->mx[0] ? c->mx : NULL;
 }
 
+/* "deferred", or what the operator's delete or bounce during the attempt
+ * makes of it ("deleted", "bounced"). */
+static const char *delivery_deferred_outcome(const struct queue_rcpt *r)
+{
+    const char *op = queue_rcpt_pending_operation(r);
+    return op ? op : "deferred";
+}
+
 /* Counts one recipient outcome for c's binding; remembers a failure's reply
  * as the domain's last error. */
 static void delivery_count_outcome(struct delivery_conn *c, enum smtpc_outcome o,
@@ -234,7 +242,8 @@ static void delivery_settle_ready(struct delivery_conn *c, int failed, const cha
     while ((n = queue_take(c->dr, c->slot, rs, SMTPC_MAX_RCPTS)) > 0) {
         c->dr->attempts++;
         for (size_t i = 0; i < n; i++) {
-            delivery_log_rcpt(&ctx, rs[i], failed ? "bounced" : "deferred", reply);
+            delivery_log_rcpt(&ctx, rs[i], failed ? "bounced" : delivery_deferred_outcome(rs[i]),
+                              reply);
             delivery_count_outcome(c, failed ? SMTPC_FAILED : SMTPC_DEFERRED, reply);
             if (failed)
                 queue_failed(rs[i], reply);
@@ -287,7 +296,7 @@ static void delivery_outcome(void *arg, struct queue_rcpt *r, enum smtpc_outcome
         queue_failed(r, reply);
         break;
     default:
-        delivery_log_rcpt(&ctx, r, "deferred", reply);
+        delivery_log_rcpt(&ctx, r, delivery_deferred_outcome(r), reply);
         queue_deferred(r, reply);
         break;
     }

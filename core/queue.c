@@ -631,6 +631,11 @@ static void queue_drop(struct queue_rcpt *r)
     queue_final(r);
 }
 
+const char *queue_rcpt_pending_operation(const struct queue_rcpt *r)
+{
+    return r->msg->op_delete ? "deleted" : r->msg->op_bounce ? "bounced" : NULL;
+}
+
 /* An attempt ended undelivered for a message the operator deleted or bounced
  * meanwhile: carries that out now. 1 when r was consumed. */
 static int queue_operator_pending(struct queue_rcpt *r)

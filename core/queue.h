@@ -97,6 +97,10 @@ void queue_vetoed(struct queue_rcpt *r, const char *reply);
 void queue_failed(struct queue_rcpt *r, const char *reply);
 /* Not attempted after all (connection lost before RCPT): back to ready, no attempt counted. */
 void queue_release(struct queue_rcpt *r);
+/* What an undelivered outcome of r will turn into because the operator
+ * deleted or bounced its message during the attempt: "deleted", "bounced",
+ * or NULL (none: deferred as usual). For the delivery log. */
+const char *queue_rcpt_pending_operation(const struct queue_rcpt *r);
 /* Every recipient of (dr, any binding) that is delayed becomes ready now. */
 void queue_flush_domain(domain_record *dr);
 

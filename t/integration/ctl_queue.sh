@@ -127,6 +127,9 @@ vt_wait_until 20 sh -c "! ls '$VT_DIR/spool/queue/' | grep -q '^$E'" || vt_fail 
 grep -q "$E: recipient <e@slow.test> dropped: the message was deleted by the operator during the attempt" "$VT_DAEMON_LOG" ||
     vt_fail "no log line for the dropped recipient"
 vt_assert_eq "no DSN for the deleted message" 2 "$(vt_sink_count back message)"
+dl_wait 1 10 outcome deleted rcpt e@slow.test ||
+    vt_fail "the delivery log does not say the in-flight recipient was deleted"
+vt_assert_eq "delivery log: E never logged as deferred" 0 "$(dl_count outcome deferred rcpt e@slow.test)"
 
 vt_log "queue bounce while the recipient is being delivered: it bounces when the attempt ends"
 dl_send sender@src.test f@slow.test "message F"
@@ -137,6 +140,8 @@ vt_assert_eq "bounce in flight" "$F: bounced 0 recipients
 note: 1 recipients are being delivered right now: each is bounced when its attempt ends, unless the attempt delivered it" "$CTL_OUT"
 vt_sink_wait back 3 30 message mail_from '' rcpts sender@src.test >/dev/null || vt_fail "no DSN for F"
 grep -l "^Final-Recipient: rfc822; *f@slow.test" "$VT_DIR"/back-mail/* >/dev/null 2>&1 || vt_fail "the DSN is not for f@slow.test"
+dl_wait 1 10 outcome bounced rcpt f@slow.test ||
+    vt_fail "the delivery log does not say the in-flight recipient was bounced"
 vt_wait_until 20 sh -c "[ -z \"\$(ls '$VT_DIR/spool/queue')\" ]" || vt_fail "spool not empty: $(ls "$VT_DIR/spool/queue")"
 vt_assert_eq "nothing delivered at the slow sink" 0 "$(vt_sink_count slow message)"
 vt_daemon_running || vt_fail "the daemon died"
