@@ -16,6 +16,7 @@
 #include "stats.h"
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,21 @@ static void daemon_recovered(void *arg, struct spool_envelope *env)
 {
     (void)arg;
     queue_add(env);
+}
+
+static void daemon_signal_mask(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(how, &set, NULL);
+}
+
+void daemon_block_signals(void)
+{
+    daemon_signal_mask(SIG_BLOCK);
 }
 
 void daemon_request_stop(const char *why)
@@ -239,6 +255,9 @@ int daemon_run(struct vipmta_config *cfg)
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    /* handlers in place: signals held back since main() arrive now (and
+     * the spool's threads, started below, inherit this mask) */
+    daemon_signal_mask(SIG_UNBLOCK);
 
     if (daemon_start(cfg, &errs) != 0) {
         for (size_t i = 0; i < errs.count; i++)

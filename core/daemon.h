@@ -6,6 +6,10 @@
 
 struct event_base;
 
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; daemon_run
+ * unblocks them once its handlers are installed. Call before anything that
+ * takes time at start (config, privileges, detaching). */
+void daemon_block_signals(void);
 /* Runs until SIGTERM/SIGINT; returns the process exit status. Takes `cfg`. */
 int daemon_run(struct vipmta_config *cfg);
 /* The loop (NULL before daemon_run). */

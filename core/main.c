@@ -124,6 +124,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vipmta: unexpected argument \"%s\" (see vipmta -h)\n", argv[optind]);
         return 2;
     }
+    /* SIGTERM, SIGINT and SIGHUP wait until the daemon's handlers are in
+     * place (daemon_run unblocks them): a stop or a log rotation that comes
+     * while it starts is then handled, instead of killing it outright */
+    if (mode == MODE_RUN)
+        daemon_block_signals();
 
     struct vipmta_errors errs = {0};
     struct vipmta_config *cfg = config_load_file(config_path, &errs);
