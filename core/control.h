@@ -10,8 +10,9 @@ struct event_base;
  * NULL when control_socket is "" (disabled). Malloc'd. */
 char *control_socket_path(const struct vipmta_config *cfg);
 
-/* Before the spool is touched: -1 with an error when another daemon answers
- * on the control socket (two daemons must never share a spool), else 0. */
+/* Before anything starts: -1 with an error when another daemon answers on
+ * the control socket, else 0. The spool's lock is what keeps two daemons off
+ * one spool; this check comes first and names the socket they share. */
 int control_probe(const struct vipmta_config *cfg, struct vipmta_errors *errs);
 /* Creates the socket (owner-only, mode 0600) and serves requests on `base`.
  * A stale socket file is replaced; another daemon answering on it, or a

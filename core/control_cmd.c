@@ -45,31 +45,17 @@ static json_t *control_str(const char *s)
 
 /* ---- status ---- */
 
-struct control_sum {
-    uint64_t open;
-    uint64_t active, delayed;
-    size_t domains;
-};
-
-static void control_sum_domain(domain_record *dr, void *arg)
-{
-    struct control_sum *s = arg;
-    s->domains++;
-    s->open += dr->connections;
-}
-
 static json_t *control_status(void)
 {
     const struct vipmta_config *cfg = daemon_config();
     const struct stats_totals *t = stats_totals();
     struct queue_stats qs;
-    struct control_sum sum = {0};
-    uint64_t delivered = 0, deferred = 0, bounced = 0, conns = 0, vetoes = 0;
+    uint64_t delivered = 0, deferred = 0, bounced = 0, conns = 0, vetoes = 0, open = 0;
 
     queue_get_stats(&qs);
-    domain_foreach(control_sum_domain, &sum);
     for (int i = 0; i < vipmta_binding_count(); i++) {
         const struct stats_binding *b = stats_binding(i);
+        open += b->open;
         delivered += b->delivered;
         deferred += b->deferred;
         bounced += b->bounced;
@@ -84,13 +70,13 @@ static json_t *control_status(void)
     control_set(r, "uptime", json_integer((json_int_t)stats_uptime()));
     control_set(r, "bindings", json_integer(vipmta_binding_count()));
     control_set(r, "modules", json_integer((json_int_t)module_loader_count()));
-    control_set(r, "domains", json_integer((json_int_t)sum.domains));
+    control_set(r, "domains", json_integer((json_int_t)domain_count()));
     control_set(r, "sessions", control_uint(t->sessions));
     control_set(r, "messages_accepted", control_uint(t->messages_accepted));
     control_set(r, "recipients_accepted", control_uint(t->recipients_accepted));
     control_set(r, "messages_rejected", control_uint(t->messages_rejected));
     control_set(r, "connections", control_uint(conns));
-    control_set(r, "connections_open", control_uint(sum.open));
+    control_set(r, "connections_open", control_uint(open));
     control_set(r, "vetoes", control_uint(vetoes));
     control_set(r, "delivered", control_uint(delivered));
     control_set(r, "deferred", control_uint(deferred));
@@ -106,27 +92,9 @@ static json_t *control_status(void)
 
 /* ---- bindings ---- */
 
-struct control_open {
-    uint64_t *per_slot;
-    int slots;
-};
-
-static void control_open_domain(domain_record *dr, void *arg)
-{
-    struct control_open *o = arg;
-    if (!dr->binding_connections)
-        return;
-    for (int i = 0; i < o->slots; i++)
-        o->per_slot[i] += dr->binding_connections[i];
-}
-
 static json_t *control_bindings(void)
 {
     int n = vipmta_binding_count();
-    struct control_open open = {calloc((size_t)(n > 0 ? n : 1), sizeof(uint64_t)), n};
-    if (!open.per_slot)
-        return control_error("out of memory");
-    domain_foreach(control_open_domain, &open);
     json_t *list = json_array();
     for (int i = 0; i < n; i++) {
         const vipmta_binding *b = vipmta_binding_by_slot(i);
@@ -149,14 +117,13 @@ static json_t *control_bindings(void)
         control_set(o, "suspended", json_boolean(b->suspended));
         control_set(o, "connections", control_uint(s->connections));
         control_set(o, "connect_failures", control_uint(s->connect_failures));
-        control_set(o, "open", control_uint(open.per_slot[i]));
+        control_set(o, "open", control_uint(s->open));
         control_set(o, "delivered", control_uint(s->delivered));
         control_set(o, "deferred", control_uint(s->deferred));
         control_set(o, "bounced", control_uint(s->bounced));
         control_set(o, "vetoes", control_uint(s->vetoes));
         json_array_append_new(list, o);
     }
-    free(open.per_slot);
     json_t *r = control_ok();
     control_set(r, "bindings", list);
     return r;

@@ -158,6 +158,7 @@ static struct delivery_conn *delivery_conn_new(domain_record *dr, ec_binding_slo
     d.all = c;
     dr->connections++;
     dr->binding_connections[slot]++;
+    stats_binding(slot)->open++;
     return c;
 }
 
@@ -181,6 +182,7 @@ static void delivery_conn_unlink(struct delivery_conn *c)
     c->lane = NULL;
     c->dr->connections--;
     c->dr->binding_connections[c->slot]--;
+    stats_binding(c->slot)->open--;
 }
 
 static void delivery_conn_free(struct delivery_conn *c)

@@ -60,6 +60,11 @@ void domain_registry_free(void)
     bucket_count = record_count = 0;
 }
 
+size_t domain_count(void)
+{
+    return record_count;
+}
+
 domain_record *domain_find(const char *domain)
 {
     if (!buckets || !domain)
@@ -184,13 +189,16 @@ void domain_set_last_error(domain_record *dr, const char *text)
     size_t n = strlen(text);
     if (n > 512)
         n = 512;
+    e->last_error_at = time(NULL);
+    /* a batch of recipients fails with one reply: keep the copy we have */
+    if (e->last_error && strlen(e->last_error) == n && memcmp(e->last_error, text, n) == 0)
+        return;
     char *copy = realloc(e->last_error, n + 1);
     if (!copy)
         return;
     memcpy(copy, text, n);
     copy[n] = '\0';
     e->last_error = copy;
-    e->last_error_at = time(NULL);
 }
 
 const char *domain_last_error(const domain_record *dr, time_t *when)

@@ -14,6 +14,8 @@ void domain_registry_free(void);
 domain_record *domain_get(const char *domain);
 /* The record or NULL. */
 domain_record *domain_find(const char *domain);
+/* Records in the registry. */
+size_t domain_count(void);
 /* Calls fn for every record. */
 void domain_foreach(void (*fn)(domain_record *dr, void *arg), void *arg);
 /* Remembers `text` (copied, truncated to 512 bytes) as the domain's last

@@ -30,8 +30,6 @@ struct metrics_collect {
     size_t domain_count, domain_cap;
     struct metrics_module_sample *modules;
     size_t module_count, module_cap;
-    uint64_t *open_by_slot;
-    int slots;
     uint64_t queued;
     int failed;
 };
@@ -41,8 +39,6 @@ static void metrics_collect_domain(domain_record *dr, void *arg)
     struct metrics_collect *c = arg;
 
     c->queued += (uint64_t)dr->active_count + dr->delayed_count;
-    for (int s = 0; dr->binding_connections && s < c->slots; s++)
-        c->open_by_slot[s] += dr->binding_connections[s];
     if (c->domain_count == c->domain_cap) {
         size_t cap = c->domain_cap ? c->domain_cap * 2 : 64;
         struct metrics_domain_sample *grown = realloc(c->domains, cap * sizeof(*grown));
@@ -96,25 +92,23 @@ static int metrics_scrape(char **text, size_t *len)
     struct metrics_snapshot s = {0};
     int rc = -1;
 
-    c.slots = vipmta_binding_count();
-    if (c.slots < 0)
-        c.slots = 0;
-    c.open_by_slot = calloc((size_t)c.slots + 1, sizeof(*c.open_by_slot));
-    bindings = calloc((size_t)c.slots + 1, sizeof(*bindings));
-    if (!c.open_by_slot || !bindings)
+    int slots = vipmta_binding_count();
+    if (slots < 0)
+        slots = 0;
+    bindings = calloc((size_t)slots + 1, sizeof(*bindings));
+    if (!bindings)
         goto out;
     domain_foreach(metrics_collect_domain, &c);
     stats_foreach_module_veto(metrics_collect_module, &c);
     if (c.failed)
         goto out;
-    for (int slot = 0; slot < c.slots; slot++) {
+    for (int slot = 0; slot < slots; slot++) {
         const vipmta_binding *b = vipmta_binding_by_slot(slot);
         bindings[slot] = (struct metrics_binding_sample){
             .name = b && b->name ? b->name : "",
             .slot = slot,
             .suspended = b ? b->suspended : 0,
             .counters = *stats_binding(slot),
-            .connections_open = c.open_by_slot[slot],
         };
     }
     if (c.module_count > 1)
@@ -125,7 +119,7 @@ static int metrics_scrape(char **text, size_t *len)
     s.uptime_seconds = stats_uptime();
     s.totals = *stats_totals();
     s.bindings = bindings;
-    s.binding_count = (size_t)c.slots;
+    s.binding_count = (size_t)slots;
     s.modules = c.modules;
     s.module_count = c.module_count;
     s.domains = c.domains;
@@ -138,7 +132,6 @@ static int metrics_scrape(char **text, size_t *len)
 out:
     free(c.domains);
     free(c.modules);
-    free(c.open_by_slot);
     free(bindings);
     return rc;
 }

@@ -85,7 +85,7 @@ static uint64_t mb_vetoes(const struct metrics_binding_sample *b)
 
 static uint64_t mb_open(const struct metrics_binding_sample *b)
 {
-    return b->connections_open;
+    return b->counters.open;
 }
 
 static uint64_t mb_suspended(const struct metrics_binding_sample *b)

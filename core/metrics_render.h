@@ -12,8 +12,7 @@ struct metrics_binding_sample {
     const char *name;
     int slot;
     int suspended;
-    struct stats_binding counters;
-    uint64_t connections_open; /* sum over domains of binding_connections[slot] */
+    struct stats_binding counters; /* counters.open: its connections open now */
 };
 
 struct metrics_module_sample {

@@ -776,37 +776,48 @@ void queue_foreach_rcpt(void (*fn)(const struct queue_rcpt *r, enum queue_rcpt_w
         fn(r, QUEUE_RCPT_IN_FLIGHT, arg);
 }
 
+/* Counts r when it belongs to message `id`, remembering the message. */
+static void queue_match(struct queue_rcpt *r, const char *id, size_t *count,
+                        struct queue_message **msg)
+{
+    if (strcmp(r->msg->id, id) == 0) {
+        (*count)++;
+        *msg = r->msg;
+    }
+}
+
 /* Takes every queued (ready or delayed, not in flight) recipient of message
- * `id` out of the lanes and the heap into a new array (*out, *n); counts the
- * ones in flight. 0, or -1 with errno (ENOENT: no such message; ENOMEM:
- * nothing changed). */
-static int queue_detach_message(const char *id, struct queue_rcpt ***out, size_t *n,
-                                size_t *in_flight)
+ * `id` out of the lanes and the heap into a new array (*out, res->done of
+ * them); counts the ones in flight (res->in_flight). The message, or NULL
+ * with errno (ENOENT: no such message; ENOMEM: nothing changed). */
+static struct queue_message *queue_detach_message(const char *id, struct queue_rcpt ***out,
+                                                  struct queue_op_result *res)
 {
     size_t queued = 0, flying = 0;
+    struct queue_message *msg = NULL;
     for (size_t i = 0; i < q.map_cap; i++) {
         struct queue_domain *qd = q.map[i];
         for (int s = 0; qd && s < qd->nlanes; s++)
             for (struct queue_rcpt *r = qd->lanes[s].head; r; r = r->next)
-                queued += strcmp(r->msg->id, id) == 0;
+                queue_match(r, id, &queued, &msg);
     }
     for (size_t i = 0; i < q.heap_len; i++)
-        queued += strcmp(q.heap[i].r->msg->id, id) == 0;
+        queue_match(q.heap[i].r, id, &queued, &msg);
     for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
-        flying += strcmp(r->msg->id, id) == 0;
+        queue_match(r, id, &flying, &msg);
     *out = NULL;
-    *n = 0;
-    *in_flight = flying;
-    if (!queued && !flying) {
+    memset(res, 0, sizeof(*res));
+    res->in_flight = flying;
+    if (!msg) {
         errno = ENOENT;
-        return -1;
+        return NULL;
     }
     if (!queued)
-        return 0;
+        return msg;
     struct queue_rcpt **list = malloc(queued * sizeof(*list));
     if (!list) {
         errno = ENOMEM;
-        return -1;
+        return NULL;
     }
     size_t got = 0;
     for (size_t i = 0; i < q.map_cap; i++) {
@@ -847,40 +858,27 @@ static int queue_detach_message(const char *id, struct queue_rcpt ***out, size_t
         for (size_t i = q.heap_len / 2; i-- > 0;)
             queue_heap_down(i);
     *out = list;
-    *n = got;
-    return 0;
-}
-
-/* The message `id` through one of its recipients in flight; only called
- * when queue_detach_message counted at least one. */
-static struct queue_message *queue_in_flight_message(const char *id)
-{
-    struct queue_rcpt *r = q.in_flight;
-    while (strcmp(r->msg->id, id) != 0)
-        r = r->next;
-    return r->msg;
+    res->done = got;
+    return msg;
 }
 
 int queue_delete_message(const char *id, struct queue_op_result *res)
 {
     struct queue_rcpt **list;
-    size_t n, flying;
-    memset(res, 0, sizeof(*res));
-    if (queue_detach_message(id, &list, &n, &flying) != 0)
+    struct queue_message *m = queue_detach_message(id, &list, res);
+    if (!m)
         return -1;
-    res->done = n;
-    res->in_flight = flying;
+    size_t n = res->done, flying = res->in_flight;
     if (flying) {
         /* the delivery engine holds some: never free those; drop the rest
          * (final on disk) and the others when their attempt ends */
-        queue_in_flight_message(id)->op_delete = 1;
+        m->op_delete = 1;
         for (size_t i = 0; i < n; i++)
             queue_drop(list[i]);
         log_write("queue", VIPMTA_LOG_NOTICE, "%s: deleted by the operator: %zu recipients "
                   "dropped, %zu in flight (dropped when their attempt ends undelivered)",
                   id, n, flying);
     } else {
-        struct queue_message *m = list[0]->msg;
         char mid[SPOOL_ID_LEN + 1];
         memcpy(mid, m->id, sizeof(mid));
         if (spool_remove(mid) != 0) {
@@ -904,17 +902,15 @@ int queue_delete_message(const char *id, struct queue_op_result *res)
 int queue_bounce_message(const char *id, struct queue_op_result *res)
 {
     struct queue_rcpt **list;
-    size_t n, flying;
-    memset(res, 0, sizeof(*res));
-    if (queue_detach_message(id, &list, &n, &flying) != 0)
+    struct queue_message *m = queue_detach_message(id, &list, res);
+    if (!m)
         return -1;
-    res->done = n;
-    res->in_flight = flying;
+    size_t n = res->done;
     log_write("queue", VIPMTA_LOG_NOTICE, "%s: bounced by the operator: %zu recipients now, "
-              "%zu in flight (bounced when their attempt ends undelivered)", id, n, flying);
-    if (flying) {
-        queue_in_flight_message(id)->op_bounce = 1; /* n may be 0 */
-    }
+              "%zu in flight (bounced when their attempt ends undelivered)", id, n,
+              res->in_flight);
+    if (res->in_flight)
+        m->op_bounce = 1;
     for (size_t i = 0; i < n; i++)
         queue_bounce(list[i], QUEUE_OPERATOR_BOUNCE);
     free(list);

@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Counters of one binding slot since start. Written on the event loop only. */
+/* Counters of one binding slot since start, and its open connections. Written
+ * on the event loop only. */
 struct stats_binding {
     uint64_t connections;      /* outbound sockets bound and handed to the post-bind chain */
     uint64_t connect_failures; /* sockets that failed before an SMTP session (bind, connect) */
@@ -15,6 +16,7 @@ struct stats_binding {
     uint64_t delivered;        /* recipients delivered (2xx) */
     uint64_t deferred;         /* recipient attempts deferred (4xx, no connection, veto) */
     uint64_t bounced;          /* recipients failed permanently (5xx, expiry) */
+    uint64_t open;             /* outbound connections open now (a gauge, kept by delivery.c) */
 };
 
 /* Daemon-wide counters since start. Written on the event loop only. */

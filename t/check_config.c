@@ -468,6 +468,80 @@ START_TEST(test_ops_keys)
 }
 END_TEST
 
+/* ---- metrics (config_metrics.c) ---- */
+
+START_TEST(test_metrics_defaults)
+{
+    struct vipmta_config *cfg = load("{}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(cfg->metrics.enabled, 0);
+    config_free(cfg);
+    cfg = load("{\"metrics\": null}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(cfg->metrics.enabled, 0);
+    config_free(cfg);
+    cfg = load("{\"metrics\": {}}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(cfg->metrics.enabled, 1);
+    ck_assert_str_eq(cfg->metrics.address, "127.0.0.1");
+    ck_assert_uint_eq(cfg->metrics.port, 9465);
+    ck_assert_uint_eq(cfg->metrics.max_domains, 1000);
+    ck_assert_int_eq(cfg->metrics.allow_non_loopback, 0);
+    config_free(cfg);
+    cfg = load("{\"metrics\": {\"address\": \"::1\", \"port\": 9100, \"max_domains\": 0}}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(cfg->metrics.address, "::1");
+    ck_assert_uint_eq(cfg->metrics.port, 9100);
+    ck_assert_uint_eq(cfg->metrics.max_domains, 0);
+    config_free(cfg);
+    cfg = load("{\"metrics\": {\"address\": \"127.3.2.1\"}}");
+    ck_assert_ptr_nonnull(cfg);
+    config_free(cfg);
+    cfg = load("{\"metrics\": {\"address\": \"0.0.0.0\", \"allow_non_loopback\": true}}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(cfg->metrics.allow_non_loopback, 1);
+    config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_metrics_errors)
+{
+    expect_error("{\"metrics\": {\"port\": 0}}",
+                 "/etc/t/test.json: metrics.port: expected an integer from 1 to 65535, found 0");
+    expect_error("{\"metrics\": {\"port\": 70000}}",
+                 "/etc/t/test.json: metrics.port: expected an integer from 1 to 65535, found 70000");
+    expect_error("{\"metrics\": 9465}",
+                 "/etc/t/test.json: metrics: expected an object such as {\"address\": "
+                 "\"127.0.0.1\", \"port\": 9465} (or null to disable), found an integer");
+    expect_error("{\"metrics\": {\"prot\": 1}}",
+                 "/etc/t/test.json: metrics: unknown key \"prot\" (allowed: address, port, "
+                 "allow_non_loopback, max_domains)");
+    expect_error("{\"metrics\": {\"address\": \"localhost\"}}",
+                 "/etc/t/test.json: metrics.address: \"localhost\" is not an IPv4 or IPv6 address "
+                 "(a literal such as 127.0.0.1 or ::1; host names are not looked up)");
+    expect_error("{\"metrics\": {\"address\": \"0.0.0.0\"}}",
+                 "/etc/t/test.json: metrics.address: \"0.0.0.0\" is not a loopback address: the "
+                 "metrics endpoint has no authentication and shows destination domains from mail "
+                 "traffic, so it listens on 127.0.0.0/8 or ::1 only; set \"allow_non_loopback\": "
+                 "true to listen there anyway (and restrict access with a firewall)");
+    expect_error("{\"metrics\": {\"address\": \"10.1.2.3\", \"allow_non_loopback\": \"yes\"}}",
+                 "/etc/t/test.json: metrics.allow_non_loopback: expected true or false, found a "
+                 "string");
+    expect_error("{\"metrics\": {\"max_domains\": -1}}",
+                 "/etc/t/test.json: metrics.max_domains: expected an integer from 0 to 1000000, "
+                 "found -1");
+    expect_error("{\"listen\": [{\"address\": \"127.0.0.1\", \"port\": 2525}], "
+                 "\"metrics\": {\"port\": 2525}}",
+                 "/etc/t/test.json: metrics.port: 2525 is also the port of the SMTP listener "
+                 "listen[0] (127.0.0.1): choose another port for metrics");
+    /* another loopback address on the same port is fine */
+    struct vipmta_config *cfg = load("{\"listen\": [{\"address\": \"127.0.0.1\", \"port\": 2525}], "
+                                     "\"metrics\": {\"address\": \"127.0.0.2\", \"port\": 2525}}");
+    ck_assert_ptr_nonnull(cfg);
+    config_free(cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -490,6 +564,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_cidr);
     tcase_add_test(tc, test_ops_keys);
     tcase_add_test(tc, test_control_socket);
+    tcase_add_test(tc, test_metrics_defaults);
+    tcase_add_test(tc, test_metrics_errors);
     suite_add_tcase(s, tc);
     return s;
 }

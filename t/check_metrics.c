@@ -1,13 +1,11 @@
-/* check_metrics.c: Check suite for the Prometheus exposition (escaping, HELP/TYPE, histogram, domain cap) and the `metrics` config. */
+/* check_metrics.c: Check suite for the Prometheus exposition (escaping, HELP/TYPE, histogram, domain cap); the `metrics` config is checked in check_config.c. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "metrics_render.h"
 
-static struct vipmta_errors errs;
 
 static char *escaped(const char *v)
 {
@@ -46,8 +44,7 @@ static void fill(struct metrics_snapshot *s)
         .name = "vip\"1",
         .slot = 1,
         .counters = {.connections = 7, .connect_failures = 1, .vetoes = 2, .delivered = 40,
-                     .deferred = 3, .bounced = 1},
-        .connections_open = 2,
+                     .deferred = 3, .bounced = 1, .open = 2},
     };
     modules[0] = (struct metrics_module_sample){"netacl", 2};
     domains[0] = (struct metrics_domain_sample){.domain = "ok.example", .active = 3, .delayed = 4,
@@ -246,95 +243,6 @@ START_TEST(test_select_domains)
 }
 END_TEST
 
-static struct vipmta_config *load(const char *text)
-{
-    errors_clear(&errs);
-    return config_load_string(text, "/etc/t/test.json", &errs);
-}
-
-static void expect_error(const char *text, const char *expected)
-{
-    struct vipmta_config *cfg = load(text);
-    ck_assert_ptr_null(cfg);
-    for (size_t i = 0; i < errs.count; i++)
-        if (strcmp(errs.messages[i], expected) == 0)
-            return;
-    ck_abort_msg("expected error [%s], got %zu errors, first [%s]", expected, errs.count,
-                 errs.count ? errs.messages[0] : "");
-}
-
-START_TEST(test_config_defaults)
-{
-    struct vipmta_config *cfg = load("{}");
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(cfg->metrics.enabled, 0);
-    config_free(cfg);
-    cfg = load("{\"metrics\": null}");
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(cfg->metrics.enabled, 0);
-    config_free(cfg);
-    cfg = load("{\"metrics\": {}}");
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(cfg->metrics.enabled, 1);
-    ck_assert_str_eq(cfg->metrics.address, "127.0.0.1");
-    ck_assert_uint_eq(cfg->metrics.port, 9465);
-    ck_assert_uint_eq(cfg->metrics.max_domains, 1000);
-    ck_assert_int_eq(cfg->metrics.allow_non_loopback, 0);
-    config_free(cfg);
-    cfg = load("{\"metrics\": {\"address\": \"::1\", \"port\": 9100, \"max_domains\": 0}}");
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_str_eq(cfg->metrics.address, "::1");
-    ck_assert_uint_eq(cfg->metrics.port, 9100);
-    ck_assert_uint_eq(cfg->metrics.max_domains, 0);
-    config_free(cfg);
-    cfg = load("{\"metrics\": {\"address\": \"127.3.2.1\"}}");
-    ck_assert_ptr_nonnull(cfg);
-    config_free(cfg);
-    cfg = load("{\"metrics\": {\"address\": \"0.0.0.0\", \"allow_non_loopback\": true}}");
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(cfg->metrics.allow_non_loopback, 1);
-    config_free(cfg);
-}
-END_TEST
-
-START_TEST(test_config_errors)
-{
-    expect_error("{\"metrics\": {\"port\": 0}}",
-                 "/etc/t/test.json: metrics.port: expected an integer from 1 to 65535, found 0");
-    expect_error("{\"metrics\": {\"port\": 70000}}",
-                 "/etc/t/test.json: metrics.port: expected an integer from 1 to 65535, found 70000");
-    expect_error("{\"metrics\": 9465}",
-                 "/etc/t/test.json: metrics: expected an object such as {\"address\": "
-                 "\"127.0.0.1\", \"port\": 9465} (or null to disable), found an integer");
-    expect_error("{\"metrics\": {\"prot\": 1}}",
-                 "/etc/t/test.json: metrics: unknown key \"prot\" (allowed: address, port, "
-                 "allow_non_loopback, max_domains)");
-    expect_error("{\"metrics\": {\"address\": \"localhost\"}}",
-                 "/etc/t/test.json: metrics.address: \"localhost\" is not an IPv4 or IPv6 address "
-                 "(a literal such as 127.0.0.1 or ::1; host names are not looked up)");
-    expect_error("{\"metrics\": {\"address\": \"0.0.0.0\"}}",
-                 "/etc/t/test.json: metrics.address: \"0.0.0.0\" is not a loopback address: the "
-                 "metrics endpoint has no authentication and shows destination domains from mail "
-                 "traffic, so it listens on 127.0.0.0/8 or ::1 only; set \"allow_non_loopback\": "
-                 "true to listen there anyway (and restrict access with a firewall)");
-    expect_error("{\"metrics\": {\"address\": \"10.1.2.3\", \"allow_non_loopback\": \"yes\"}}",
-                 "/etc/t/test.json: metrics.allow_non_loopback: expected true or false, found a "
-                 "string");
-    expect_error("{\"metrics\": {\"max_domains\": -1}}",
-                 "/etc/t/test.json: metrics.max_domains: expected an integer from 0 to 1000000, "
-                 "found -1");
-    expect_error("{\"listen\": [{\"address\": \"127.0.0.1\", \"port\": 2525}], "
-                 "\"metrics\": {\"port\": 2525}}",
-                 "/etc/t/test.json: metrics.port: 2525 is also the port of the SMTP listener "
-                 "listen[0] (127.0.0.1): choose another port for metrics");
-    /* another loopback address on the same port is fine */
-    struct vipmta_config *cfg = load("{\"listen\": [{\"address\": \"127.0.0.1\", \"port\": 2525}], "
-                                     "\"metrics\": {\"address\": \"127.0.0.2\", \"port\": 2525}}");
-    ck_assert_ptr_nonnull(cfg);
-    config_free(cfg);
-}
-END_TEST
-
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -346,10 +254,6 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_render_empty);
     tcase_add_test(tc, test_select_domains);
     suite_add_tcase(s, tc);
-    tc = tcase_create("config");
-    tcase_add_test(tc, test_config_defaults);
-    tcase_add_test(tc, test_config_errors);
-    suite_add_tcase(s, tc);
     return s;
 }
 
@@ -359,6 +263,5 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    errors_clear(&errs);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -35,15 +35,23 @@ except OSError as e:
 open(state, "a").write("final " + r + "\n")
 PY
 
+# hold_and_stop NAME: starts the daemon, holds a client in DATA (its state
+# in $VT_TMP/NAME), sends SIGTERM and waits until the daemon is stopping with
+# that one session open; sets pid and client.
+hold_and_stop() {
+    vt_start_daemon "$VT_TMP/vipmta.json"
+    "$VT_PYTHON" "$VT_TMP/hold.py" "$PORT" "$VT_TMP/$1" &
+    client=$!
+    vt_wait_until 10 grep -q "^in-data 354" "$VT_TMP/$1" || vt_fail "$1: the client did not get into DATA"
+    pid=$VT_DAEMON_PID
+    stops=$(grep -c "stopping: no new sessions; 1 open" "$VT_DAEMON_LOG")
+    kill -TERM "$pid"
+    vt_wait_until 10 sh -c "[ \$(grep -c 'stopping: no new sessions; 1 open' '$VT_DAEMON_LOG') -gt $stops ]" ||
+        vt_fail "$1: no 'stopping: no new sessions; 1 open' line after SIGTERM"
+}
+
 vt_log "SIGTERM while a session is in DATA: the daemon waits for it, then exits 0"
-vt_start_daemon "$VT_TMP/vipmta.json"
-"$VT_PYTHON" "$VT_TMP/hold.py" "$PORT" "$VT_TMP/hold1" &
-client=$!
-vt_wait_until 10 grep -q "^in-data 354" "$VT_TMP/hold1" || vt_fail "the client did not get into DATA"
-pid=$VT_DAEMON_PID
-kill -TERM "$pid"
-vt_wait_until 10 grep -q "stopping: no new sessions; 1 open" "$VT_DAEMON_LOG" ||
-    vt_fail "no 'stopping: no new sessions; 1 open' line"
+hold_and_stop hold1
 sleep 1
 vt__running "$pid" || vt_fail "the daemon exited with a session still in DATA"
 "$VT_PYTHON" -c "import socket, sys
@@ -61,14 +69,7 @@ VT_DAEMON_PID=
 vt_assert_eq "messages in the spool (the held one, acknowledged)" 1 "$(ls "$VT_TMP/spool/queue/"*.env | wc -l)"
 
 vt_log "a second SIGTERM while the first one waits: exits at once"
-vt_start_daemon "$VT_TMP/vipmta.json"
-"$VT_PYTHON" "$VT_TMP/hold.py" "$PORT" "$VT_TMP/hold2" &
-client=$!
-vt_wait_until 10 grep -q "^in-data 354" "$VT_TMP/hold2" || vt_fail "the client did not get into DATA (2)"
-pid=$VT_DAEMON_PID
-kill -TERM "$pid"
-vt_wait_until 10 grep -q "stopping: no new sessions; 1 open" "$VT_DAEMON_LOG" ||
-    vt_fail "no 'stopping' line the second time"
+hold_and_stop hold2
 kill -TERM "$pid"
 vt__reap "$pid" 30 || vt_fail "the daemon did not exit within 3 s of the second SIGTERM"
 vt_assert_eq "exit status after the second SIGTERM" 1 "$VT__STATUS"

@@ -235,16 +235,7 @@ class Daemon:
 
     def stop(self, limit):
         """SIGTERM; the exit status (None if it had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(limit)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            rc = None
-        self.forget()
-        return rc
+        return self.terminate(limit)[1]
 
     def forget(self):
         try:
