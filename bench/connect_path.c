@@ -14,14 +14,14 @@
 #include <arpa/inet.h>
 #include <event2/event.h>
 
-#include "binding_table.h"
-#include "config.h"
-#include "daemon.h"
-#include "domain.h"
-#include "hooks.h"
-#include "log.h"
-#include "module_loader.h"
-#include "outbound.h"
+#include "binding/binding_table.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "queue/queue_domain.h"
+#include "plugin/plugin_hooks.h"
+#include "log/log.h"
+#include "plugin/plugin_loader.h"
+#include "deliver/deliver_connect.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -209,7 +209,7 @@ static int core_up(unsigned mask, const char *ports_src, int quiet)
 {
     char text[8192], mods[6144], one[2048];
     size_t used = 0;
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
 
     mods[0] = '\0';
     for (int i = 0; i < MOD_COUNT; i++) {
@@ -231,37 +231,37 @@ static int core_up(unsigned mask, const char *ports_src, int quiet)
                  moddir, src_text[0], src_text[1], mods);
     cfg = config_load_string(text, "connect_path.json", &errs);
     if (!cfg) {
-        errors_print(&errs, stderr, "connect_path: config: ");
-        errors_clear(&errs);
+        config_errors_print(&errs, stderr, "connect_path: config: ");
+        config_errors_clear(&errs);
         return -1;
     }
     if (binding_table_build(cfg, &errs) != 0)
         goto fail;
-    domain_registry_init(cfg);
-    dr = domain_get("bench.test");
+    queue_domain_registry_init(cfg);
+    dr = queue_domain_get("bench.test");
     /* a loop, as in the daemon (connlog's flush timer, throttle's events);
      * never dispatched here: what a module buffers it writes at shutdown */
     base = event_base_new();
     daemon_set_event_base(base);
-    if (module_loader_load(cfg, &errs) != 0 || module_loader_init(&errs) != 0)
+    if (plugin_loader_load(cfg, &errs) != 0 || plugin_loader_init(&errs) != 0)
         goto fail;
     return 0;
 fail:
     if (!quiet)
-        errors_print(&errs, stderr, "connect_path: ");
-    errors_clear(&errs);
+        config_errors_print(&errs, stderr, "connect_path: ");
+    config_errors_clear(&errs);
     return -1;
 }
 
 static void core_down(void)
 {
-    module_loader_unload();
+    plugin_loader_unload();
     daemon_set_event_base(NULL);
     if (base)
         event_base_free(base);
     base = NULL;
-    hooks_reset_all();
-    domain_registry_free();
+    plugin_hooks_reset_all();
+    queue_domain_registry_free();
     binding_table_free();
     config_free(cfg);
     cfg = NULL;
@@ -273,15 +273,15 @@ static void core_down(void)
 static struct sockaddr_in src_addr[2];
 static unsigned long total_connected;
 
-/* `n` connections through the core: outbound_connect() (socket, option, bind,
+/* `n` connections through the core: deliver_connect() (socket, option, bind,
  * the post-bind chain, connect), wait for the handshake, close. Slots 1 and 2
  * alternate, as a binding group of two would. Seconds taken. */
 static double run_core(long n)
 {
-    struct outbound_result res;
+    struct deliver_connect_result res;
     double t0 = now_s();
     for (long i = 0; i < n; i++) {
-        int fd = outbound_connect(dr, (ec_binding_slot)(1 + (i & 1)), (struct sockaddr *)&laddr,
+        int fd = deliver_connect(dr, (ec_binding_slot)(1 + (i & 1)), (struct sockaddr *)&laddr,
                                   sizeof(laddr), &res);
         if (fd < 0) {
             fprintf(stderr, "connect_path: connection %ld: %s (status %d, %s)\n", i,
@@ -333,7 +333,7 @@ static double run_bare(long n)
 
 struct variant {
     const char *name;
-    int core;      /* through outbound_connect */
+    int core;      /* through deliver_connect */
     unsigned mask; /* modules loaded */
     double best, sum;
     int runs;
@@ -505,7 +505,7 @@ static void ports(const char *mode, long n, const char *src, double limit_s)
     int on = strcmp(mode, "on") == 0;
     if (on && core_up(0, src, 0) != 0)
         exit(1);
-    struct outbound_result res;
+    struct deliver_connect_result res;
     long ok = 0, fail_at = -1;
     int fail_errno = 0, timed_out = 0;
     const char *fail_call = "";
@@ -514,16 +514,16 @@ static void ports(const char *mode, long n, const char *src, double limit_s)
     long worst_at = 0, tick_ok = 0;
     printf("  %10s %8s %12s %18s\n", "connections", "seconds", "conns/s", "slowest connect");
     /* conns/s: over the stretch since the previous line; slowest connect: the
-     * longest socket+bind+connect call (outbound_connect() when on) in it */
+     * longest socket+bind+connect call (deliver_connect() when on) in it */
     for (long i = 0; i < n; i++) {
         int fd, e;
         double c0 = now_s();
         if (on) { /* the daemon's path: IP_BIND_ADDRESS_NO_PORT, bind SRC:0, connect */
-            fd = outbound_connect(dr, 1, (struct sockaddr *)&laddr, sizeof(laddr), &res);
+            fd = deliver_connect(dr, 1, (struct sockaddr *)&laddr, sizeof(laddr), &res);
             if (fd < 0) {
                 fail_at = i;
                 fail_errno = res.error;
-                fail_call = res.status == OUTBOUND_BIND_FAILED ? "bind" : "connect";
+                fail_call = res.status == DELIVER_CONNECT_BIND_FAILED ? "bind" : "connect";
                 snprintf(fail_msg, sizeof(fail_msg), "%s", res.message);
                 break;
             }

@@ -101,7 +101,7 @@ if [ "$ports" = 1 ] || [ "$ports" = only ]; then
     echo "(the client closes right after the handshake, without SO_LINGER, as the daemon does; the listener closes only after the client's FIN, so every TIME_WAIT is on the client side: the worst case)"
     echo "(each run stops at its first failure or after ${ports_limit} s)"
     echo
-    echo "1. IP_BIND_ADDRESS_NO_PORT on: the daemon's outbound_connect():"
+    echo "1. IP_BIND_ADDRESS_NO_PORT on: the daemon's deliver_connect():"
     in_ns "" "$work/connect_path" -P on -n "$ports_conns" -s 127.0.0.10 -L "$ports_limit" ||
         bench_die "port check (on) failed"
     echo

@@ -10,7 +10,7 @@
 #   corelink_prog OUT SRC...   compiles SRC with the build's compiler and CFLAGS (forced to
 #                              -O2 when the build had none) and links OUT against
 #                              core/libvipmta_core.la with the daemon's export flags
-#                              (core/vipmta.dynlist), through the build's libtool
+#                              (core/plugin/vipmta.dynlist), through the build's libtool
 #   corelink_module OUT SRC    a shared object like a module (-shared -fPIC, same CFLAGS)
 
 # A make variable of the build's core/Makefile ("" when absent).
@@ -47,7 +47,7 @@ corelink_describe() {
 # The daemon's link flags: export exactly the public ABI, forcing each symbol in
 # (what configure puts into VIPMTA_EXPORT_LDFLAGS).
 corelink_export_flags() {
-    local dl=$top/core/vipmta.dynlist s flags
+    local dl=$top/core/plugin/vipmta.dynlist s flags
     flags="-Wl,--dynamic-list=$dl"
     for s in $(sed -n 's/^ *\([A-Za-z_][A-Za-z0-9_]*\);$/\1/p' "$dl"); do
         flags="$flags -Wl,--undefined=$s"

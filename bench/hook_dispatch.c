@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "hooks.h"
+#include "plugin/plugin_hooks.h"
 #include "hooks/core/connection_post_bind.h"
 
 #define MAX_HOOKS 16
@@ -86,7 +86,7 @@ static __attribute__((noinline)) double run(enum mode m, long iters)
         for (long k = 0; k < iters; k++)
             acc += plain_function(&dr, 1, 7, a, len);
         break;
-    case M_OUTBOUND: /* exactly what outbound_connect() does */
+    case M_OUTBOUND: /* exactly what deliver_connect() does */
         for (long k = 0; k < iters; k++)
             if (has_core_connection_post_bind_hook())
                 acc += call_core_connection_post_bind_hook(&dr, 1, 7, a, len);
@@ -120,10 +120,10 @@ static void usage(void)
 /* Sets up a chain of n hooks and the plain array of the same n pairs. */
 static void setup(int n)
 {
-    hooks_reset_all();
-    hooks_set_registering_module("bench");
+    plugin_hooks_reset_all();
+    plugin_hooks_set_registering_module("bench");
     mod_register(n);
-    hooks_set_registering_module(NULL);
+    plugin_hooks_set_registering_module(NULL);
     memset(plain, 0, sizeof(plain));
     mod_pairs(plain, n);
     plain_n = n;
@@ -246,6 +246,6 @@ int main(int argc, char **argv)
                best[M_OUTBOUND] / best[M_PLAIN]);
         fflush(stdout);
     }
-    hooks_reset_all();
+    plugin_hooks_reset_all();
     return 0;
 }

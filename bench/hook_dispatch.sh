@@ -38,7 +38,7 @@ echo "  call_:    call_core_connection_post_bind_hook(dr, slot, fd, addr, len), 
 echo "  plain:    for (i < n) { ret = pairs[i].fn(pairs[i].closure, dr, slot, fd, addr, len); if (ret) break; }"
 echo "            written in the timing loop (no call of its own); ratio = call_ / plain"
 echo "  plainfn:  the same loop in a non-inlined function of the bench; ratio = call_ / plainfn"
-echo "  has+call: has_core_connection_post_bind_hook() && call_...(), as core/outbound.c does; ratio = / plain"
+echo "  has+call: has_core_connection_post_bind_hook() && call_...(), as core/deliver/deliver_connect.c does; ratio = / plain"
 echo "load after: $(uptime | sed 's/.*load average: //')"
 
 r4=$(echo "$out" | awk '$1 == "4" { print $4 }')

@@ -7,7 +7,7 @@
 #                                  bindings b1..bn in group "bench" = default_binding_group
 #   vm_start FILE LOG              vipmta -f -c FILE, stderr to LOG; waits for the listener
 #   vm_stop                        SIGTERM (then SIGKILL after 10 s) to the daemon we started
-# Config keys as documented in core/config.h. Extra top-level members can be
+# Config keys as documented in core/config/config.h. Extra top-level members can be
 # added with BENCH_VIPMTA_CONFIG_EXTRA='"domains": {...}, "log_level": "debug"'.
 
 vm_usable() {

@@ -1,12 +1,12 @@
 /* main.c: the vipmta command line: run the daemon, check a config (-t), list modules (-M). */
-#include "binding_table.h"
-#include "config.h"
-#include "daemon.h"
-#include "domain.h"
-#include "hooks.h"
-#include "log.h"
-#include "module_loader.h"
-#include "priv.h"
+#include "binding/binding_table.h"
+#include "config/config.h"
+#include "daemon/daemon.h"
+#include "queue/queue_domain.h"
+#include "plugin/plugin_hooks.h"
+#include "log/log.h"
+#include "plugin/plugin_loader.h"
+#include "daemon/daemon_priv.h"
 #include "vipmta_abi.h"
 
 #include <event2/event.h>
@@ -44,26 +44,26 @@ static void main_usage(FILE *out)
 /* Loads modules as the daemon would, without starting anything. */
 static int main_check(struct vipmta_config *cfg, enum main_mode mode)
 {
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
     int rc = 0;
 
     if (binding_table_build(cfg, &errs) != 0)
         rc = -1;
-    domain_registry_init(cfg);
-    if (module_loader_load(cfg, &errs) != 0)
+    queue_domain_registry_init(cfg);
+    if (plugin_loader_load(cfg, &errs) != 0)
         rc = -1;
-    if (rc == 0 && mode == MODE_MODULES && module_loader_init(&errs) != 0)
+    if (rc == 0 && mode == MODE_MODULES && plugin_loader_init(&errs) != 0)
         rc = -1;
     if (rc == 0 && mode == MODE_MODULES)
-        module_loader_describe(stdout);
+        plugin_loader_describe(stdout);
     if (rc != 0)
-        errors_print(&errs, stderr, NULL);
+        config_errors_print(&errs, stderr, NULL);
     else if (mode == MODE_TEST)
         printf("ok\n");
-    module_loader_unload();
-    domain_registry_free();
+    plugin_loader_unload();
+    queue_domain_registry_free();
     binding_table_free();
-    errors_clear(&errs);
+    config_errors_clear(&errs);
     return rc == 0 ? 0 : 1;
 }
 
@@ -130,11 +130,11 @@ int main(int argc, char **argv)
     if (mode == MODE_RUN)
         daemon_block_signals();
 
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
     struct vipmta_config *cfg = config_load_file(config_path, &errs);
     if (!cfg) {
-        errors_print(&errs, stderr, NULL);
-        errors_clear(&errs);
+        config_errors_print(&errs, stderr, NULL);
+        config_errors_clear(&errs);
         if (mode == MODE_RUN)
             fprintf(stderr, "vipmta: not started: fix %s (vipmta -t -c %s checks it)\n",
                     config_path, config_path);
@@ -154,10 +154,10 @@ int main(int argc, char **argv)
     /* the run user and the files it will own: before detaching, so that a
      * refusal reaches the terminal */
     log_set_json(strcmp(cfg->log_format, "json") == 0);
-    if (priv_setup(cfg, mode == MODE_RUN, &errs) != 0 ||
-        (mode == MODE_RUN && priv_check_spool(cfg, &errs) != 0)) {
-        errors_print(&errs, stderr, NULL);
-        errors_clear(&errs);
+    if (daemon_priv_setup(cfg, mode == MODE_RUN, &errs) != 0 ||
+        (mode == MODE_RUN && daemon_priv_check_spool(cfg, &errs) != 0)) {
+        config_errors_print(&errs, stderr, NULL);
+        config_errors_clear(&errs);
         if (mode == MODE_RUN)
             fprintf(stderr, "vipmta: not started: fix the above (see docs/operations.md)\n");
         config_free(cfg);

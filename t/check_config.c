@@ -4,14 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "control.h"
+#include "config/config.h"
+#include "control/control.h"
 
-static struct vipmta_errors errs;
+static struct config_errors errs;
 
 static struct vipmta_config *load(const char *text)
 {
-    errors_clear(&errs);
+    config_errors_clear(&errs);
     return config_load_string(text, "/etc/t/test.json", &errs);
 }
 
@@ -352,7 +352,7 @@ END_TEST
 
 START_TEST(test_missing_file)
 {
-    errors_clear(&errs);
+    config_errors_clear(&errs);
     ck_assert_ptr_null(config_load_file("/nonexistent/vipmta.json", &errs));
     ck_assert_uint_eq(errs.count, 1);
     ck_assert_str_eq(errs.messages[0], "/nonexistent/vipmta.json: cannot open the configuration "
@@ -576,6 +576,6 @@ int main(void)
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
-    errors_clear(&errs);
+    config_errors_clear(&errs);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

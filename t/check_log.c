@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "log/log.h"
 
 static char dir[256];
 static char path[300];

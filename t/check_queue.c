@@ -15,11 +15,11 @@
 size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
-#include "binding_table.h"
-#include "domain.h"
-#include "queue.h"
-#include "spool.h"
-#include "spool_internal.h"
+#include "binding/binding_table.h"
+#include "queue/queue_domain.h"
+#include "queue/queue.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 static char dir[64];
 static struct event_base *base;
@@ -104,16 +104,16 @@ static void rm_rf(const char *path)
 static void setup(void)
 {
     char err[256];
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
     strcpy(dir, "/tmp/check_queue.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     base = event_base_new();
     ck_assert_ptr_nonnull(base);
     config_setup();
     ck_assert_int_eq(binding_table_build(&cfg, &errs), 0);
-    errors_clear(&errs);
+    config_errors_clear(&errs);
     binding_table_check_addresses();
-    domain_registry_init(&cfg);
+    queue_domain_registry_init(&cfg);
     ck_assert_msg(spool_init(dir, base, err, sizeof(err)) == 0, "spool_init: %s", err);
     ck_assert_int_eq(queue_init(base, &cfg, on_ready, NULL), 0);
     ready_calls = ready_depth = ready_max_depth = 0;
@@ -124,7 +124,7 @@ static void teardown(void)
 {
     spool_shutdown();
     queue_shutdown();
-    domain_registry_free();
+    queue_domain_registry_free();
     binding_table_free();
     event_base_free(base);
     rm_rf(dir);
@@ -230,7 +230,7 @@ START_TEST(test_add_take_delivered)
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("alice@origin.example", rc, 3), id);
 
-    domain_record *a = domain_find("a.example"), *b = domain_find("b.example");
+    domain_record *a = queue_domain_find("a.example"), *b = queue_domain_find("b.example");
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
     ck_assert_uint_eq(a->active_count, 2);
@@ -292,7 +292,7 @@ START_TEST(test_take_one_message_oldest_first)
     char id1[SPOOL_ID_LEN + 1], id2[SPOOL_ID_LEN + 1];
     submit(make_env("s@origin.example", r1, 3), id1);
     submit(make_env("s@origin.example", r2, 1), id2);
-    domain_record *c = domain_find("c.example");
+    domain_record *c = queue_domain_find("c.example");
     ck_assert_uint_eq(c->active_count, 4);
     struct queue_rcpt *out[8];
     ck_assert_uint_eq(queue_take(c, 0, out, 2), 2); /* max respected */
@@ -314,7 +314,7 @@ START_TEST(test_deferred_and_timer)
     static const char *const rc[] = {"d@slow.example"};
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("s@origin.example", rc, 1), id);
-    domain_record *dr = domain_find("slow.example");
+    domain_record *dr = queue_domain_find("slow.example");
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
 
@@ -381,7 +381,7 @@ START_TEST(test_add_recovered_states)
     env->rcpts[3].attempts = 2;
     env->rcpts[3].next_attempt = time(NULL) - 10; /* overdue: ready */
     queue_add(env);
-    domain_record *dr = domain_find("r.example");
+    domain_record *dr = queue_domain_find("r.example");
     ck_assert_uint_eq(dr->active_count, 1);
     ck_assert_uint_eq(dr->delayed_count, 1);
     struct queue_rcpt *r;
@@ -426,7 +426,7 @@ START_TEST(test_failed_sends_dsn)
     free(env->binding);
     env->binding = strdup("b1");
     submit(env, id);
-    domain_record *dr = domain_find("gone.example");
+    domain_record *dr = queue_domain_find("gone.example");
     struct queue_rcpt *out[2];
     ck_assert_uint_eq(queue_take(dr, 1, out, 2), 2); /* on b1's slot */
     ck_assert_int_eq(out[0]->msg->binding, config_get_binding_id_from_name("b1"));
@@ -438,7 +438,7 @@ START_TEST(test_failed_sends_dsn)
     /* the DSN is queued once durable: to the sender, from the null sender */
     domain_record *origin = NULL;
     time_t start = time(NULL);
-    while (!(origin = domain_find("origin.example")) || !origin->active_count) {
+    while (!(origin = queue_domain_find("origin.example")) || !origin->active_count) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
@@ -496,7 +496,7 @@ START_TEST(test_no_dsn_for_null_sender)
     static const char *const rc[] = {"nobody@gone.example"};
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("", rc, 1), id);
-    domain_record *dr = domain_find("gone.example");
+    domain_record *dr = queue_domain_find("gone.example");
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     queue_failed(r, "550 no");
@@ -526,7 +526,7 @@ START_TEST(test_expired_bounces)
     struct spool_envelope *env = make_env("alice@origin.example", rc, 1);
     env->received = time(NULL) - 6 * 86400; /* lifetime is 5 days */
     submit(env, id);
-    domain_record *dr = domain_find("slow.example");
+    domain_record *dr = queue_domain_find("slow.example");
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     queue_deferred(r, "451 4.7.1 greylisted");
@@ -535,7 +535,7 @@ START_TEST(test_expired_bounces)
     ck_assert(!exists(id, "env"));
     domain_record *origin = NULL;
     time_t start = time(NULL);
-    while (!(origin = domain_find("origin.example")) || !origin->active_count) {
+    while (!(origin = queue_domain_find("origin.example")) || !origin->active_count) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
@@ -555,7 +555,7 @@ START_TEST(test_release)
     static const char *const rc[] = {"a@rel.example", "b@rel.example"};
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("s@origin.example", rc, 2), id);
-    domain_record *dr = domain_find("rel.example");
+    domain_record *dr = queue_domain_find("rel.example");
     struct queue_rcpt *out[2];
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
     int before = ready_calls;
@@ -618,7 +618,7 @@ START_TEST(test_binding_choice)
         {NULL, NULL, 0},
         {"default", "g", 0},
     };
-    domain_record *dr = domain_get("bind.example");
+    domain_record *dr = queue_domain_get("bind.example");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct spool_envelope *env = make_env("s@origin.example", rc, 1);
         snprintf(env->id, sizeof(env->id), "%016zx", i + 1);
@@ -657,7 +657,7 @@ static double measure(size_t nmsg, size_t per_msg, size_t ndomains)
     char addr[128];
     for (size_t d = 0; d < ndomains; d++) {
         snprintf(addr, sizeof(addr), "domain%zu.example", d);
-        domain_get(addr);
+        queue_domain_get(addr);
     }
     size_t before = heap_in_use();
     for (size_t m = 0; m < nmsg; m++) {
@@ -732,7 +732,7 @@ static int dsn_arrived(void)
 {
     domain_record *origin;
     time_t start = time(NULL);
-    while (!(origin = domain_find("origin.example")) || !origin->active_count) {
+    while (!(origin = queue_domain_find("origin.example")) || !origin->active_count) {
         event_base_loop(base, EVLOOP_NONBLOCK);
         usleep(5000);
         if (time(NULL) - start > 1)
@@ -747,7 +747,7 @@ START_TEST(test_op_delete_queued)
     char id[SPOOL_ID_LEN + 1], keep[SPOOL_ID_LEN + 1];
     submit(make_env("alice@origin.example", rc, 3), id);
     submit(make_env("alice@origin.example", rc, 1), keep);
-    domain_record *dr = domain_find("del.example"), *other = domain_find("other.example");
+    domain_record *dr = queue_domain_find("del.example"), *other = queue_domain_find("other.example");
     struct queue_rcpt *out[2];
     /* one delayed, one ready and in the middle of a lane, one ready elsewhere */
     ck_assert_uint_eq(queue_take(dr, 0, out, 1), 1);
@@ -791,7 +791,7 @@ START_TEST(test_op_delete_in_flight)
     static const char *const rc[] = {"a@fly.example", "b@fly.example", "c@rest.example"};
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("alice@origin.example", rc, 3), id);
-    domain_record *dr = domain_find("fly.example");
+    domain_record *dr = queue_domain_find("fly.example");
     struct queue_rcpt *out[2];
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
     struct queue_op_result res;
@@ -820,7 +820,7 @@ START_TEST(test_op_bounce)
     static const char *const rc[] = {"a@bnc.example", "b@bnc.example"};
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("alice@origin.example", rc, 2), id);
-    domain_record *dr = domain_find("bnc.example");
+    domain_record *dr = queue_domain_find("bnc.example");
     struct queue_rcpt *out[1];
     ck_assert_uint_eq(queue_take(dr, 0, out, 1), 1);
     struct queue_op_result res;
@@ -836,7 +836,7 @@ START_TEST(test_op_bounce)
     ck_assert_uint_eq(dr->delayed_count, 0);
     ck_assert(!exists(id, "env"));
     /* two DSNs to the sender, each naming the operator */
-    domain_record *origin = domain_find("origin.example");
+    domain_record *origin = queue_domain_find("origin.example");
     time_t start = time(NULL);
     while (origin->active_count < 2) {
         event_base_loop(base, EVLOOP_ONCE);
@@ -863,7 +863,7 @@ START_TEST(test_flush_domain_count)
     static const char *const rc[] = {"a@fl.example", "b@fl.example"};
     char id[SPOOL_ID_LEN + 1];
     submit(make_env("alice@origin.example", rc, 2), id);
-    domain_record *dr = domain_find("fl.example");
+    domain_record *dr = queue_domain_find("fl.example");
     struct queue_rcpt *out[2];
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
     queue_deferred(out[0], "451 later");

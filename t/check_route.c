@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "route.h"
+#include "route/route.h"
 
 /* ---- a tiny authoritative DNS server on a loopback UDP port, in the test's loop ---- */
 
@@ -186,11 +186,11 @@ static void setup(void)
     cfg.dns.mx_port = 2525;
     cfg.routes = routes;
     cfg.route_count = 2;
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
     int rc = route_init(base, &cfg, &errs);
     if (rc != 0)
-        errors_print(&errs, stderr, "route_init: ");
-    errors_clear(&errs);
+        config_errors_print(&errs, stderr, "route_init: ");
+    config_errors_clear(&errs);
     ck_assert_int_eq(rc, 0);
 }
 
@@ -425,12 +425,12 @@ START_TEST(test_bad_static_route_rejected)
     struct vipmta_config c2 = cfg;
     c2.routes = &bad;
     c2.route_count = 1;
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
     route_shutdown();
     ck_assert_int_eq(route_init(base, &c2, &errs), -1);
     ck_assert_uint_eq(errs.count, 1);
     ck_assert_msg(strstr(errs.messages[0], "routes.bad.test[0]"), "%s", errs.messages[0]);
-    errors_clear(&errs);
+    config_errors_clear(&errs);
 }
 END_TEST
 

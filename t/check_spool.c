@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "spool.h"
-#include "spool_internal.h"
+#include "spool/spool.h"
+#include "spool/spool_internal.h"
 
 static char dir[64];
 static struct event_base *base;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -50,7 +50,7 @@ static void exercise(const struct vipmta_config *cfg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct vipmta_errors errs = {0};
+    struct config_errors errs = {0};
     char *text = malloc(size + 1);
 
     if (!text)
@@ -72,6 +72,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cfg)
         exercise(cfg);
     config_free(cfg);
-    errors_clear(&errs);
+    config_errors_clear(&errs);
     return 0;
 }

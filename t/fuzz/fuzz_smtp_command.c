@@ -1,10 +1,10 @@
-/* fuzz_smtp_command.c: libFuzzer harness for the SMTP command parser (smtp_parse_command). */
+/* fuzz_smtp_command.c: libFuzzer harness for the SMTP command parser (smtpd_parse_command). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "smtp_parse.h"
+#include "smtpd/smtpd_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,18 +31,18 @@ static int terminated(const char *buf, size_t size)
 
 /* Parses line[0..size) + `ending` and requires the verdict `st` and the fields of `cmd`. */
 static void same_with_ending(const char *line, size_t size, const char *ending,
-                             enum smtp_parse_status st, const struct smtp_command *cmd)
+                             enum smtpd_parse_status st, const struct smtpd_command *cmd)
 {
     size_t elen = strlen(ending);
     char *ended = malloc(size + elen);
-    struct smtp_command out;
+    struct smtpd_command out;
     const char *text = NULL;
 
     require(ended != NULL);
     if (size)
         memcpy(ended, line, size);
     memcpy(ended + size, ending, elen);
-    require(smtp_parse_command(ended, size + elen, &out, &text) == st);
+    require(smtpd_parse_command(ended, size + elen, &out, &text) == st);
     require(out.verb == cmd->verb && strcmp(out.path, cmd->path) == 0 &&
             strcmp(out.arg, cmd->arg) == 0 && out.has_size == cmd->has_size &&
             out.size == cmd->size && out.body == cmd->body && out.smtputf8 == cmd->smtputf8);
@@ -53,44 +53,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* an exact-size heap copy, so a read past `size` is an ASan report */
     char *line = malloc(size ? size : 1);
-    struct smtp_command cmd;
+    struct smtpd_command cmd;
     const char *text = "unset";
 
     if (!line)
         return 0;
     if (size)
         memcpy(line, data, size);
-    enum smtp_parse_status st = smtp_parse_command(line, size, &cmd, &text);
+    enum smtpd_parse_status st = smtpd_parse_command(line, size, &cmd, &text);
 
     require(terminated(cmd.arg, sizeof(cmd.arg)));
     require(terminated(cmd.path, sizeof(cmd.path)));
     require(terminated(cmd.error_buf, sizeof(cmd.error_buf)));
-    if (st == SMTP_PARSE_OK) {
+    if (st == SMTPD_PARSE_OK) {
         require(text == NULL);
-        require(cmd.verb != SMTP_VERB_UNKNOWN);
-        if (cmd.verb == SMTP_VERB_MAIL || cmd.verb == SMTP_VERB_RCPT) {
-            require(strlen(cmd.path) <= SMTP_PATH_MAX - 2);
+        require(cmd.verb != SMTPD_VERB_UNKNOWN);
+        if (cmd.verb == SMTPD_VERB_MAIL || cmd.verb == SMTPD_VERB_RCPT) {
+            require(strlen(cmd.path) <= SMTPD_PATH_MAX - 2);
             /* every accepted path but <> and <Postmaster> has a domain, and
-             * smtp_address_domain finds it where the parser saw it */
-            const char *domain = smtp_address_domain(cmd.path);
+             * smtpd_address_domain finds it where the parser saw it */
+            const char *domain = smtpd_address_domain(cmd.path);
             require(!domain || (domain > cmd.path && domain < cmd.path + strlen(cmd.path)));
             if (cmd.path[0] && strcasecmp(cmd.path, "postmaster") != 0)
                 require(domain != NULL && domain[-1] == '@');
         }
-        if (cmd.verb == SMTP_VERB_HELO || cmd.verb == SMTP_VERB_EHLO)
-            require(cmd.arg[0] != '\0' && strlen(cmd.arg) <= SMTP_DOMAIN_MAX);
+        if (cmd.verb == SMTPD_VERB_HELO || cmd.verb == SMTPD_VERB_EHLO)
+            require(cmd.arg[0] != '\0' && strlen(cmd.arg) <= SMTPD_DOMAIN_MAX);
     } else {
-        require(st == SMTP_PARSE_UNKNOWN_COMMAND || st == SMTP_PARSE_SYNTAX ||
-                st == SMTP_PARSE_LINE_TOO_LONG || st == SMTP_PARSE_BAD_PARAMETER);
+        require(st == SMTPD_PARSE_UNKNOWN_COMMAND || st == SMTPD_PARSE_SYNTAX ||
+                st == SMTPD_PARSE_LINE_TOO_LONG || st == SMTPD_PARSE_BAD_PARAMETER);
         /* the reply text: never NULL, printable ASCII, and no half-parsed data left */
         require(text != NULL && *text && printable_ascii(text));
         require(cmd.arg[0] == '\0' && cmd.path[0] == '\0' && !cmd.has_size && !cmd.smtputf8);
     }
 
     /* the same line parsed twice gives the same verdict */
-    struct smtp_command again;
+    struct smtpd_command again;
     const char *text2 = NULL;
-    require(smtp_parse_command(line, size, &again, &text2) == st);
+    require(smtpd_parse_command(line, size, &again, &text2) == st);
     require(again.verb == cmd.verb && strcmp(again.path, cmd.path) == 0);
     require((text == NULL) == (text2 == NULL) && (!text || strcmp(text, text2) == 0));
 

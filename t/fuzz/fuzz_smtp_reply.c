@@ -1,9 +1,9 @@
-/* fuzz_smtp_reply.c: libFuzzer harness for the SMTP reply parser (smtp_reply_parse, smtp_reply_format). */
+/* fuzz_smtp_reply.c: libFuzzer harness for the SMTP reply parser (deliver_reply_parse, deliver_reply_format). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtp_reply.h"
+#include "deliver/deliver_reply.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -51,7 +51,7 @@ static int utf8_ok(const unsigned char *s, size_t n)
  * prefixes and those around each line end (not all of them: quadratic). */
 static void check_prefixes(const char *buf, size_t consumed, int is_ehlo)
 {
-    struct smtp_reply r;
+    struct deliver_reply r;
     size_t used, checked = 0;
 
     for (size_t k = 0; k < consumed && checked < 64; k++) {
@@ -60,18 +60,18 @@ static void check_prefixes(const char *buf, size_t consumed, int is_ehlo)
         if (k >= 8 && !near_lf)
             continue;
         checked++;
-        require(smtp_reply_parse(buf, k, is_ehlo, &r, &used) == SMTP_REPLY_INCOMPLETE);
+        require(deliver_reply_parse(buf, k, is_ehlo, &r, &used) == DELIVER_REPLY_INCOMPLETE);
     }
 }
 
 static void check_one(const char *buf, size_t size, int is_ehlo)
 {
-    struct smtp_reply r;
+    struct deliver_reply r;
     size_t consumed = (size_t)-1;
-    enum smtp_reply_status st = smtp_reply_parse(buf, size, is_ehlo, &r, &consumed);
+    enum deliver_reply_status st = deliver_reply_parse(buf, size, is_ehlo, &r, &consumed);
 
-    if (st != SMTP_REPLY_COMPLETE) {
-        require(st == SMTP_REPLY_INCOMPLETE || st == SMTP_REPLY_MALFORMED);
+    if (st != DELIVER_REPLY_COMPLETE) {
+        require(st == DELIVER_REPLY_INCOMPLETE || st == DELIVER_REPLY_MALFORMED);
         require(consumed == 0);
         return;
     }
@@ -94,15 +94,15 @@ static void check_one(const char *buf, size_t size, int is_ehlo)
     check_prefixes(buf, consumed, is_ehlo);
 
     /* the summary: its length is what snprintf semantics promise, for any buffer size */
-    int n = smtp_reply_format(&r, NULL, 0);
+    int n = deliver_reply_format(&r, NULL, 0);
     require(n >= 3);
     char *full = malloc((size_t)n + 1);
     require(full != NULL);
-    require(smtp_reply_format(&r, full, (size_t)n + 1) == n);
+    require(deliver_reply_format(&r, full, (size_t)n + 1) == n);
     require(strlen(full) == (size_t)n);
     require(!strchr(full, '\n') && !strchr(full, '\r')); /* one log line */
     char small[8];
-    require(smtp_reply_format(&r, small, sizeof(small)) == n);
+    require(deliver_reply_format(&r, small, sizeof(small)) == n);
     require(strlen(small) == ((size_t)n < sizeof(small) ? (size_t)n : sizeof(small) - 1));
     require(strncmp(small, full, strlen(small)) == 0);
     free(full);

@@ -1,0 +1,391 @@
+/* binding_table.c: the MultiVIP binding table built from config, lookups, and binding groups. */
+#include "binding_table.h"
+#include "log/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct binding_group_member {
+    ec_binding_slot slot;
+    int weight;
+    int current; /* smooth weighted round-robin state */
+};
+
+struct binding_group_entry {
+    char *name;
+    struct binding_group_member *members;
+    size_t member_count;
+};
+
+static vipmta_binding *table;
+static int table_count;
+static struct binding_group_entry *groups;
+static size_t group_count;
+
+int vipmta_binding_count(void)
+{
+    return table_count;
+}
+
+const vipmta_binding *vipmta_binding_by_slot(ec_binding_slot slot)
+{
+    if (slot < 0 || slot >= table_count)
+        return NULL;
+    return &table[slot];
+}
+
+const vipmta_binding *vipmta_binding_by_name(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < table_count; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+ec_binding_slot config_get_binding_id_from_name(const char *name)
+{
+    const vipmta_binding *b = vipmta_binding_by_name(name);
+    return b ? b->slot : EC_BINDING_SLOT_UNBOUND;
+}
+
+const char *config_get_binding_name_from_id(ec_binding_slot slot)
+{
+    const vipmta_binding *b = vipmta_binding_by_slot(slot);
+    return b ? b->name : NULL;
+}
+
+static int binding_set_addresses(vipmta_binding *b, const struct config_binding *cb,
+                                 struct config_errors *errs)
+{
+    int rc = 0;
+    if (cb->address) {
+        b->addr4.sin_family = AF_INET;
+        if (inet_pton(AF_INET, cb->address, &b->addr4.sin_addr) == 1) {
+            b->has_addr4 = 1;
+        } else {
+            config_errors_add(errs, "bindings.%s.address: \"%s\" is not an IPv4 address", cb->name,
+                       cb->address);
+            rc = -1;
+        }
+    }
+    if (cb->address6) {
+        b->addr6.sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, cb->address6, &b->addr6.sin6_addr) == 1) {
+            b->has_addr6 = 1;
+        } else {
+            config_errors_add(errs, "bindings.%s.address6: \"%s\" is not an IPv6 address", cb->name,
+                       cb->address6);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+static const char *binding_first_group(const struct vipmta_config *cfg, const char *name)
+{
+    for (size_t g = 0; g < cfg->binding_group_count; g++)
+        for (size_t m = 0; m < cfg->binding_groups[g].member_count; m++)
+            if (strcmp(cfg->binding_groups[g].members[m].binding, name) == 0)
+                return cfg->binding_groups[g].name;
+    return NULL;
+}
+
+/* The slot of binding `name` in tbl[0..count), or EC_BINDING_SLOT_UNBOUND. */
+static ec_binding_slot binding_slot_in(const vipmta_binding *tbl, int count, const char *name)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(tbl[i].name, name) == 0)
+            return tbl[i].slot;
+    return EC_BINDING_SLOT_UNBOUND;
+}
+
+/* Builds the binding groups of `cfg` against the table tbl[0..count) into
+ * *out (*out_count entries; the caller frees them, also after an error).
+ * 0, or -1 with errors appended (unknown member, out of memory). */
+static int binding_groups_build(const struct vipmta_config *cfg, const vipmta_binding *tbl,
+                                int count, struct binding_group_entry **out, size_t *out_count,
+                                struct config_errors *errs)
+{
+    int rc = 0;
+
+    *out_count = 0;
+    *out = calloc(cfg->binding_group_count ? cfg->binding_group_count : 1, sizeof(**out));
+    if (!*out) {
+        config_errors_add(errs, "out of memory building the binding groups");
+        return -1;
+    }
+    for (size_t g = 0; g < cfg->binding_group_count; g++) {
+        const struct config_binding_group *cg = &cfg->binding_groups[g];
+        struct binding_group_entry *ge = &(*out)[(*out_count)++];
+        ge->name = cg->name;
+        ge->members = calloc(cg->member_count ? cg->member_count : 1, sizeof(*ge->members));
+        if (!ge->members) {
+            config_errors_add(errs, "out of memory building binding group %s", cg->name);
+            return -1;
+        }
+        for (size_t m = 0; m < cg->member_count; m++) {
+            ec_binding_slot slot = binding_slot_in(tbl, count, cg->members[m].binding);
+            if (slot == EC_BINDING_SLOT_UNBOUND) {
+                config_errors_add(errs, "binding_groups.%s[%zu]: unknown binding \"%s\"", cg->name, m,
+                           cg->members[m].binding);
+                rc = -1;
+                continue;
+            }
+            struct binding_group_member *gm = &ge->members[ge->member_count++];
+            gm->slot = slot;
+            gm->weight = cg->members[m].weight ? (int)cg->members[m].weight : 1;
+        }
+    }
+    return rc;
+}
+
+int binding_table_build(const struct vipmta_config *cfg, struct config_errors *errs)
+{
+    int rc = 0;
+
+    binding_table_free();
+    table = calloc(cfg->binding_count + 1, sizeof(*table));
+    if (!table) {
+        config_errors_add(errs, "out of memory building the binding table");
+        return -1;
+    }
+    table[0].slot = 0;
+    table[0].name = "default";
+    table[0].ehlo = cfg->hostname;
+    table_count = 1;
+    for (size_t i = 0; i < cfg->binding_count; i++) {
+        const struct config_binding *cb = &cfg->bindings[i];
+        vipmta_binding *b;
+        if (strcmp(cb->name, "default") == 0) {
+            b = &table[0];
+        } else {
+            b = &table[table_count];
+            b->slot = table_count++;
+            b->name = cb->name;
+        }
+        b->ehlo = cb->ehlo ? cb->ehlo : cfg->hostname;
+        if (binding_set_addresses(b, cb, errs) != 0)
+            rc = -1;
+    }
+    for (int i = 0; i < table_count; i++)
+        table[i].group = binding_first_group(cfg, table[i].name);
+
+    if (binding_groups_build(cfg, table, table_count, &groups, &group_count, errs) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Non-zero when `addr` (of `family`) is configured on a local interface. */
+static int binding_address_is_local(int family, const void *addr, const struct ifaddrs *ifs)
+{
+    if (family == AF_INET && ((const unsigned char *)addr)[0] == 127)
+        return 1; /* all of 127.0.0.0/8 is local on Linux */
+    for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
+        if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != family)
+            continue;
+        if (family == AF_INET &&
+            memcmp(&((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr, addr, 4) == 0)
+            return 1;
+        if (family == AF_INET6 &&
+            memcmp(&((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr, addr, 16) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int binding_table_check_addresses(void)
+{
+    struct ifaddrs *ifs = NULL;
+    int suspended = 0;
+
+    if (getifaddrs(&ifs) != 0) {
+        log_write("binding", VIPMTA_LOG_WARNING,
+                  "cannot list local addresses (%s): binding addresses not checked",
+                  strerror(errno));
+        return 0;
+    }
+    for (int i = 0; i < table_count; i++) {
+        vipmta_binding *b = &table[i];
+        char text[INET6_ADDRSTRLEN];
+        if (b->has_addr4 && !binding_address_is_local(AF_INET, &b->addr4.sin_addr, ifs)) {
+            inet_ntop(AF_INET, &b->addr4.sin_addr, text, sizeof(text));
+            b->suspended = 1;
+        } else if (b->has_addr6 && !binding_address_is_local(AF_INET6, &b->addr6.sin6_addr, ifs)) {
+            inet_ntop(AF_INET6, &b->addr6.sin6_addr, text, sizeof(text));
+            b->suspended = 1;
+        } else {
+            b->suspended = 0;
+            continue;
+        }
+        suspended++;
+        log_write("binding", VIPMTA_LOG_WARNING,
+                  "binding \"%s\" (slot %d) suspended: source address %s is not configured on "
+                  "this host; its mail moves to the other bindings of its group (add the "
+                  "address, or remove the binding)",
+                  b->name, b->slot, text);
+    }
+    freeifaddrs(ifs);
+    return suspended;
+}
+
+void binding_table_free(void)
+{
+    for (size_t g = 0; g < group_count; g++)
+        free(groups[g].members);
+    free(groups);
+    free(table);
+    groups = NULL;
+    table = NULL;
+    group_count = 0;
+    table_count = 0;
+}
+
+static struct binding_group_entry *binding_group_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t g = 0; g < group_count; g++)
+        if (strcmp(groups[g].name, name) == 0)
+            return &groups[g];
+    return NULL;
+}
+
+int binding_group_exists(const char *group)
+{
+    return binding_group_find(group) != NULL;
+}
+
+/* Smooth weighted round-robin: each pick adds every weight to its member's
+ * counter, picks the largest, and subtracts the total from it. Equal weights
+ * give plain round-robin. */
+ec_binding_slot binding_group_choose(const char *group)
+{
+    struct binding_group_entry *ge = binding_group_find(group);
+    if (!ge)
+        return EC_BINDING_SLOT_UNBOUND;
+    struct binding_group_member *best = NULL;
+    int total = 0;
+    for (size_t m = 0; m < ge->member_count; m++) {
+        struct binding_group_member *gm = &ge->members[m];
+        if (table[gm->slot].suspended)
+            continue;
+        gm->current += gm->weight;
+        total += gm->weight;
+        if (!best || gm->current > best->current)
+            best = gm;
+    }
+    if (!best)
+        return EC_BINDING_SLOT_UNBOUND;
+    best->current -= total;
+    return best->slot;
+}
+
+/* ---- reload: a new table with stable slots, swapped in whole ---- */
+
+struct binding_table_saved {
+    vipmta_binding *table;
+    int table_count;
+    struct binding_group_entry *groups;
+    size_t group_count;
+};
+
+static void binding_saved_free(struct binding_table_saved *s)
+{
+    if (!s)
+        return;
+    for (size_t g = 0; g < s->group_count; g++)
+        free(s->groups[g].members);
+    free(s->groups);
+    free(s->table);
+    free(s);
+}
+
+static const struct config_binding *binding_config_find(const struct vipmta_config *cfg,
+                                                        const char *name)
+{
+    for (size_t i = 0; i < cfg->binding_count; i++)
+        if (strcmp(cfg->bindings[i].name, name) == 0)
+            return &cfg->bindings[i];
+    return NULL;
+}
+
+static ec_binding_slot binding_saved_slot(const struct binding_table_saved *s, const char *name)
+{
+    return binding_slot_in(s->table, s->table_count, name);
+}
+
+struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cfg,
+                                                  struct config_errors *errs)
+{
+    struct binding_table_saved *s = calloc(1, sizeof(*s));
+    int rc = 0;
+
+    if (!s || !(s->table = calloc((size_t)table_count + cfg->binding_count + 1,
+                                  sizeof(*s->table)))) {
+        free(s);
+        config_errors_add(errs, "out of memory building the new binding table");
+        return NULL;
+    }
+    /* every slot in use keeps its number: queued mail is filed under it */
+    for (int i = 0; i < table_count; i++) {
+        const struct config_binding *cb =
+            i == 0 ? NULL : binding_config_find(cfg, table[i].name);
+        if (i > 0 && !cb) {
+            config_errors_add(errs, "bindings: \"%s\" (slot %d) is missing from the new configuration: "
+                       "a binding cannot be removed or renamed while running (mail queued on it "
+                       "needs it); put it back, or restart vipmta to remove it",
+                       table[i].name, table[i].slot);
+            rc = -1;
+        }
+        vipmta_binding *b = &s->table[i];
+        b->slot = i;
+        b->name = i == 0 ? "default" : cb ? cb->name : table[i].name;
+        b->suspended = table[i].suspended;
+    }
+    s->table_count = table_count;
+    for (size_t i = 0; i < cfg->binding_count; i++) {
+        const struct config_binding *cb = &cfg->bindings[i];
+        if (strcmp(cb->name, "default") != 0 && binding_saved_slot(s, cb->name) < 0) {
+            vipmta_binding *b = &s->table[s->table_count];
+            b->slot = s->table_count++;
+            b->name = cb->name;
+        }
+    }
+    for (int i = 0; i < s->table_count; i++) {
+        vipmta_binding *b = &s->table[i];
+        const struct config_binding *cb = binding_config_find(cfg, b->name);
+        b->ehlo = cb && cb->ehlo ? cb->ehlo : cfg->hostname;
+        if (cb && binding_set_addresses(b, cb, errs) != 0)
+            rc = -1;
+        b->group = binding_first_group(cfg, b->name);
+    }
+    if (binding_groups_build(cfg, s->table, s->table_count, &s->groups, &s->group_count,
+                             errs) != 0)
+        rc = -1;
+    if (rc != 0) {
+        binding_saved_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct binding_table_saved *binding_table_swap(struct binding_table_saved *s)
+{
+    struct binding_table_saved old = {table, table_count, groups, group_count};
+    table = s->table;
+    table_count = s->table_count;
+    groups = s->groups;
+    group_count = s->group_count;
+    *s = old;
+    return s;
+}
+
+void binding_table_saved_free(struct binding_table_saved *s)
+{
+    binding_saved_free(s);
+}

@@ -1,0 +1,24 @@
+/* config_internal.h: what the config loader's files share (section parsers, syntax checks). */
+#ifndef VIPMTA_CORE_CONFIG_INTERNAL_H
+#define VIPMTA_CORE_CONFIG_INTERNAL_H
+
+#include "config.h"
+#include "config_schema.h"
+
+int config_hostname_ok(const char *name);
+/* Lower-cases `s` in place (domain names). */
+void config_lower(char *s);
+int config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
+void config_parse_bindings(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_parse_binding_groups(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_parse_binding_rules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_check_default_group(struct config_ctx *c, struct vipmta_config *cfg);
+void config_parse_domains(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_parse_routes(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+/* `metrics` (config_metrics.c); call after the listeners are parsed. */
+void config_parse_metrics(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+/* log_format, log_file, user, group, run_as_root (config_ops.c) */
+void config_parse_ops(struct config_ctx *c, struct vipmta_config *cfg, const json_t *root);
+void config_free_ops(struct vipmta_config *cfg);
+
+#endif

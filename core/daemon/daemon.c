@@ -1,0 +1,287 @@
+/* daemon.c: the running daemon: startup order, the event loop, signals, graceful shutdown. */
+#include "daemon.h"
+#include "binding/binding_table.h"
+#include "control/control.h"
+#include "deliver/deliver.h"
+#include "queue/queue_domain.h"
+#include "log/log.h"
+#include "control/control_metrics.h"
+#include "plugin/plugin_loader.h"
+#include "daemon_priv.h"
+#include "queue/queue.h"
+#include "daemon_reload.h"
+#include "route/route.h"
+#include "smtpd/smtpd.h"
+#include "spool/spool.h"
+#include "control/control_stats.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct event_base *loop;
+static struct vipmta_config *running_config;
+static int stopping;
+
+/* How far daemon_start got, so shutdown undoes exactly that. */
+enum daemon_stage {
+    STAGE_NONE,
+    STAGE_BINDINGS,
+    STAGE_MODULES,
+    STAGE_SPOOL,
+    STAGE_ROUTE,
+    STAGE_DELIVERY,
+    STAGE_QUEUE,
+    STAGE_METRICS,
+    STAGE_CONTROL,
+    STAGE_SERVER,
+};
+static enum daemon_stage stage;
+
+struct event_base *vipmta_event_base(void)
+{
+    return loop;
+}
+
+struct event_base *daemon_event_base(void)
+{
+    return loop;
+}
+
+void daemon_set_event_base(struct event_base *base)
+{
+    loop = base;
+}
+
+const struct vipmta_config *daemon_config(void)
+{
+    return running_config;
+}
+
+static void daemon_recovered(void *arg, struct spool_envelope *env)
+{
+    (void)arg;
+    queue_add(env);
+}
+
+static void daemon_signal_mask(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(how, &set, NULL);
+}
+
+void daemon_block_signals(void)
+{
+    daemon_signal_mask(SIG_BLOCK);
+}
+
+void daemon_request_stop(const char *why)
+{
+    if (stopping) {
+        log_write("core", VIPMTA_LOG_WARNING, "second %s: exiting at once", why);
+        _exit(1);
+    }
+    stopping = 1;
+    log_write("core", VIPMTA_LOG_NOTICE,
+              "%s: stopping (no new sessions; queued mail stays in the spool)", why);
+    event_base_loopexit(loop, NULL);
+}
+
+static void daemon_on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    daemon_request_stop(sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int daemon_reload(struct config_errors *errs)
+{
+    if (stage != STAGE_SERVER || stopping) {
+        config_errors_add(errs, "the daemon is %s: nothing reloaded", stopping ? "stopping" : "starting");
+        return -1;
+    }
+    return daemon_reload_config(&running_config, errs); /* core/daemon/daemon_reload.c, docs/reload.md */
+}
+
+static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct config_errors errs = {0};
+    (void)sig;
+    (void)what;
+    (void)arg;
+    log_write("core", VIPMTA_LOG_NOTICE, "SIGHUP: reloading %s",
+              running_config->path ? running_config->path : "the configuration");
+    if (daemon_reload(&errs) != 0) {
+        for (size_t i = 0; i < errs.count; i++)
+            log_write("core", VIPMTA_LOG_ERROR, "reload: %s", errs.messages[i]);
+        log_write("core", VIPMTA_LOG_ERROR, "reload failed: still running on the old "
+                  "configuration");
+    }
+    config_errors_clear(&errs);
+}
+
+/* Starts every subsystem in dependency order; -1 with errors printed. */
+static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
+{
+    char errbuf[512];
+
+    if (control_probe(cfg, errs) != 0)
+        return -1;
+    stage = STAGE_BINDINGS;
+    if (binding_table_build(cfg, errs) != 0)
+        return -1;
+    binding_table_check_addresses();
+    if (control_stats_init(vipmta_binding_count()) != 0) {
+        config_errors_add(errs, "out of memory");
+        return -1;
+    }
+    queue_domain_registry_init(cfg);
+    if (log_delivery_open(cfg->delivery_log) != 0) {
+        config_errors_add(errs, "delivery_log: cannot open %s: %m", cfg->delivery_log);
+        return -1;
+    }
+    stage = STAGE_MODULES;
+    if (plugin_loader_load(cfg, errs) != 0 || plugin_loader_init(errs) != 0)
+        return -1;
+    if (spool_set_sync_method(cfg->spool_sync) != 0) {
+        config_errors_add(errs, "spool_sync: unknown method \"%s\"", cfg->spool_sync);
+        return -1;
+    }
+    if (spool_init(cfg->spool_dir, loop, errbuf, sizeof(errbuf)) != 0) {
+        config_errors_add(errs, "spool_dir %s: %s", cfg->spool_dir, errbuf);
+        return -1;
+    }
+    stage = STAGE_SPOOL;
+    if (route_init(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_ROUTE;
+    if (deliver_init(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_DELIVERY;
+    if (queue_init(loop, cfg, deliver_kick, NULL) != 0) {
+        config_errors_add(errs, "cannot start the queue");
+        return -1;
+    }
+    stage = STAGE_QUEUE;
+    struct spool_recover_stats st = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (spool_recover(daemon_recovered, NULL, &st) != 0) {
+        config_errors_add(errs, "spool_dir %s: recovery failed (see the log above)", cfg->spool_dir);
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_write("core", VIPMTA_LOG_NOTICE,
+              "spool recovered: %zu messages, %zu recipients pending, %zu quarantined, %zu "
+              "removed in %.3f s",
+              st.messages, st.recipients_pending, st.quarantined, st.removed,
+              (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (control_metrics_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_METRICS;
+    if (control_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_CONTROL;
+    if (smtpd_server_start(loop, cfg, errs) != 0)
+        return -1;
+    stage = STAGE_SERVER;
+    /* Privileges (priv.c): root was kept only to bind the listeners (ports
+     * below 1024). From here on the daemon is the configured `user` for good;
+     * main() checked the spool is that user's before anything started. */
+    if (daemon_priv_drop(errs) != 0)
+        return -1;
+    return 0;
+}
+
+/* Undoes daemon_start in reverse order, as far as it got. */
+static void daemon_stop_subsystems(void)
+{
+    if (stage >= STAGE_CONTROL)
+        control_stop();
+    if (stage >= STAGE_SERVER)
+        smtpd_server_stop();
+    if (stage >= STAGE_METRICS)
+        control_metrics_stop();
+    if (stage >= STAGE_DELIVERY)
+        deliver_shutdown();
+    /* the spool's last completions may still hand mail to the queue */
+    if (stage >= STAGE_SPOOL)
+        spool_shutdown();
+    if (stage >= STAGE_QUEUE)
+        queue_shutdown();
+    if (stage >= STAGE_ROUTE)
+        route_shutdown();
+    if (stage >= STAGE_MODULES)
+        plugin_loader_unload();
+    if (stage >= STAGE_BINDINGS) {
+        queue_domain_registry_free();
+        binding_table_free();
+        control_stats_free();
+    }
+    log_delivery_close();
+    stage = STAGE_NONE;
+}
+
+int daemon_run(struct vipmta_config *cfg)
+{
+    struct config_errors errs = {0};
+    int status = 0;
+
+    running_config = cfg;
+    signal(SIGPIPE, SIG_IGN);
+    /* one thread owns the loop (the spool's threads wake it through an
+     * eventfd), so libevent runs without locks; the changelist folds the
+     * many enable/disable calls of a session into one epoll_ctl per fd */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg)
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    loop = ecfg ? event_base_new_with_config(ecfg) : NULL;
+    if (ecfg)
+        event_config_free(ecfg);
+    if (!loop) {
+        log_write("core", VIPMTA_LOG_ERROR, "cannot create the event loop");
+        return 1;
+    }
+    struct event *ev_term = evsignal_new(loop, SIGTERM, daemon_on_stop_signal, NULL);
+    struct event *ev_int = evsignal_new(loop, SIGINT, daemon_on_stop_signal, NULL);
+    struct event *ev_hup = evsignal_new(loop, SIGHUP, daemon_on_hup, NULL);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
+    /* handlers in place: signals held back since main() arrive now (and
+     * the spool's threads, started below, inherit this mask) */
+    daemon_signal_mask(SIG_UNBLOCK);
+
+    if (daemon_start(cfg, &errs) != 0) {
+        for (size_t i = 0; i < errs.count; i++)
+            log_write("core", VIPMTA_LOG_ERROR, "%s", errs.messages[i]);
+        log_write("core", VIPMTA_LOG_ERROR, "not started: fix the errors above (vipmta -t -c %s "
+                  "checks the configuration)", cfg->path ? cfg->path : "FILE");
+        status = 1;
+    } else {
+        log_write("core", VIPMTA_LOG_NOTICE, "vipmta %s started (hostname %s, %d bindings, %zu "
+                  "modules)", PACKAGE_VERSION, cfg->hostname, vipmta_binding_count(),
+                  plugin_loader_count());
+        event_base_dispatch(loop);
+    }
+
+    daemon_stop_subsystems();
+    running_config = cfg;
+    daemon_reload_release_all(); /* configs of reloads: nothing points into them any more */
+    config_errors_clear(&errs);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(ev_hup);
+    event_base_free(loop);
+    loop = NULL;
+    if (!status)
+        log_write("core", VIPMTA_LOG_NOTICE, "stopped");
+    return status;
+}

@@ -1,0 +1,560 @@
+/* deliver.c: the delivery engine: connections per (domain, binding) within limits, targets in order, outcomes. */
+#include "deliver.h"
+#include "deliver_internal.h"
+#include "queue/queue_domain.h"
+#include "log/log.h"
+#include "deliver_connect.h"
+#include "queue/queue.h"
+#include "route/route.h"
+#include "deliver_client.h"
+#include "control/control_stats.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Defaults when a domain record has no limits (tests). */
+#define DELIVER_DEFAULT_PER_BINDING 32
+#define DELIVER_DEFAULT_MESSAGES 100
+/* One more connection per this many ready recipients, up to the limits. */
+#define DELIVER_RCPTS_PER_CONN 8
+/* A connection without work stays open this long for more (then QUIT). */
+#define DELIVER_IDLE_MS 2000
+
+enum conn_state {
+    CONN_RESOLVING, /* waiting for the route */
+    CONN_CONNECTING,/* trying targets (transient, inside deliver_try_next) */
+    CONN_SESSION,   /* an SMTP session runs */
+    CONN_CANCELLED, /* shutdown while resolving: freed when the route answers */
+};
+
+struct deliver_lane;
+
+struct deliver_conn {
+    domain_record *dr;
+    ec_binding_slot slot;
+    enum conn_state state;
+    struct deliver_lane *lane;
+    struct deliver_conn *lane_next, *lane_prev;
+    struct deliver_conn *all_next, *all_prev;
+    struct route_target *targets;
+    size_t ntargets, next_target;
+    struct deliver_client_session *session;
+    unsigned progress;       /* outcomes (not releases) in the current session */
+    int last_vetoed;         /* the last failure was a veto */
+    char source[DELIVER_ADDR_MAX];
+    char destination[DELIVER_ADDR_MAX];
+    char mx[256];
+    char last_error[512];
+};
+
+/* The connections of one (domain, binding). */
+struct deliver_lane {
+    domain_record *dr;
+    ec_binding_slot slot;
+    struct deliver_conn *conns;
+    struct deliver_lane *next; /* hash chain */
+};
+
+static struct {
+    int running;
+    struct event_base *base;
+    const struct vipmta_config *cfg;
+    struct deliver_conn *all;
+    struct deliver_lane **lanes;
+    size_t lane_buckets, lane_count;
+} d;
+
+static void deliver_try_next(struct deliver_conn *c);
+
+/* ---- lanes ---- */
+
+static size_t deliver_lane_hash(const domain_record *dr, ec_binding_slot slot, size_t buckets)
+{
+    uint64_t x = (uint64_t)(uintptr_t)dr ^ ((uint64_t)(unsigned)slot * 0x9e3779b97f4a7c15ULL);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)(x % buckets);
+}
+
+static struct deliver_lane *deliver_lane_get(domain_record *dr, ec_binding_slot slot)
+{
+    if (!d.lanes)
+        return NULL;
+    size_t b = deliver_lane_hash(dr, slot, d.lane_buckets);
+    for (struct deliver_lane *l = d.lanes[b]; l; l = l->next)
+        if (l->dr == dr && l->slot == slot)
+            return l;
+    if (d.lane_count >= d.lane_buckets * 2) {
+        size_t nb = d.lane_buckets * 4;
+        struct deliver_lane **grown = calloc(nb, sizeof(*grown));
+        if (grown) {
+            for (size_t i = 0; i < d.lane_buckets; i++) {
+                while (d.lanes[i]) {
+                    struct deliver_lane *l = d.lanes[i];
+                    d.lanes[i] = l->next;
+                    size_t h = deliver_lane_hash(l->dr, l->slot, nb);
+                    l->next = grown[h];
+                    grown[h] = l;
+                }
+            }
+            free(d.lanes);
+            d.lanes = grown;
+            d.lane_buckets = nb;
+            b = deliver_lane_hash(dr, slot, d.lane_buckets);
+        }
+    }
+    struct deliver_lane *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->dr = dr;
+    l->slot = slot;
+    l->next = d.lanes[b];
+    d.lanes[b] = l;
+    d.lane_count++;
+    return l;
+}
+
+static void deliver_lanes_free(void)
+{
+    for (size_t i = 0; d.lanes && i < d.lane_buckets; i++) {
+        while (d.lanes[i]) {
+            struct deliver_lane *l = d.lanes[i];
+            d.lanes[i] = l->next;
+            free(l);
+        }
+    }
+    free(d.lanes);
+    d.lanes = NULL;
+    d.lane_buckets = d.lane_count = 0;
+}
+
+/* ---- connection bookkeeping ---- */
+
+static int deliver_slot_ok(const domain_record *dr, ec_binding_slot slot)
+{
+    return dr->binding_connections && slot >= 0 && slot < vipmta_binding_count();
+}
+
+static struct deliver_conn *deliver_conn_new(domain_record *dr, ec_binding_slot slot,
+                                               struct deliver_lane *lane)
+{
+    struct deliver_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->dr = dr;
+    c->slot = slot;
+    c->lane = lane;
+    c->lane_next = lane->conns;
+    if (lane->conns)
+        lane->conns->lane_prev = c;
+    lane->conns = c;
+    c->all_next = d.all;
+    if (d.all)
+        d.all->all_prev = c;
+    d.all = c;
+    dr->connections++;
+    dr->binding_connections[slot]++;
+    control_stats_binding(slot)->open++;
+    return c;
+}
+
+/* Takes c off the lists and the counters (it may live on, cancelled). */
+static void deliver_conn_unlink(struct deliver_conn *c)
+{
+    if (!c->lane)
+        return;
+    if (c->lane_prev)
+        c->lane_prev->lane_next = c->lane_next;
+    else
+        c->lane->conns = c->lane_next;
+    if (c->lane_next)
+        c->lane_next->lane_prev = c->lane_prev;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        d.all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    c->lane = NULL;
+    c->dr->connections--;
+    c->dr->binding_connections[c->slot]--;
+    control_stats_binding(c->slot)->open--;
+}
+
+static void deliver_conn_free(struct deliver_conn *c)
+{
+    deliver_conn_unlink(c);
+    free(c->targets);
+    free(c);
+}
+
+static void deliver_ctx(const struct deliver_conn *c, struct deliver_log_ctx *ctx)
+{
+    ctx->domain = c->dr->domain;
+    ctx->slot = c->slot;
+    ctx->source = c->source[0] ? c->source : NULL;
+    ctx->destination = c->destination[0] ? c->destination : NULL;
+    ctx->mx = c->mx[0] ? c->mx : NULL;
+}
+
+/* "deferred", or what the operator's delete or bounce during the attempt
+ * makes of it ("deleted", "bounced"). */
+static const char *deliver_deferred_outcome(const struct queue_rcpt *r)
+{
+    const char *op = queue_rcpt_pending_operation(r);
+    return op ? op : "deferred";
+}
+
+/* Counts one recipient outcome for c's binding; remembers a failure's reply
+ * as the domain's last error. */
+static void deliver_count_outcome(struct deliver_conn *c, enum deliver_client_outcome o,
+                                   const char *reply)
+{
+    struct control_stats_binding *st = control_stats_binding(c->slot);
+    switch (o) {
+    case DELIVER_CLIENT_DELIVERED:
+        st->delivered++;
+        return;
+    case DELIVER_CLIENT_FAILED:
+        st->bounced++;
+        break;
+    case DELIVER_CLIENT_DEFERRED:
+        st->deferred++;
+        break;
+    default:
+        return;
+    }
+    if (reply)
+        queue_domain_set_last_error(c->dr, reply);
+}
+
+/* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
+ * bounced when `failed`, else deferred (soon, when the last try was vetoed). */
+static void deliver_settle_ready(struct deliver_conn *c, int failed, const char *reply)
+{
+    struct queue_rcpt *rs[DELIVER_CLIENT_MAX_RCPTS];
+    struct deliver_log_ctx ctx;
+    size_t n, total = 0;
+
+    deliver_ctx(c, &ctx);
+    while ((n = queue_take(c->dr, c->slot, rs, DELIVER_CLIENT_MAX_RCPTS)) > 0) {
+        c->dr->attempts++;
+        for (size_t i = 0; i < n; i++) {
+            deliver_log_rcpt(&ctx, rs[i], failed ? "bounced" : deliver_deferred_outcome(rs[i]),
+                              reply);
+            deliver_count_outcome(c, failed ? DELIVER_CLIENT_FAILED : DELIVER_CLIENT_DEFERRED, reply);
+            if (failed)
+                queue_failed(rs[i], reply);
+            else if (c->last_vetoed)
+                queue_vetoed(rs[i], reply);
+            else
+                queue_deferred(rs[i], reply);
+        }
+        total += n;
+    }
+    if (total)
+        log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): %zu recipients %s: %s",
+                  c->dr->domain, config_get_binding_name_from_id(c->slot), total,
+                  failed ? "failed" : "deferred", reply);
+}
+
+/* ---- SMTP session callbacks ---- */
+
+static size_t deliver_take(void *arg, struct queue_rcpt **out, size_t max)
+{
+    struct deliver_conn *c = arg;
+    if (!d.running)
+        return 0;
+    size_t n = queue_take(c->dr, c->slot, out, max);
+    if (n)
+        c->dr->attempts++;
+    return n;
+}
+
+static void deliver_outcome(void *arg, struct queue_rcpt *r, enum deliver_client_outcome o,
+                             const char *reply)
+{
+    struct deliver_conn *c = arg;
+    struct deliver_log_ctx ctx;
+
+    if (o == DELIVER_CLIENT_RELEASED) {
+        queue_release(r);
+        return;
+    }
+    c->progress++;
+    deliver_ctx(c, &ctx);
+    deliver_count_outcome(c, o, reply);
+    switch (o) {
+    case DELIVER_CLIENT_DELIVERED:
+        deliver_log_rcpt(&ctx, r, "delivered", reply);
+        queue_delivered(r, reply);
+        break;
+    case DELIVER_CLIENT_FAILED:
+        deliver_log_rcpt(&ctx, r, "bounced", reply);
+        queue_failed(r, reply);
+        break;
+    default:
+        deliver_log_rcpt(&ctx, r, deliver_deferred_outcome(r), reply);
+        queue_deferred(r, reply);
+        break;
+    }
+}
+
+static void deliver_session_done(void *arg, enum deliver_client_end end, const char *reason)
+{
+    struct deliver_conn *c = arg;
+    c->session = NULL;
+
+    if (end == DELIVER_CLIENT_END_UNUSABLE || (end == DELIVER_CLIENT_END_LOST && c->progress == 0)) {
+        struct deliver_log_ctx ctx;
+        deliver_ctx(c, &ctx);
+        deliver_log_conn(&ctx, "connect_failed", reason);
+        log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): %s", c->dr->domain,
+                  config_get_binding_name_from_id(c->slot), reason);
+        snprintf(c->last_error, sizeof(c->last_error), "%s", reason);
+        c->last_vetoed = 0;
+        if (d.running) {
+            deliver_try_next(c);
+            return;
+        }
+    } else if (end == DELIVER_CLIENT_END_LOST) {
+        log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): %s", c->dr->domain,
+                  config_get_binding_name_from_id(c->slot), reason);
+    }
+    domain_record *dr = c->dr;
+    ec_binding_slot slot = c->slot;
+    deliver_conn_free(c);
+    if (d.running && queue_has_ready(dr, slot))
+        deliver_kick(dr, slot, NULL);
+}
+
+static const struct deliver_client_ops deliver_smtpc_ops = {
+    .take = deliver_take,
+    .outcome = deliver_outcome,
+    .done = deliver_session_done,
+};
+
+/* ---- connecting ---- */
+
+static const char *deliver_ehlo_name(ec_binding_slot slot)
+{
+    const vipmta_binding *b = vipmta_binding_by_slot(slot);
+    if (b && b->ehlo && *b->ehlo)
+        return b->ehlo;
+    return d.cfg && d.cfg->hostname ? d.cfg->hostname : "localhost";
+}
+
+/* Every target failed: unless another connection of the lane is at work,
+ * the ready mail is deferred (it stays queued). Frees c. */
+static void deliver_all_failed(struct deliver_conn *c)
+{
+    int others = 0;
+    for (struct deliver_conn *o = c->lane ? c->lane->conns : NULL; o; o = o->lane_next)
+        if (o != c && o->state == CONN_SESSION)
+            others = 1;
+    if (!others && d.running) {
+        char reply[600];
+        const char *why = c->last_error[0] ? c->last_error : "no destination";
+        if (c->ntargets > 1)
+            snprintf(reply, sizeof(reply), "451 %s all %zu destinations failed; last: %s",
+                     c->last_vetoed ? "4.4.5" : "4.4.1", c->ntargets, why);
+        else
+            snprintf(reply, sizeof(reply), "451 %s %s", c->last_vetoed ? "4.4.5" : "4.4.1", why);
+        c->source[0] = '\0';
+        deliver_settle_ready(c, 0, reply);
+    }
+    deliver_conn_free(c);
+}
+
+static void deliver_try_next(struct deliver_conn *c)
+{
+    const struct vipmta_domain_limits *lim = c->dr->limits;
+    c->state = CONN_CONNECTING;
+    while (c->next_target < c->ntargets && d.running) {
+        const struct route_target *t = &c->targets[c->next_target++];
+        struct deliver_connect_result res;
+        c->source[0] = '\0';
+        deliver_format_addr((const struct sockaddr *)&t->addr, c->destination,
+                             sizeof(c->destination));
+        snprintf(c->mx, sizeof(c->mx), "%s", t->host);
+        int fd = deliver_connect(c->dr, c->slot, (const struct sockaddr *)&t->addr, t->addr_len,
+                                  &res);
+        if (fd < 0) {
+            struct deliver_log_ctx ctx;
+            deliver_ctx(c, &ctx);
+            int vetoed = res.status == DELIVER_CONNECT_VETOED;
+            if (vetoed) {
+                control_stats_binding(c->slot)->connections++;
+                control_stats_binding(c->slot)->vetoes++;
+                control_stats_module_veto(res.veto_module);
+            } else {
+                control_stats_binding(c->slot)->connect_failures++;
+            }
+            queue_domain_set_last_error(c->dr, res.message);
+            deliver_log_conn(&ctx, vetoed ? "vetoed" : "connect_failed", res.message);
+            log_write("delivery", vetoed ? VIPMTA_LOG_NOTICE : VIPMTA_LOG_INFO, "%s: %s",
+                      c->dr->domain, res.message);
+            snprintf(c->last_error, sizeof(c->last_error), "%s", res.message);
+            c->last_vetoed = vetoed;
+            continue;
+        }
+        control_stats_binding(c->slot)->connections++;
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof(local);
+        if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+            deliver_format_addr((struct sockaddr *)&local, c->source, sizeof(c->source));
+        struct deliver_client_params p = {
+            .fd = fd,
+            .ehlo_name = deliver_ehlo_name(c->slot),
+            .peer = c->destination,
+            .connect_timeout = lim ? lim->connect_timeout : 0,
+            .command_timeout = lim ? lim->command_timeout : 0,
+            .data_timeout = lim ? lim->data_timeout : 0,
+            .idle_timeout_ms = DELIVER_IDLE_MS,
+            .max_messages = lim && lim->messages_per_connection ? lim->messages_per_connection
+                                                                : DELIVER_DEFAULT_MESSAGES,
+        };
+        c->progress = 0;
+        c->state = CONN_SESSION;
+        c->session = deliver_client_start(d.base, &p, &deliver_smtpc_ops, c);
+        if (c->session)
+            return;
+        c->state = CONN_CONNECTING;
+        snprintf(c->last_error, sizeof(c->last_error), "out of memory starting a session to %s",
+                 c->destination);
+        c->last_vetoed = 0;
+    }
+    deliver_all_failed(c);
+}
+
+static int deliver_count_hosts(const struct route_result *res)
+{
+    int n = 0;
+    for (size_t i = 0; i < res->count; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(res->targets[j].host, res->targets[i].host) != 0)
+            j++;
+        n += j == i;
+    }
+    return n;
+}
+
+static void deliver_on_route(void *arg, const struct route_result *res)
+{
+    struct deliver_conn *c = arg;
+    if (c->state == CONN_CANCELLED || !d.running) {
+        deliver_conn_free(c);
+        return;
+    }
+    if (res->status == ROUTE_OK && res->count) {
+        c->targets = malloc(res->count * sizeof(*c->targets));
+        if (c->targets) {
+            memcpy(c->targets, res->targets, res->count * sizeof(*c->targets));
+            c->ntargets = res->count;
+            c->dr->mxcnt = deliver_count_hosts(res);
+            deliver_try_next(c);
+            return;
+        }
+        snprintf(c->last_error, sizeof(c->last_error), "451 4.3.0 out of memory");
+        deliver_all_failed(c);
+        return;
+    }
+    const char *why = res->error[0] ? res->error : "451 4.4.3 no route";
+    deliver_settle_ready(c, res->status == ROUTE_PERMFAIL, why);
+    deliver_conn_free(c);
+}
+
+/* ---- public ---- */
+
+int deliver_init(struct event_base *base, const struct vipmta_config *cfg,
+                  struct config_errors *errs)
+{
+    deliver_shutdown();
+    d.base = base;
+    d.cfg = cfg;
+    d.lane_buckets = 256;
+    d.lanes = calloc(d.lane_buckets, sizeof(*d.lanes));
+    if (!d.lanes) {
+        config_errors_add(errs, "delivery: out of memory");
+        d.lane_buckets = 0;
+        return -1;
+    }
+    d.running = 1;
+    return 0;
+}
+
+void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
+{
+    (void)arg;
+    if (!d.running || !dr || !deliver_slot_ok(dr, slot))
+        return;
+    struct deliver_lane *lane = deliver_lane_get(dr, slot);
+    if (!lane) {
+        log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
+        return;
+    }
+    /* idle connections first */
+    for (struct deliver_conn *c = lane->conns; c && queue_has_ready(dr, slot); c = c->lane_next)
+        if (c->state == CONN_SESSION && c->session && deliver_client_is_idle(c->session))
+            deliver_client_wake(c->session);
+    if (!queue_has_ready(dr, slot))
+        return;
+
+    const struct vipmta_domain_limits *lim = dr->limits;
+    unsigned per_binding = lim && lim->max_connections_per_binding
+                               ? lim->max_connections_per_binding
+                               : DELIVER_DEFAULT_PER_BINDING;
+    unsigned total_cap = lim ? lim->max_connections : 0;
+    unsigned want = (dr->active_count + DELIVER_RCPTS_PER_CONN - 1) / DELIVER_RCPTS_PER_CONN;
+    if (want < 1)
+        want = 1;
+    if (want > per_binding)
+        want = per_binding;
+    unsigned have = dr->binding_connections[slot];
+    unsigned opens = want > have ? want - have : 0;
+
+    for (unsigned i = 0; i < opens && d.running && queue_has_ready(dr, slot); i++) {
+        if (dr->binding_connections[slot] >= per_binding ||
+            (total_cap && dr->connections >= total_cap))
+            break;
+        struct deliver_conn *c = deliver_conn_new(dr, slot, lane);
+        if (!c) {
+            log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
+            return;
+        }
+        c->state = CONN_RESOLVING;
+        route_resolve(dr->domain, deliver_on_route, c); /* may finish (and free c) at once */
+    }
+}
+
+void deliver_shutdown(void)
+{
+    int was_running = d.running;
+    d.running = 0;
+    while (d.all) {
+        struct deliver_conn *c = d.all;
+        if (c->session) {
+            struct deliver_client_session *s = c->session;
+            c->session = NULL;
+            deliver_client_abort(s); /* releases its recipients */
+            deliver_conn_free(c);
+        } else if (c->state == CONN_RESOLVING) {
+            deliver_conn_unlink(c); /* freed when the route answers */
+            c->state = CONN_CANCELLED;
+        } else {
+            deliver_conn_free(c);
+        }
+    }
+    deliver_lanes_free();
+    if (was_running)
+        log_write("delivery", VIPMTA_LOG_INFO, "delivery stopped");
+}
+
+void deliver_set_config(const struct vipmta_config *cfg)
+{
+    d.cfg = cfg;
+}

@@ -1,0 +1,661 @@
+/* deliver_client.c: one outbound SMTP session: greeting, EHLO/HELO, pipelined MAIL/RCPT/DATA, body streaming, QUIT. */
+#include "deliver_client.h"
+#include "log/log.h"
+#include "queue/queue.h"
+#include "deliver_reply.h"
+#include "spool/spool.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DELIVER_CLIENT_PEND_MAX 128              /* > MAIL + DELIVER_CLIENT_MAX_RCPTS RCPTs + DATA */
+#define DELIVER_CLIENT_REPLY_BUF_MAX (64 * 1024) /* a reply longer than this is refused */
+#define DELIVER_CLIENT_BODY_CHUNK (64 * 1024)    /* read from the spooled body at a time */
+#define DELIVER_CLIENT_OUT_HIGH (256 * 1024)     /* stop filling the output above this */
+#define DELIVER_CLIENT_OUT_LOW (64 * 1024)       /* refill once it drains to this */
+#define DELIVER_CLIENT_QUIT_TIMEOUT 30           /* seconds to wait for the reply to QUIT */
+
+enum deliver_client_cmd { CMD_GREETING, CMD_EHLO, CMD_HELO, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_DOT, CMD_RSET,
+                 CMD_QUIT };
+static const char *const deliver_client_cmd_names[] = {"greeting", "EHLO", "HELO", "MAIL", "RCPT",
+                                              "DATA", "end of data", "RSET", "QUIT"};
+
+enum deliver_client_state {
+    ST_CONNECTING, /* waiting for TCP connect */
+    ST_HELLO,      /* greeting, EHLO/HELO */
+    ST_IDLE,       /* between messages, no work */
+    ST_TXN,        /* a transaction: commands sent, replies pending */
+    ST_BODY,       /* streaming the message data */
+    ST_QUIT,       /* QUIT sent */
+    ST_DEAD,       /* finished; the done callback is due */
+};
+
+/* a recipient's progress in the transaction */
+enum { R_NEW, R_SENT, R_ACCEPTED, R_DONE };
+
+struct deliver_client_pending {
+    uint8_t cmd;
+    uint8_t discard; /* CMD_DOT after a 354 with no accepted recipient */
+    uint16_t index;  /* recipient index for CMD_RCPT */
+};
+
+struct deliver_client_session {
+    struct bufferevent *bev;
+    struct event *timer; /* timeouts; also fires the done callback once finished */
+    struct deliver_client_ops ops;
+    void *arg;
+    char ehlo[256];
+    char peer[96];
+    unsigned connect_timeout, command_timeout, data_timeout, idle_ms, max_messages;
+    enum deliver_client_state state;
+    unsigned pipelining : 1, eightbit : 1, size_offered : 1, hello_done : 1;
+    unsigned long long size_limit;
+    unsigned messages;
+
+    struct deliver_client_pending pend[DELIVER_CLIENT_PEND_MAX];
+    unsigned pend_head, pend_len;
+
+    /* the current transaction */
+    struct queue_rcpt *rcpts[DELIVER_CLIENT_MAX_RCPTS];
+    uint8_t rstate[DELIVER_CLIENT_MAX_RCPTS];
+    size_t nrcpt, next_rcpt, accepted;
+    int aborted;     /* MAIL/DATA failed: RSET before the next one */
+    int body_fd;
+    unsigned stuff_state;
+
+    enum deliver_client_end end;
+    char reason[512];
+};
+
+static void deliver_client_next_message(struct deliver_client_session *s);
+static void deliver_client_finish(struct deliver_client_session *s, enum deliver_client_end end, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- small helpers ---- */
+
+static void deliver_client_arm(struct deliver_client_session *s, unsigned seconds)
+{
+    if (s->state == ST_DEAD)
+        return;
+    struct timeval tv = {(time_t)(seconds ? seconds : 1), 0};
+    event_add(s->timer, &tv);
+}
+
+static void deliver_client_arm_ms(struct deliver_client_session *s, unsigned ms)
+{
+    if (s->state == ST_DEAD)
+        return;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    event_add(s->timer, &tv);
+}
+
+/* the timeout for the reply at the head of the pending list */
+static unsigned deliver_client_reply_timeout(const struct deliver_client_session *s)
+{
+    switch (s->pend[s->pend_head].cmd) {
+    case CMD_GREETING:
+        return s->connect_timeout;
+    case CMD_DOT:
+        return s->data_timeout;
+    case CMD_QUIT:
+        return s->command_timeout < DELIVER_CLIENT_QUIT_TIMEOUT ? s->command_timeout : DELIVER_CLIENT_QUIT_TIMEOUT;
+    default:
+        return s->command_timeout;
+    }
+}
+
+static int deliver_client_push(struct deliver_client_session *s, uint8_t cmd, uint16_t index, uint8_t discard)
+{
+    if (s->pend_len >= DELIVER_CLIENT_PEND_MAX)
+        return -1;
+    struct deliver_client_pending *p = &s->pend[(s->pend_head + s->pend_len) % DELIVER_CLIENT_PEND_MAX];
+    p->cmd = cmd;
+    p->index = index;
+    p->discard = discard;
+    s->pend_len++;
+    return 0;
+}
+
+/* Writes a command line and expects its reply. */
+static int deliver_client_send(struct deliver_client_session *s, uint8_t cmd, uint16_t index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int deliver_client_send(struct deliver_client_session *s, uint8_t cmd, uint16_t index, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
+    va_end(ap);
+    if (rc < 0 || deliver_client_push(s, cmd, index, 0) != 0) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "out of memory writing to %s", s->peer);
+        return -1;
+    }
+    return 0;
+}
+
+static void deliver_client_outcome(struct deliver_client_session *s, size_t i, enum deliver_client_outcome o,
+                          const char *reply)
+{
+    if (s->rstate[i] == R_DONE)
+        return;
+    s->rstate[i] = R_DONE;
+    s->ops.outcome(s->arg, s->rcpts[i], o, reply);
+}
+
+static enum deliver_client_outcome deliver_client_outcome_for(int code)
+{
+    return code / 100 == 5 ? DELIVER_CLIENT_FAILED : DELIVER_CLIENT_DEFERRED;
+}
+
+static void deliver_client_close_body(struct deliver_client_session *s)
+{
+    if (s->body_fd >= 0)
+        close(s->body_fd);
+    s->body_fd = -1;
+}
+
+/* ---- ending ---- */
+
+static void deliver_client_free(struct deliver_client_session *s)
+{
+    deliver_client_close_body(s);
+    if (s->bev)
+        bufferevent_free(s->bev);
+    if (s->timer)
+        event_free(s->timer);
+    free(s);
+}
+
+/* Gives every recipient without an outcome one, closes the body. */
+static void deliver_client_settle(struct deliver_client_session *s, int release_all, const char *reason)
+{
+    char coded[sizeof(s->reason) + 16];
+    if (!(reason[0] >= '2' && reason[0] <= '5' && reason[1] >= '0' && reason[1] <= '9')) {
+        /* our own reason: give it a code for the DSN and the expiry text */
+        snprintf(coded, sizeof(coded), "451 4.4.2 %s", reason);
+        reason = coded;
+    }
+    for (size_t i = 0; i < s->nrcpt; i++) {
+        if (s->rstate[i] == R_DONE)
+            continue;
+        if (release_all || s->rstate[i] == R_NEW)
+            deliver_client_outcome(s, i, DELIVER_CLIENT_RELEASED, reason);
+        else
+            deliver_client_outcome(s, i, DELIVER_CLIENT_DEFERRED, reason);
+    }
+    s->nrcpt = 0;
+    deliver_client_close_body(s);
+}
+
+static void deliver_client_finish(struct deliver_client_session *s, enum deliver_client_end end, const char *fmt, ...)
+{
+    if (s->state == ST_DEAD)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
+    va_end(ap);
+    if (end == DELIVER_CLIENT_END_LOST && !s->hello_done)
+        end = DELIVER_CLIENT_END_UNUSABLE;
+    else if (end == DELIVER_CLIENT_END_LOST && s->nrcpt == 0)
+        end = DELIVER_CLIENT_END_OK; /* nothing was in hand: the work is all done */
+    s->end = end;
+    deliver_client_settle(s, 0, s->reason);
+    s->state = ST_DEAD;
+    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    event_del(s->timer);
+    event_active(s->timer, EV_TIMEOUT, 0);
+}
+
+static void deliver_client_quit(struct deliver_client_session *s)
+{
+    s->state = ST_QUIT;
+    if (deliver_client_send(s, CMD_QUIT, 0, "QUIT\r\n") == 0)
+        deliver_client_arm(s, deliver_client_reply_timeout(s));
+}
+
+/* ---- transactions ---- */
+
+static void deliver_client_send_rcpt(struct deliver_client_session *s, size_t i)
+{
+    s->rstate[i] = R_SENT;
+    deliver_client_send(s, CMD_RCPT, (uint16_t)i, "RCPT TO:<%s>\r\n", s->rcpts[i]->address);
+}
+
+static void deliver_client_begin(struct deliver_client_session *s)
+{
+    const struct queue_message *m = s->rcpts[0]->msg;
+    char size[40] = "";
+
+    s->state = ST_TXN;
+    s->messages++;
+    s->accepted = 0;
+    s->aborted = 0;
+    s->next_rcpt = 0;
+    memset(s->rstate, R_NEW, sizeof(s->rstate));
+    if (s->size_offered)
+        snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)m->body_size);
+    if (deliver_client_send(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s%s\r\n", m->sender, size,
+                   s->eightbit ? " BODY=8BITMIME" : "") != 0)
+        return;
+    if (s->pipelining) {
+        for (size_t i = 0; i < s->nrcpt && s->state == ST_TXN; i++)
+            deliver_client_send_rcpt(s, i);
+        if (s->state == ST_TXN)
+            deliver_client_send(s, CMD_DATA, 0, "DATA\r\n");
+        s->next_rcpt = s->nrcpt;
+    }
+}
+
+/* The transaction is over (all recipients have outcomes). */
+static void deliver_client_txn_end(struct deliver_client_session *s)
+{
+    deliver_client_close_body(s);
+    s->nrcpt = 0;
+    if (s->aborted) {
+        s->aborted = 0;
+        deliver_client_send(s, CMD_RSET, 0, "RSET\r\n");
+        return;
+    }
+    deliver_client_next_message(s);
+}
+
+static void deliver_client_next_message(struct deliver_client_session *s)
+{
+    for (;;) {
+        if (s->max_messages && s->messages >= s->max_messages) {
+            deliver_client_quit(s);
+            return;
+        }
+        size_t n = s->ops.take(s->arg, s->rcpts, DELIVER_CLIENT_MAX_RCPTS);
+        if (n == 0) {
+            if (s->idle_ms == 0) {
+                deliver_client_quit(s);
+                return;
+            }
+            s->state = ST_IDLE;
+            deliver_client_arm_ms(s, s->idle_ms);
+            return;
+        }
+        s->nrcpt = n;
+        memset(s->rstate, R_NEW, sizeof(s->rstate));
+        const struct queue_message *m = s->rcpts[0]->msg;
+        if (s->size_limit && m->body_size > s->size_limit) {
+            char why[256];
+            snprintf(why, sizeof(why),
+                     "552 5.3.4 message size %llu exceeds the maximum message size %llu of %s",
+                     (unsigned long long)m->body_size, s->size_limit, s->peer);
+            for (size_t i = 0; i < n; i++)
+                deliver_client_outcome(s, i, DELIVER_CLIENT_FAILED, why);
+            s->nrcpt = 0;
+            continue;
+        }
+        s->body_fd = spool_open_body(m->id);
+        if (s->body_fd < 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "451 4.3.0 cannot open the spooled body of %s: %s", m->id,
+                     strerror(errno));
+            log_write("delivery", VIPMTA_LOG_ERROR, "%s", why);
+            for (size_t i = 0; i < n; i++)
+                deliver_client_outcome(s, i, DELIVER_CLIENT_DEFERRED, why);
+            s->nrcpt = 0;
+            continue;
+        }
+        s->stuff_state = 0;
+        deliver_client_begin(s);
+        if (s->state == ST_TXN)
+            deliver_client_arm(s, deliver_client_reply_timeout(s));
+        return;
+    }
+}
+
+/* Fills the output with dot-stuffed body data up to the high mark. */
+static void deliver_client_fill_body(struct deliver_client_session *s)
+{
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    while (s->state == ST_BODY && evbuffer_get_length(out) < DELIVER_CLIENT_OUT_HIGH) {
+        char in[DELIVER_CLIENT_BODY_CHUNK];
+        ssize_t n = read(s->body_fd, in, sizeof(in));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            /* the data cannot be ended cleanly: drop the connection so the
+             * server discards the transaction */
+            deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "451 4.3.0 cannot read the spooled body: %s",
+                         strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            char tail[8];
+            size_t tl = deliver_client_dot_end(s->stuff_state, tail);
+            deliver_client_close_body(s);
+            s->state = ST_TXN;
+            if (evbuffer_add(out, tail, tl) != 0 || deliver_client_push(s, CMD_DOT, 0, 0) != 0) {
+                deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "out of memory writing to %s", s->peer);
+                return;
+            }
+            deliver_client_arm(s, deliver_client_reply_timeout(s));
+            return;
+        }
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * (size_t)n), &v, 1) < 1) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "out of memory writing to %s", s->peer);
+            return;
+        }
+        v.iov_len = deliver_client_dot_stuff(in, (size_t)n, v.iov_base, &s->stuff_state);
+        evbuffer_commit_space(out, &v, 1);
+    }
+    if (s->state == ST_BODY)
+        deliver_client_arm(s, s->command_timeout); /* progress is required within this */
+}
+
+/* ---- replies ---- */
+
+static void deliver_client_on_hello(struct deliver_client_session *s, uint8_t cmd, const struct deliver_reply *r,
+                           const char *text)
+{
+    if (cmd == CMD_GREETING) {
+        if (r->code / 100 != 2) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "greeting from %s: %s", s->peer, text);
+            return;
+        }
+        deliver_client_send(s, CMD_EHLO, 0, "EHLO %s\r\n", s->ehlo);
+        return;
+    }
+    if (cmd == CMD_EHLO && r->code / 100 == 5) {
+        deliver_client_send(s, CMD_HELO, 0, "HELO %s\r\n", s->ehlo);
+        return;
+    }
+    if (r->code / 100 != 2) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "%s refused by %s: %s", deliver_client_cmd_names[cmd],
+                     s->peer, text);
+        return;
+    }
+    if (cmd == CMD_EHLO) {
+        s->pipelining = r->ext_pipelining != 0;
+        s->eightbit = r->ext_8bitmime != 0;
+        s->size_offered = r->ext_size != 0;
+        s->size_limit = r->ext_size ? r->ext_size_limit : 0;
+    }
+    s->hello_done = 1;
+    deliver_client_next_message(s);
+}
+
+static void deliver_client_on_reply(struct deliver_client_session *s, const struct deliver_reply *r)
+{
+    char text[DELIVER_REPLY_TEXT_MAX + 32];
+    deliver_reply_format(r, text, sizeof(text));
+
+    if (s->pend_len == 0) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "unexpected reply from %s: %s", s->peer, text);
+        return;
+    }
+    struct deliver_client_pending p = s->pend[s->pend_head];
+    s->pend_head = (s->pend_head + 1) % DELIVER_CLIENT_PEND_MAX;
+    s->pend_len--;
+    int ok = r->code / 100 == 2;
+
+    switch (p.cmd) {
+    case CMD_GREETING:
+    case CMD_EHLO:
+    case CMD_HELO:
+        deliver_client_on_hello(s, p.cmd, r, text);
+        break;
+    case CMD_MAIL:
+        if (!ok) {
+            for (size_t i = 0; i < s->nrcpt; i++)
+                deliver_client_outcome(s, i, deliver_client_outcome_for(r->code), text);
+            s->aborted = 1;
+            if (!s->pipelining)
+                deliver_client_txn_end(s);
+        } else if (!s->pipelining) {
+            deliver_client_send_rcpt(s, s->next_rcpt++);
+        }
+        break;
+    case CMD_RCPT:
+        if (p.index < s->nrcpt && s->rstate[p.index] != R_DONE) {
+            if (ok) {
+                s->rstate[p.index] = R_ACCEPTED;
+                s->accepted++;
+            } else {
+                deliver_client_outcome(s, p.index, deliver_client_outcome_for(r->code), text);
+            }
+        }
+        if (!s->pipelining) {
+            if (s->next_rcpt < s->nrcpt)
+                deliver_client_send_rcpt(s, s->next_rcpt++);
+            else if (s->accepted)
+                deliver_client_send(s, CMD_DATA, 0, "DATA\r\n");
+            else {
+                s->aborted = 1;
+                deliver_client_txn_end(s);
+            }
+        }
+        break;
+    case CMD_DATA:
+        if (r->code == 354 && s->accepted && !s->aborted) {
+            s->state = ST_BODY;
+            deliver_client_fill_body(s);
+            return; /* the body's own timer */
+        }
+        if (r->code == 354) {
+            /* nobody to deliver to: end the (empty) data and reset */
+            evbuffer_add(bufferevent_get_output(s->bev), ".\r\n", 3);
+            deliver_client_push(s, CMD_DOT, 0, 1);
+            s->aborted = 1;
+            break;
+        }
+        for (size_t i = 0; i < s->nrcpt; i++)
+            if (s->rstate[i] == R_ACCEPTED)
+                deliver_client_outcome(s, i, ok ? DELIVER_CLIENT_DEFERRED : deliver_client_outcome_for(r->code), text);
+        s->aborted = 1;
+        deliver_client_txn_end(s);
+        break;
+    case CMD_DOT:
+        if (!p.discard)
+            for (size_t i = 0; i < s->nrcpt; i++)
+                if (s->rstate[i] == R_ACCEPTED)
+                    deliver_client_outcome(s, i, ok ? DELIVER_CLIENT_DELIVERED : deliver_client_outcome_for(r->code), text);
+        deliver_client_txn_end(s);
+        break;
+    case CMD_RSET:
+        if (ok)
+            deliver_client_next_message(s);
+        else
+            deliver_client_quit(s);
+        break;
+    case CMD_QUIT:
+        deliver_client_finish(s, DELIVER_CLIENT_END_OK, "QUIT");
+        break;
+    }
+    if (s->pend_len && (s->state == ST_TXN || s->state == ST_HELLO || s->state == ST_QUIT))
+        deliver_client_arm(s, deliver_client_reply_timeout(s));
+}
+
+/* ---- libevent callbacks ---- */
+
+static void deliver_client_on_read(struct bufferevent *bev, void *arg)
+{
+    struct deliver_client_session *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (s->state != ST_DEAD) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return;
+        if (len > DELIVER_CLIENT_REPLY_BUF_MAX)
+            len = DELIVER_CLIENT_REPLY_BUF_MAX;
+        const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+        struct deliver_reply r;
+        size_t used = 0;
+        int is_ehlo = s->pend_len && s->pend[s->pend_head].cmd == CMD_EHLO;
+        enum deliver_reply_status st = deliver_reply_parse(data, len, is_ehlo, &r, &used);
+        if (st == DELIVER_REPLY_INCOMPLETE) {
+            if (len >= DELIVER_CLIENT_REPLY_BUF_MAX)
+                deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "reply from %s longer than %d bytes", s->peer,
+                             DELIVER_CLIENT_REPLY_BUF_MAX);
+            return;
+        }
+        if (st == DELIVER_REPLY_MALFORMED) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "malformed reply from %s", s->peer);
+            return;
+        }
+        evbuffer_drain(in, used);
+        deliver_client_on_reply(s, &r);
+    }
+}
+
+static void deliver_client_on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct deliver_client_session *s = arg;
+    if (s->state == ST_BODY)
+        deliver_client_fill_body(s);
+}
+
+static const char *deliver_client_waiting_for(const struct deliver_client_session *s)
+{
+    if (s->state == ST_BODY)
+        return "sending the message data";
+    if (s->state == ST_IDLE)
+        return "idle";
+    if (s->pend_len == 0)
+        return "between commands";
+    static char buf[48];
+    snprintf(buf, sizeof(buf), "waiting for the reply to %s",
+             deliver_client_cmd_names[s->pend[s->pend_head].cmd]);
+    return buf;
+}
+
+static void deliver_client_on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct deliver_client_session *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+
+    if (what & BEV_EVENT_CONNECTED) {
+        s->state = ST_HELLO;
+        bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if (s->state == ST_CONNECTING) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "connect to %s failed: %s", s->peer,
+                     err ? strerror(err) : "connection closed");
+        return;
+    }
+    if (s->state == ST_QUIT || s->state == ST_IDLE) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_OK, "closed");
+        return;
+    }
+    if (what & BEV_EVENT_EOF)
+        deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "connection closed by %s (%s)", s->peer,
+                     deliver_client_waiting_for(s));
+    else
+        deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "connection to %s lost (%s): %s", s->peer,
+                     deliver_client_waiting_for(s), err ? strerror(err) : "error");
+}
+
+static void deliver_client_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct deliver_client_session *s = arg;
+
+    if (s->state == ST_DEAD) {
+        struct deliver_client_ops ops = s->ops;
+        void *cb_arg = s->arg;
+        enum deliver_client_end end = s->end;
+        char reason[sizeof(s->reason)];
+        memcpy(reason, s->reason, sizeof(reason));
+        deliver_client_free(s);
+        ops.done(cb_arg, end, reason);
+        return;
+    }
+    if (s->state == ST_IDLE) {
+        deliver_client_quit(s);
+        return;
+    }
+    if (s->state == ST_QUIT) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_OK, "no reply to QUIT");
+        return;
+    }
+    if (s->state == ST_CONNECTING) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "connect to %s timed out after %u s", s->peer,
+                     s->connect_timeout);
+        return;
+    }
+    unsigned t = s->state == ST_BODY ? s->command_timeout : deliver_client_reply_timeout(s);
+    deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "timeout after %u s %s from %s", t, deliver_client_waiting_for(s),
+                 s->peer);
+}
+
+/* ---- public ---- */
+
+struct deliver_client_session *deliver_client_start(struct event_base *base, const struct deliver_client_params *params,
+                                  const struct deliver_client_ops *ops, void *arg)
+{
+    struct deliver_client_session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(params->fd);
+        return NULL;
+    }
+    s->body_fd = -1;
+    s->ops = *ops;
+    s->arg = arg;
+    snprintf(s->ehlo, sizeof(s->ehlo), "%s", params->ehlo_name ? params->ehlo_name : "localhost");
+    snprintf(s->peer, sizeof(s->peer), "%s", params->peer ? params->peer : "?");
+    s->connect_timeout = params->connect_timeout ? params->connect_timeout : 60;
+    s->command_timeout = params->command_timeout ? params->command_timeout : 300;
+    s->data_timeout = params->data_timeout ? params->data_timeout : 600;
+    s->idle_ms = params->idle_timeout_ms;
+    s->max_messages = params->max_messages;
+    s->state = ST_CONNECTING;
+    s->bev = bufferevent_socket_new(base, params->fd, BEV_OPT_CLOSE_ON_FREE);
+    s->timer = evtimer_new(base, deliver_client_on_timer, s);
+    if (!s->bev || !s->timer) {
+        if (!s->bev)
+            close(params->fd);
+        deliver_client_free(s);
+        return NULL;
+    }
+    bufferevent_setcb(s->bev, deliver_client_on_read, deliver_client_on_write, deliver_client_on_event, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, DELIVER_CLIENT_OUT_LOW, 0);
+    deliver_client_push(s, CMD_GREETING, 0, 0);
+    deliver_client_arm(s, s->connect_timeout); /* covers the connect and the greeting */
+    if (bufferevent_socket_connect(s->bev, NULL, 0) != 0) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "connect to %s failed: %s", s->peer,
+                     strerror(errno));
+    }
+    return s;
+}
+
+int deliver_client_is_idle(const struct deliver_client_session *s)
+{
+    return s->state == ST_IDLE;
+}
+
+void deliver_client_wake(struct deliver_client_session *s)
+{
+    if (s->state != ST_IDLE)
+        return;
+    event_del(s->timer);
+    s->state = ST_TXN; /* until deliver_client_next_message decides */
+    deliver_client_next_message(s);
+}
+
+void deliver_client_abort(struct deliver_client_session *s)
+{
+    if (s->state == ST_IDLE) {
+        int fd = bufferevent_getfd(s->bev);
+        if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+            (void)!send(fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+    deliver_client_settle(s, 1, "shutting down");
+    deliver_client_free(s);
+}

@@ -1,0 +1,77 @@
+/* deliver_client.h: one outbound SMTP session on a connecting socket: greeting, EHLO, pipelined transactions, QUIT. */
+#ifndef VIPMTA_CORE_DELIVER_CLIENT_H
+#define VIPMTA_CORE_DELIVER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct queue_rcpt;
+struct deliver_client_session;
+
+/* Recipients per transaction (RFC 5321 4.5.3.1.8: servers take at least 100). */
+#define DELIVER_CLIENT_MAX_RCPTS 100
+
+/* What happened to one recipient; exactly one per recipient handed to the
+ * session by `take`. */
+enum deliver_client_outcome {
+    DELIVER_CLIENT_DELIVERED, /* RCPT 2xx and final-dot 2xx */
+    DELIVER_CLIENT_DEFERRED,  /* 4xx at any stage, or the connection lost after its RCPT was sent */
+    DELIVER_CLIENT_FAILED,    /* 5xx (or the message is larger than the server's SIZE) */
+    DELIVER_CLIENT_RELEASED,  /* never offered to the server (no attempt) */
+};
+
+/* How a session ended. */
+enum deliver_client_end {
+    DELIVER_CLIENT_END_OK,       /* QUIT after its work (or an idle timeout) */
+    DELIVER_CLIENT_END_UNUSABLE, /* connect failed, greeting or EHLO/HELO refused, or the connection was
+                         * lost before any transaction: try the next destination */
+    DELIVER_CLIENT_END_LOST,     /* lost or timed out after transactions started */
+};
+
+struct deliver_client_ops {
+    /* The session wants a message: fill `out` with up to `max` recipients of
+     * ONE message (queue_take); 0 when there is none (the session idles). */
+    size_t (*take)(void *arg, struct queue_rcpt **out, size_t max);
+    /* A recipient's outcome; `reply` is the server's reply ("250 2.0.0 ok")
+     * or our reason. The recipient belongs to the callee from then on. */
+    void (*outcome)(void *arg, struct queue_rcpt *r, enum deliver_client_outcome outcome,
+                    const char *reply);
+    /* The session is over and has been freed; `reason` says why for
+     * DELIVER_CLIENT_END_UNUSABLE / DELIVER_CLIENT_END_LOST. Called once, never from inside a
+     * call into the session (deliver_client_start, deliver_client_wake, deliver_client_abort). */
+    void (*done)(void *arg, enum deliver_client_end end, const char *reason);
+};
+
+struct deliver_client_params {
+    int fd;                   /* non-blocking, connect() issued; the session owns it */
+    const char *ehlo_name;    /* copied */
+    const char *peer;         /* "127.0.0.1:25" for messages; copied */
+    unsigned connect_timeout; /* seconds: TCP connect plus the greeting */
+    unsigned command_timeout; /* seconds: each command reply, and progress while sending data */
+    unsigned data_timeout;    /* seconds: the reply to the final dot */
+    unsigned idle_timeout_ms; /* how long to stay connected without work before QUIT (0: at once) */
+    unsigned max_messages;    /* messages per connection (0: no limit) */
+};
+
+/* Starts the session; NULL on out of memory (the fd is closed then). */
+struct deliver_client_session *deliver_client_start(struct event_base *base, const struct deliver_client_params *params,
+                                  const struct deliver_client_ops *ops, void *arg);
+/* Non-zero when the session waits for work (connected, between messages). */
+int deliver_client_is_idle(const struct deliver_client_session *s);
+/* An idle session asks `take` again now (new work arrived). */
+void deliver_client_wake(struct deliver_client_session *s);
+/* Ends the session at once (shutdown): QUIT when idle (best effort), every
+ * recipient without an outcome is DELIVER_CLIENT_RELEASED, the fd is closed and the
+ * session freed; `done` is NOT called. */
+void deliver_client_abort(struct deliver_client_session *s);
+
+/* Dot-stuffing of a body made of CRLF lines (RFC 5321 4.5.2), usable in
+ * pieces. `state` starts at 0 (line start) and carries over between calls.
+ * Writes at most 2 * len bytes to out and returns the count. */
+size_t deliver_client_dot_stuff(const char *in, size_t len, char *out, unsigned *state);
+/* The end of data to send after the last piece: CRLF first when the body did
+ * not end with one, then ".\r\n". Returns its length (at most 5). */
+size_t deliver_client_dot_end(unsigned state, char *out);
+
+#endif

@@ -1,0 +1,81 @@
+/* deliver_log.c: the JSON delivery log lines (one per recipient attempt or failed connection) and address formatting. */
+#include "deliver_internal.h"
+#include "log/log.h"
+#include "queue/queue.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void deliver_format_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+    const void *a = sa->sa_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+        !inet_ntop(sa->sa_family, a, buf, (socklen_t)len))
+        snprintf(buf, len, "?");
+}
+
+void deliver_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN];
+    deliver_format_ip(sa, ip, sizeof(ip));
+    if (sa->sa_family == AF_INET6)
+        snprintf(buf, len, "[%s]:%u", ip,
+                 (unsigned)ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+    else
+        snprintf(buf, len, "%s:%u", ip,
+                 (unsigned)ntohs(((const struct sockaddr_in *)sa)->sin_port));
+}
+
+/* A JSON string, or null; bytes that are not valid UTF-8 become '?'. */
+static json_t *deliver_json_str(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char *copy = strdup(s);
+    if (!copy)
+        return json_null();
+    for (unsigned char *p = (unsigned char *)copy; *p; p++)
+        if (*p >= 0x80)
+            *p = '?';
+    j = json_string(copy);
+    free(copy);
+    return j ? j : json_null();
+}
+
+static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
+                               const char *rcpt, const char *outcome, const char *reply)
+{
+    json_t *o = json_object();
+    if (!o)
+        return;
+    json_object_set_new(o, "id", deliver_json_str(id));
+    json_object_set_new(o, "rcpt", deliver_json_str(rcpt));
+    json_object_set_new(o, "domain", deliver_json_str(ctx->domain));
+    json_object_set_new(o, "binding", deliver_json_str(config_get_binding_name_from_id(ctx->slot)));
+    json_object_set_new(o, "slot", json_integer(ctx->slot));
+    json_object_set_new(o, "source", deliver_json_str(ctx->source));
+    json_object_set_new(o, "destination", deliver_json_str(ctx->destination));
+    json_object_set_new(o, "mx", deliver_json_str(ctx->mx));
+    json_object_set_new(o, "outcome", deliver_json_str(outcome));
+    json_object_set_new(o, "reply", deliver_json_str(reply));
+    log_delivery(o);
+}
+
+void deliver_log_rcpt(const struct deliver_log_ctx *ctx, const struct queue_rcpt *r,
+                       const char *outcome, const char *reply)
+{
+    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply);
+}
+
+void deliver_log_conn(const struct deliver_log_ctx *ctx, const char *outcome, const char *reply)
+{
+    deliver_log_write(ctx, NULL, NULL, outcome, reply);
+}

@@ -1,0 +1,279 @@
+/* log.c: the main log (text or JSON lines to stderr, a file or syslog) and the JSON delivery log. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum vipmta_log_level current_level = VIPMTA_LOG_INFO;
+static int use_syslog;
+static FILE *delivery_stream;
+static int delivery_owned;
+static char *delivery_path;     /* for log_reopen */
+static int json_format;         /* main log as JSON lines */
+static FILE *main_stream;       /* log_file, or NULL: stderr / syslog */
+static char *main_path;
+
+static const char *const level_names[] = {"error", "warning", "notice", "info", "debug"};
+static const int syslog_priorities[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
+
+void log_set_level(enum vipmta_log_level level)
+{
+    current_level = level;
+}
+
+void log_use_syslog(int on)
+{
+    if (on && !use_syslog)
+        openlog("vipmta", LOG_PID | LOG_NDELAY, LOG_MAIL);
+    else if (!on && use_syslog)
+        closelog();
+    use_syslog = on;
+}
+
+int log_level_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+        if (name && strcmp(name, level_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+int vipmta_log_enabled(enum vipmta_log_level level)
+{
+    return level <= current_level;
+}
+
+static void log_format_time(char *buf, size_t len)
+{
+    struct timeval tv;
+    struct tm tm;
+
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+}
+
+/* One JSON object: {"ts","level","component","msg"}. Jansson escapes quotes,
+ * backslashes and control characters; bytes that are not UTF-8 become '?'. */
+static char *log_json_line(const char *when, const char *level, const char *component,
+                           char *msg)
+{
+    json_t *obj = json_object();
+    json_t *m = json_string(msg);
+    if (!m) {
+        for (unsigned char *p = (unsigned char *)msg; *p; p++)
+            if (*p >= 0x80)
+                *p = '?';
+        m = json_string(msg);
+    }
+    json_t *c = json_string(component);
+    if (!c)
+        c = json_string("?");
+    if (!obj || !m || !c) {
+        json_decref(obj);
+        json_decref(m);
+        json_decref(c);
+        return NULL;
+    }
+    if (when)
+        json_object_set_new(obj, "ts", json_string(when));
+    json_object_set_new(obj, "level", json_string(level));
+    json_object_set_new(obj, "component", c);
+    json_object_set_new(obj, "msg", m);
+    char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    return line;
+}
+
+void log_writev(const char *component, enum vipmta_log_level level, const char *fmt, va_list ap)
+{
+    if (level > current_level)
+        return;
+    if ((unsigned)level > VIPMTA_LOG_DEBUG)
+        level = VIPMTA_LOG_DEBUG;
+    char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (!component)
+        component = "core";
+    if (use_syslog && !main_stream) {
+        if (json_format) {
+            char *line = log_json_line(NULL, level_names[level], component, msg);
+            syslog(syslog_priorities[level], "%s", line ? line : msg);
+            free(line);
+        } else {
+            syslog(syslog_priorities[level], "%s [%s] %s", level_names[level], component, msg);
+        }
+        return;
+    }
+    char when[40];
+    log_format_time(when, sizeof(when));
+    FILE *out = main_stream ? main_stream : stderr;
+    if (json_format) {
+        char *line = log_json_line(when, level_names[level], component, msg);
+        if (line) {
+            fprintf(out, "%s\n", line);
+            free(line);
+            return;
+        }
+    }
+    fprintf(out, "%s %s [%s] %s\n", when, level_names[level], component, msg);
+}
+
+void log_set_json(int on)
+{
+    json_format = on;
+}
+
+/* Opens `path` for appending, line-buffered, close-on-exec. */
+static FILE *log_open_append(const char *path)
+{
+    FILE *f = fopen(path, "ae");
+    if (f)
+        setvbuf(f, NULL, _IOLBF, 0);
+    return f;
+}
+
+int log_open_file(const char *path)
+{
+    FILE *f = NULL;
+    if (path && !(f = log_open_append(path)))
+        return -1;
+    if (main_stream)
+        fclose(main_stream);
+    free(main_path);
+    main_stream = f;
+    main_path = path ? strdup(path) : NULL;
+    return 0;
+}
+
+int log_reopen(void)
+{
+    int rc = 0;
+    if (main_path) {
+        FILE *f = log_open_append(main_path);
+        if (f) {
+            fclose(main_stream);
+            main_stream = f;
+        } else {
+            log_write("core", VIPMTA_LOG_ERROR, "cannot reopen the log file %s: %s (still "
+                      "writing to the old one)", main_path, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (delivery_path && delivery_owned) {
+        FILE *f = log_open_append(delivery_path);
+        if (f) {
+            fclose(delivery_stream);
+            delivery_stream = f;
+        } else {
+            log_write("core", VIPMTA_LOG_ERROR, "cannot reopen the delivery log %s: %s (still "
+                      "writing to the old one)", delivery_path, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (rc == 0 && (main_path || delivery_path))
+        log_write("core", VIPMTA_LOG_NOTICE, "log files reopened");
+    return rc;
+}
+
+int log_chown_files(uid_t uid, gid_t gid)
+{
+    FILE *files[2] = {main_stream, delivery_owned ? delivery_stream : NULL};
+    const char *paths[2] = {main_path, delivery_path};
+    struct stat st;
+    int rc = 0;
+
+    for (int i = 0; i < 2; i++) {
+        if (!files[i] || fstat(fileno(files[i]), &st) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != 0)
+            continue;
+        if (fchown(fileno(files[i]), uid, gid) != 0) {
+            log_write("core", VIPMTA_LOG_WARNING, "cannot hand %s to the run user: %s (reopening "
+                      "it after rotation will fail)", paths[i], strerror(errno));
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+void log_close(void)
+{
+    if (main_stream)
+        fclose(main_stream);
+    main_stream = NULL;
+    free(main_path);
+    main_path = NULL;
+}
+
+void log_write(const char *component, enum vipmta_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_writev(component, level, fmt, ap);
+    va_end(ap);
+}
+
+void vipmta_log(enum vipmta_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_writev("core", level, fmt, ap);
+    va_end(ap);
+}
+
+int log_delivery_open(const char *path)
+{
+    log_delivery_close();
+    if (!path) {
+        delivery_stream = NULL;
+        return 0;
+    }
+    FILE *f = log_open_append(path);
+    if (!f)
+        return -1;
+    delivery_stream = f;
+    delivery_owned = 1;
+    delivery_path = strdup(path);
+    return 0;
+}
+
+void log_delivery(json_t *record)
+{
+    char when[40];
+
+    log_format_time(when, sizeof(when));
+    json_object_set_new(record, "time", json_string(when));
+    char *line = json_dumps(record, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(record);
+    if (!line)
+        return;
+    if (delivery_stream)
+        fprintf(delivery_stream, "%s\n", line);
+    else if (main_stream)
+        fprintf(main_stream, "%s\n", line);
+    else if (use_syslog)
+        syslog(LOG_INFO, "delivery %s", line);
+    else
+        fprintf(stderr, "%s\n", line);
+    free(line);
+}
+
+void log_delivery_close(void)
+{
+    if (delivery_stream && delivery_owned)
+        fclose(delivery_stream);
+    delivery_stream = NULL;
+    delivery_owned = 0;
+    free(delivery_path);
+    delivery_path = NULL;
+}

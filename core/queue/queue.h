@@ -1,0 +1,149 @@
+/* queue.h: the in-memory queue: per domain active/delayed recipients, scheduling and outcomes. */
+#ifndef VIPMTA_CORE_QUEUE_H
+#define VIPMTA_CORE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "config/config.h"
+#include "domain_record.h"
+#include "spool/spool.h"
+
+struct event_base;
+
+/* One spooled message in memory (bodies stay on disk). One allocation: the
+ * sender string lives right after the struct. */
+struct queue_message {
+    char id[SPOOL_ID_LEN + 1];
+    char *sender;
+    ec_binding_slot binding;      /* chosen binding */
+    uint32_t rcpt_open;           /* recipients not yet final (on disk) */
+    uint64_t body_size;
+    time_t received;
+    unsigned is_dsn : 1;
+    unsigned refs : 29;           /* struct queue_rcpt alive for it (queued or in flight); the
+                                   * message is freed at 0, and its files removed when
+                                   * rcpt_open is 0 too */
+    unsigned op_delete : 1;       /* added: deleted by the operator while recipients were in
+                                   * flight: they are dropped (no DSN) unless delivered */
+    unsigned op_bounce : 1;       /* added: bounced by the operator while recipients were in
+                                   * flight: they bounce when the attempt ends undelivered */
+};
+
+/* One recipient of one message, queued on its domain record. One
+ * allocation: the address lives right after the struct. */
+struct queue_rcpt {
+    struct queue_message *msg;
+    domain_record *dr;
+    char *address;
+    struct queue_rcpt *next;      /* list link owned by the queue */
+    time_t next_attempt;
+    uint32_t index;               /* position in the envelope */
+    uint16_t attempts;
+    uint8_t in_flight;
+    struct queue_rcpt *prev;      /* added: in-flight list link owned by the queue */
+};
+
+/* Called when (dr, slot) has ready work and may want a connection. Always
+ * from the event loop (a zero-timeout event), never from inside a queue_*
+ * call, so it may call queue_take and the outcome functions freely. One call
+ * per (dr, slot) per loop iteration however much work arrived; not repeated
+ * while the work just sits there (poll queue_has_ready when a connection frees up). */
+typedef void (*queue_ready_fn)(domain_record *dr, ec_binding_slot slot, void *arg);
+
+/* Keeps `cfg` (hostname for DSNs; may be NULL in tests) until queue_shutdown
+ * or queue_set_config. 0, or -1 on out of memory. */
+int queue_init(struct event_base *base, const struct vipmta_config *cfg, queue_ready_fn ready,
+               void *arg);
+/* Frees everything in memory (recipients in flight too); spooled files stay. */
+void queue_shutdown(void);
+/* Added: a new config after a reload (same lifetime rule as queue_init's). */
+void queue_set_config(const struct vipmta_config *cfg);
+
+/* Takes ownership of `env` (a committed or recovered message): creates its
+ * recipients on their domain records, active or delayed by next_attempt.
+ * Only PENDING recipients are queued; the envelope is freed (nothing of it is
+ * kept). A message with no pending recipient is removed from the spool.
+ * Binding: env->binding when known and not suspended, else one chosen from
+ * env->binding_group, else slot 0. Recipients whose domain record cannot be
+ * had (out of memory) are logged and not queued: their message then stays in
+ * the spool until the next start. */
+void queue_add(struct spool_envelope *env);
+
+/* Ready work for (dr, slot): up to `max` ready recipients of ONE message
+ * (the oldest ready one), marked in flight. Returns the count (0: none). */
+size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **out, size_t max);
+/* Non-zero when (dr, slot) has ready work. */
+int queue_has_ready(domain_record *dr, ec_binding_slot slot);
+
+/* Outcomes for a taken recipient; `reply` is the remote text or our reason.
+ * queue_delivered and queue_failed free `r`; queue_deferred frees it when it
+ * expired, else keeps it (delayed); queue_release keeps it (ready). Either
+ * way it belongs to the queue again: only queue_take hands it out anew. */
+void queue_delivered(struct queue_rcpt *r, const char *reply);
+/* Retry later per dr->limits (bounce once max_queue_lifetime is over):
+ * attempts++, next_attempt = now + retry_schedule[min(attempts, count) - 1]
+ * (300 s without limits), a T record in ID.st. Past max_queue_lifetime since
+ * the message arrived it fails instead with "4.4.7 message expired after N
+ * days in the queue: REPLY". */
+void queue_deferred(struct queue_rcpt *r, const char *reply);
+/* Like queue_deferred, for mail whose connection a post-bind module vetoed:
+ * tried again after the domain's veto_retry, without advancing the retry
+ * schedule (no remote was asked); still bounced after max_queue_lifetime. */
+void queue_vetoed(struct queue_rcpt *r, const char *reply);
+/* Bounce now: a DSN to the sender (none for the null sender or a DSN). The
+ * DSN is spooled as a new message (null sender, is_dsn, the original's
+ * binding) and queued once durable; one DSN per failed recipient. */
+void queue_failed(struct queue_rcpt *r, const char *reply);
+/* Not attempted after all (connection lost before RCPT): back to ready, no attempt counted. */
+void queue_release(struct queue_rcpt *r);
+/* What an undelivered outcome of r will turn into because the operator
+ * deleted or bounced its message during the attempt: "deleted", "bounced",
+ * or NULL (none: deferred as usual). For the delivery log. */
+const char *queue_rcpt_pending_operation(const struct queue_rcpt *r);
+/* Every recipient of (dr, any binding) that is delayed becomes ready now. */
+void queue_flush_domain(domain_record *dr);
+
+struct queue_stats {
+    uint64_t messages;
+    uint64_t recipients;
+    uint64_t active;
+    uint64_t delayed;
+    uint64_t in_flight;
+};
+void queue_get_stats(struct queue_stats *out);
+
+/* ---- added for vipmtactl (the control socket); event loop only ---- */
+
+/* Where a queued recipient is. */
+enum queue_rcpt_where { QUEUE_RCPT_READY, QUEUE_RCPT_DELAYED, QUEUE_RCPT_IN_FLIGHT };
+/* Calls fn for every recipient in memory (ready, delayed, in flight), in no
+ * particular order. fn must not change the queue. */
+void queue_foreach_rcpt(void (*fn)(const struct queue_rcpt *r, enum queue_rcpt_where where,
+                                   void *arg),
+                        void *arg);
+
+/* What queue_delete_message / queue_bounce_message did. */
+struct queue_op_result {
+    size_t done;      /* recipients deleted / bounced now */
+    size_t in_flight; /* recipients being delivered right now: left to the delivery engine
+                       * and handled when their attempt ends (deleted / bounced unless it
+                       * delivered them) */
+};
+/* Removes message `id` without delivery: its queued recipients are dropped
+ * (no DSN) and, when none is in flight, its files are removed from the spool
+ * (ID.env first, durable once the reaper has synced queue/). Recipients in
+ * flight are never freed here: the message is marked, and each is dropped
+ * when its attempt ends undelivered. Logged. 0, or -1 (errno ENOENT) when no
+ * recipient of `id` is in the queue. */
+int queue_delete_message(const char *id, struct queue_op_result *res);
+/* Bounces every open recipient of message `id` now with QUEUE_OPERATOR_BOUNCE
+ * as the reason (a DSN to the sender, as queue_failed does); recipients in
+ * flight bounce when their attempt ends undelivered. Logged. 0, or -1 (errno
+ * ENOENT) as above. */
+#define QUEUE_OPERATOR_BOUNCE "5.0.0 bounced by the operator (vipmtactl queue bounce)"
+int queue_bounce_message(const char *id, struct queue_op_result *res);
+/* Like queue_flush_domain; returns how many delayed recipients became ready. */
+size_t queue_flush_domain_count(domain_record *dr);
+
+#endif

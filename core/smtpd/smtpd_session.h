@@ -1,0 +1,149 @@
+/* smtpd_session.h: internal to the SMTP server: one session's state and the helpers its files share. */
+#ifndef VIPMTA_CORE_SMTPD_SESSION_H
+#define VIPMTA_CORE_SMTPD_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "config/config.h"
+#include "log/log.h"
+#include "smtpd_parse.h"
+#include "spool/spool.h"
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+
+/* Input is not read past this much while a commit is pending (pipelined input). */
+#define SMTPD_INPUT_HIGH (128 * 1024)
+/* Command processing pauses while this much output waits for the client. */
+#define SMTPD_OUTPUT_HIGH (128 * 1024)
+/* Seconds a closing session may take to flush its last reply. */
+#define SMTPD_LINGER_SECONDS 5
+/* X-Binding values longer than this are ignored. */
+#define SMTPD_X_BINDING_MAX 256
+/* Header lines are inspected up to this many octets. */
+#define SMTPD_HEADER_CAPTURE 1024
+/* Message text is handed to the spool in chunks of this size. */
+#define SMTPD_DATA_CHUNK 16384
+
+enum smtpd_state {
+    SMTPD_STATE_COMMAND = 0, /* reading commands */
+    SMTPD_STATE_DATA,        /* reading message text after 354 */
+    SMTPD_STATE_COMMIT,      /* waiting for the spool to make the message durable */
+    SMTPD_STATE_CLOSING,     /* flushing the last reply, then closing */
+};
+
+/* Where the DATA scanner is within a line. */
+enum smtpd_scan {
+    SMTPD_SCAN_BOL = 0, /* at the beginning of a line */
+    SMTPD_SCAN_DOT,     /* read "." at the beginning of a line */
+    SMTPD_SCAN_DOT_CR,  /* read ".\r" at the beginning of a line */
+    SMTPD_SCAN_TEXT,    /* inside a line */
+    SMTPD_SCAN_CR,      /* inside a line, read a "\r" not yet known to end it */
+};
+
+/* The DATA phase of one message. */
+struct smtpd_data {
+    struct spool_writer *writer;
+    enum smtpd_scan scan;
+    int prev_crlf;          /* the previous line ended with CRLF (not a bare LF) */
+    size_t line_len;        /* raw octets of the current line so far */
+    uint64_t size;          /* message octets (dot-unstuffed, CRLF lines) */
+    uint64_t max_size;      /* 0: no limit */
+    int too_big;            /* size went over max_size: discarding */
+    int line_too_long;      /* a text line was over SMTPD_TEXT_LINE_MAX */
+    int write_errno;        /* spool_writer_write failed: discarding */
+    int in_headers;         /* still in the header section */
+    int xb_state;           /* 0: no X-Binding yet, 1: in it (folding), 2: done */
+    size_t hdr_len;
+    size_t xb_len;
+    size_t out_len;
+    char hdr[SMTPD_HEADER_CAPTURE];
+    char x_binding[SMTPD_X_BINDING_MAX];
+    char out[SMTPD_DATA_CHUNK];
+};
+
+struct smtpd_session {
+    struct smtpd_session *prev, *next; /* every open session */
+    struct bufferevent *bev;           /* NULL once the connection is gone */
+    struct event *timer;               /* command/data timeout, linger */
+    struct sockaddr_storage addr;
+    char addr_str[INET6_ADDRSTRLEN];
+    enum smtpd_state state;
+    int may_relay;                     /* the client is in relay_from */
+    unsigned processing : 1;           /* inside smtpd_session_process */
+    unsigned peer_eof : 1;             /* the client shut down its side */
+    unsigned stopping : 1;             /* server stopping: close after this transaction */
+    unsigned discarding : 1;           /* discarding the rest of an over-long command line */
+    unsigned output_blocked : 1;       /* waiting for the client to read replies */
+    unsigned flushed : 1;              /* CLOSING: output written, write side shut */
+    unsigned esmtp : 1;                /* EHLO (not HELO) */
+    unsigned smtputf8 : 1;             /* MAIL ... SMTPUTF8 */
+    unsigned rcpt_limit_logged : 1;    /* max_recipients reached (logged once) */
+    unsigned errors;                   /* protocol errors so far */
+    unsigned long messages;            /* messages accepted */
+    unsigned rcpt_attempts;            /* RCPT commands in this transaction */
+    char *helo;                        /* NULL until HELO/EHLO */
+    char *sender;                      /* NULL outside a transaction */
+    char **rcpts;
+    size_t rcpt_count, rcpt_cap;
+    struct smtpd_data *data;           /* DATA state */
+    struct spool_envelope *pending;    /* COMMIT: the envelope being made durable */
+    char queue_id[SPOOL_ID_LEN + 1];   /* "" outside DATA/COMMIT */
+};
+
+/* smtp_server.c: the server-wide state. */
+const struct vipmta_config *smtpd_config(void);
+struct event_base *smtpd_base(void);
+void smtpd_registry_remove(struct smtpd_session *s);
+
+/* smtpd_session.c: the connection. */
+struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
+                                        int may_relay);
+void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void smtpd_log(const struct smtpd_session *s, enum vipmta_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Counts a protocol error; 1 when the limit was reached (421 sent, closing). */
+int smtpd_session_error(struct smtpd_session *s);
+/* Flushes the replies queued so far, then closes. */
+void smtpd_session_close(struct smtpd_session *s);
+/* Processes complete input lines (and DATA text) in order. */
+void smtpd_session_process(struct smtpd_session *s);
+/* Arms the session timer for `seconds` (0: disarms it). */
+void smtpd_session_arm(struct smtpd_session *s, unsigned seconds);
+/* The server is stopping: 421 now when idle, after the transaction otherwise. */
+void smtpd_session_stop(struct smtpd_session *s);
+/* Server stopped: frees the session now (a pending commit keeps it until `done`). */
+void smtpd_session_drop_now(struct smtpd_session *s);
+/* Frees a session whose connection is already gone. */
+void smtpd_session_free(struct smtpd_session *s);
+/* Copies `in` into `out` (size `outlen`) with control and non-ASCII bytes as '?'. */
+const char *smtpd_printable(const char *in, char *out, size_t outlen);
+
+/* smtpd_command.c: one command line. */
+void smtpd_command_run(struct smtpd_session *s, const char *line, size_t len);
+/* Forgets MAIL/RCPT state. */
+void smtpd_transaction_reset(struct smtpd_session *s);
+
+/* smtpd_data.c: the message text. */
+/* Opens the spool writer and writes the Received: header; 0 or -1 (451 sent). */
+int smtpd_data_begin(struct smtpd_session *s);
+/* Consumes message text from `in`; 1 when the end marker was read (the message
+ * was then committed or rejected), 0 when more is needed. */
+int smtpd_data_consume(struct smtpd_session *s, struct evbuffer *in);
+/* Drops the message being received (timeout, disconnect). */
+void smtpd_data_abort(struct smtpd_session *s);
+/* Scans `len` bytes of text; sets *used to the bytes consumed. 1 when the
+ * end-of-data line was read (it is consumed), 0 otherwise. */
+int smtpd_data_scan(struct smtpd_data *d, const char *p, size_t len, size_t *used);
+/* Hands buffered text to the spool writer. */
+void smtpd_data_flush(struct smtpd_data *d);
+
+/* smtpd_commit.c: the end of DATA. */
+void smtpd_commit(struct smtpd_session *s);
+
+#endif

@@ -1,0 +1,717 @@
+/* spool.c: the spool's writers, outcome records and the group-commit sync thread. */
+#include "spool_internal.h"
+#include "log/log.h"
+#include "control/control_stats.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int spool_queue_fd = -1;
+int spool_quarantine_fd = -1;
+int spool_verify_crc = 1;
+
+/* One unit of work for the sync thread: files to make durable, then `done`.
+ * The loop thread closes its files right after writing; the sync thread
+ * reopens them by name (fsync works on the inode), so a slow round never
+ * piles up open descriptors. */
+struct spool_sync_item {
+    struct spool_sync_item *next;
+    char id[SPOOL_ID_LEN + 1];
+    int commit;                    /* ID.body + ID.env (a commit), else ID.st (a record) */
+    int error;
+    spool_done_cb done;
+    void *arg;
+};
+
+/* Files per batch opened by the sync thread at once (bounds its descriptors). */
+#define SPOOL_SYNC_BATCH 256
+
+enum spool_sync_method { SPOOL_SYNC_FSYNC, SPOOL_SYNC_SYNCFS };
+
+static struct {
+    char *dir;
+    struct event_base *base;
+    struct event *wake_ev;         /* the loop's side of `wake_fd` */
+    int wake_fd;                   /* eventfd: the sync thread signals finished rounds */
+    int dir_lock_fd;               /* spool_dir itself, flock()ed: one daemon per spool */
+    pthread_t thread;
+    int thread_running;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct spool_sync_item *pending, **pending_tail;  /* waiting for the next round */
+    struct spool_sync_item *finished, **finished_tail; /* synced, callbacks not yet run */
+    int stop;
+    int hold;                      /* spool_sync_hold: rounds wait */
+    enum spool_sync_method method;
+    struct spool_stats stats;
+} sp = {
+    .wake_fd = -1,
+    .dir_lock_fd = -1,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
+};
+
+/* ---- ids ---- */
+
+/* Microseconds since the epoch (13 hex digits) and a counter (3 hex digits):
+ * unique within the process and sorted by time. A clash with a file left by
+ * an earlier run is caught by O_EXCL and the next id is used. */
+static void spool_new_id(char out[SPOOL_ID_LEN + 1])
+{
+    static uint64_t last_us;
+    static unsigned counter;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    uint64_t us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+    if (us > last_us) {
+        last_us = us;
+        counter = 0;
+    } else if (++counter > 0xfff) {
+        last_us++;
+        counter = 0;
+    }
+    snprintf(out, SPOOL_ID_LEN + 1, "%013" PRIx64 "%03x", (uint64_t)(last_us & 0xfffffffffffffull), counter);
+}
+
+/* ---- the sync thread ---- */
+
+/* One file to sync and the item(s) waiting for it. */
+struct spool_sync_file {
+    struct spool_sync_item *owner;
+    const char *ext;
+};
+
+/* Record items of one message in a round share one ID.st sync: a small
+ * open-addressing set of the ids seen. */
+static int spool_seen_add(struct spool_sync_item **set, size_t cap, struct spool_sync_item *it,
+                          struct spool_sync_item **first)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < SPOOL_ID_LEN; i++)
+        h = (h ^ (unsigned char)it->id[i]) * 1099511628211ULL;
+    for (size_t i = (size_t)h & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (!set[i]) {
+            set[i] = it;
+            return 0;
+        }
+        if (memcmp(set[i]->id, it->id, SPOOL_ID_LEN) == 0) {
+            *first = set[i];
+            return 1;
+        }
+    }
+}
+
+/* fdatasyncs files[0..n) (opened here by name, SPOOL_SYNC_BATCH at a time);
+ * errors go to their owners. A record's ID.st may be gone (the message was
+ * removed meanwhile): that is fine. */
+static void spool_sync_files(struct spool_sync_file *files, size_t n)
+{
+    struct spool_fdsync v[SPOOL_SYNC_BATCH];
+    char name[SPOOL_ID_LEN + 8];
+    for (size_t base = 0; base < n; base += SPOOL_SYNC_BATCH) {
+        size_t m = n - base < SPOOL_SYNC_BATCH ? n - base : SPOOL_SYNC_BATCH, k = 0;
+        for (size_t i = 0; i < m; i++) {
+            struct spool_sync_file *f = &files[base + i];
+            spool_name(name, f->owner->id, f->ext);
+            int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                if (!(errno == ENOENT && !f->owner->commit) && !f->owner->error)
+                    f->owner->error = errno;
+                continue;
+            }
+            v[k].fd = fd;
+            v[k].error = 0;
+            v[k].owner = f->owner;
+            k++;
+        }
+        spool_pool_fdatasync(v, k);
+        for (size_t i = 0; i < k; i++) {
+            if (v[i].error && !v[i].owner->error)
+                v[i].owner->error = v[i].error;
+            close(v[i].fd);
+        }
+    }
+}
+
+static void spool_sync_round(struct spool_sync_item *list, enum spool_sync_method method)
+{
+    struct timespec t0, t1;
+    size_t items = 0, files = 0;
+    int round_error = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (struct spool_sync_item *it = list; it; it = it->next)
+        items++;
+    /* per item: 2 files for a commit, 1 for a record (minus shared ones) */
+    struct spool_sync_file *fv = malloc(2 * items * sizeof(*fv));
+    size_t cap = 16;
+    while (cap < 2 * items)
+        cap *= 2;
+    struct spool_sync_item **seen = calloc(cap, sizeof(*seen));
+    struct spool_sync_item **share = calloc(items, sizeof(*share));
+    if (!fv || !seen || !share) {
+        round_error = ENOMEM;
+    } else {
+        size_t i = 0;
+        for (struct spool_sync_item *it = list; it; it = it->next, i++) {
+            if (it->commit) {
+                fv[files].owner = it;
+                fv[files++].ext = "body";
+                fv[files].owner = it;
+                fv[files++].ext = "env";
+            } else if (!spool_seen_add(seen, cap, it, &share[i])) {
+                fv[files].owner = it;
+                fv[files++].ext = "st";
+            }
+        }
+        if (method == SPOOL_SYNC_SYNCFS) {
+            /* one syncfs covers data and directory entries alike */
+            if (syncfs(spool_queue_fd) != 0)
+                round_error = errno;
+        } else {
+            spool_sync_files(fv, files);
+            /* one directory sync for every entry created in this round */
+            if (fsync(spool_queue_fd) != 0)
+                round_error = errno;
+        }
+        i = 0;
+        for (struct spool_sync_item *it = list; it; it = it->next, i++)
+            if (share[i] && !it->error)
+                it->error = share[i]->error;
+    }
+    for (struct spool_sync_item *it = list; it; it = it->next)
+        if (round_error && !it->error)
+            it->error = round_error;
+    free(fv);
+    free(seen);
+    free(share);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    control_stats_sync_observe((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                  (t1.tv_nsec - t0.tv_nsec) / 1000));
+    pthread_mutex_lock(&sp.lock);
+    sp.stats.sync_rounds++;
+    sp.stats.synced_items += files;
+    sp.stats.sync_usec += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                     (t1.tv_nsec - t0.tv_nsec) / 1000);
+    pthread_mutex_unlock(&sp.lock);
+}
+
+/* Appends a synced round to the finished list (lock held). */
+static void spool_add_finished(struct spool_sync_item *list)
+{
+    *sp.finished_tail = list;
+    while (*sp.finished_tail)
+        sp.finished_tail = &(*sp.finished_tail)->next;
+}
+
+static void *spool_sync_main(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&sp.lock);
+    for (;;) {
+        while ((!sp.pending || sp.hold) && !sp.stop)
+            pthread_cond_wait(&sp.cond, &sp.lock);
+        if (!sp.pending)
+            break; /* stopping and drained */
+        /* the whole backlog is one round */
+        struct spool_sync_item *list = sp.pending;
+        sp.pending = NULL;
+        sp.pending_tail = &sp.pending;
+        enum spool_sync_method method = sp.method;
+        pthread_mutex_unlock(&sp.lock);
+
+        spool_sync_round(list, method);
+
+        pthread_mutex_lock(&sp.lock);
+        spool_add_finished(list);
+        uint64_t one = 1;
+        if (write(sp.wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            log_write("spool", VIPMTA_LOG_ERROR, "cannot wake the event loop: %s", strerror(errno));
+    }
+    pthread_mutex_unlock(&sp.lock);
+    return NULL;
+}
+
+/* Runs the callbacks of finished rounds, in order (loop thread). */
+static void spool_run_finished(void)
+{
+    pthread_mutex_lock(&sp.lock);
+    struct spool_sync_item *list = sp.finished;
+    sp.finished = NULL;
+    sp.finished_tail = &sp.finished;
+    pthread_mutex_unlock(&sp.lock);
+    while (list) {
+        struct spool_sync_item *it = list;
+        list = it->next;
+        if (it->commit && it->error) {
+            char name[SPOOL_ID_LEN + 8];
+            log_write("spool", VIPMTA_LOG_ERROR, "%s/queue/%s: cannot make the message durable: "
+                      "%s", sp.dir, it->id, strerror(it->error));
+            spool_name(name, it->id, "env");
+            unlinkat(spool_queue_fd, name, 0);
+            spool_name(name, it->id, "body");
+            unlinkat(spool_queue_fd, name, 0);
+        }
+        if (it->done)
+            it->done(it->arg, it->error);
+        free(it);
+    }
+}
+
+static void spool_on_wake(evutil_socket_t fd, short what, void *unused)
+{
+    (void)what;
+    (void)unused;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN && errno != EINTR)
+        log_write("spool", VIPMTA_LOG_ERROR, "wake-up read: %s", strerror(errno));
+    spool_run_finished();
+}
+
+/* Hands an item to the next round. With the thread stopped (shutdown), the
+ * item is synced and completed by spool_shutdown's drain. */
+static void spool_enqueue(struct spool_sync_item *it)
+{
+    pthread_mutex_lock(&sp.lock);
+    *sp.pending_tail = it;
+    sp.pending_tail = &it->next;
+    pthread_cond_signal(&sp.cond);
+    pthread_mutex_unlock(&sp.lock);
+}
+
+static struct spool_sync_item *spool_item_new(const char *id, spool_done_cb done, void *arg)
+{
+    struct spool_sync_item *it = calloc(1, sizeof(*it));
+    if (!it)
+        return NULL;
+    memcpy(it->id, id, SPOOL_ID_LEN);
+    it->done = done;
+    it->arg = arg;
+    return it;
+}
+
+/* ---- init / shutdown ---- */
+
+static int spool_mkdir(const char *path, char *errbuf, size_t errlen)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int spool_open_dir(const char *dir, const char *sub, char *errbuf, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    if (spool_mkdir(path, errbuf, errlen) != 0)
+        return -1;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* writable? create and remove a probe file */
+    int probe = openat(fd, ".probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (probe < 0) {
+        snprintf(errbuf, errlen, "%s is not writable: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    close(probe);
+    unlinkat(fd, ".probe", 0);
+    return fd;
+}
+
+/* Takes the spool for this process: an exclusive flock() on the directory
+ * itself (no file to own or clean up; the kernel drops it when the process
+ * dies, kill -9 included). Two daemons on one spool would deliver and remove
+ * each other's messages. */
+static int spool_lock_dir(const char *dir, char *errbuf, size_t errlen)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot open it: %s", strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        if (err == EWOULDBLOCK)
+            snprintf(errbuf, errlen, "in use by another vipmta process (it holds the spool's "
+                     "lock): stop that one first, or give this one a spool_dir of its own");
+        else
+            snprintf(errbuf, errlen, "cannot lock it: %s", strerror(err));
+        return -1;
+    }
+    sp.dir_lock_fd = fd;
+    return 0;
+}
+
+static void spool_close_all(void)
+{
+    if (sp.wake_ev)
+        event_free(sp.wake_ev);
+    sp.wake_ev = NULL;
+    if (sp.wake_fd >= 0)
+        close(sp.wake_fd);
+    sp.wake_fd = -1;
+    if (spool_queue_fd >= 0)
+        close(spool_queue_fd);
+    if (spool_quarantine_fd >= 0)
+        close(spool_quarantine_fd);
+    spool_queue_fd = spool_quarantine_fd = -1;
+    if (sp.dir_lock_fd >= 0)
+        close(sp.dir_lock_fd); /* releases the lock */
+    sp.dir_lock_fd = -1;
+    free(sp.dir);
+    sp.dir = NULL;
+    sp.base = NULL;
+}
+
+int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, size_t errlen)
+{
+    if (sp.dir) {
+        snprintf(errbuf, errlen, "spool already initialised");
+        return -1;
+    }
+    if (!spool_dir || !*spool_dir || !base) {
+        snprintf(errbuf, errlen, "no spool directory or event loop");
+        return -1;
+    }
+    if (spool_mkdir(spool_dir, errbuf, errlen) != 0)
+        return -1;
+    if (spool_lock_dir(spool_dir, errbuf, errlen) != 0)
+        return -1;
+    sp.dir = strdup(spool_dir);
+    sp.base = base;
+    sp.pending = sp.finished = NULL;
+    sp.pending_tail = &sp.pending;
+    sp.finished_tail = &sp.finished;
+    sp.stop = 0;
+    memset(&sp.stats, 0, sizeof(sp.stats));
+    if (!sp.dir)
+        goto nomem;
+    if ((spool_queue_fd = spool_open_dir(spool_dir, "queue", errbuf, errlen)) < 0 ||
+        (spool_quarantine_fd = spool_open_dir(spool_dir, "quarantine", errbuf, errlen)) < 0)
+        goto fail;
+    sp.wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (sp.wake_fd < 0) {
+        snprintf(errbuf, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    sp.wake_ev = event_new(base, sp.wake_fd, EV_READ | EV_PERSIST, spool_on_wake, NULL);
+    if (!sp.wake_ev || event_add(sp.wake_ev, NULL) != 0)
+        goto nomem;
+    if (spool_pool_start() != 0) {
+        snprintf(errbuf, errlen, "cannot start the sync helpers: %s", strerror(errno));
+        goto fail;
+    }
+    if (spool_reap_start() != 0) {
+        spool_pool_stop();
+        snprintf(errbuf, errlen, "cannot start the removal thread: %s", strerror(errno));
+        goto fail;
+    }
+    int rc = pthread_create(&sp.thread, NULL, spool_sync_main, NULL);
+    if (rc != 0) {
+        spool_reap_stop();
+        spool_pool_stop();
+        snprintf(errbuf, errlen, "cannot start the sync thread: %s", strerror(rc));
+        goto fail;
+    }
+    sp.thread_running = 1;
+    return 0;
+nomem:
+    snprintf(errbuf, errlen, "out of memory");
+fail:
+    spool_close_all();
+    return -1;
+}
+
+void spool_shutdown(void)
+{
+    if (!sp.dir)
+        return;
+    if (sp.thread_running) {
+        pthread_mutex_lock(&sp.lock);
+        sp.stop = 1;
+        pthread_cond_signal(&sp.cond);
+        pthread_mutex_unlock(&sp.lock);
+        pthread_join(sp.thread, NULL);
+        sp.thread_running = 0;
+    }
+    /* completions may queue more work (a DSN, a record): drain it here */
+    for (;;) {
+        spool_run_finished();
+        pthread_mutex_lock(&sp.lock);
+        struct spool_sync_item *list = sp.pending;
+        sp.pending = NULL;
+        sp.pending_tail = &sp.pending;
+        pthread_mutex_unlock(&sp.lock);
+        if (!list)
+            break;
+        spool_sync_round(list, sp.method);
+        pthread_mutex_lock(&sp.lock);
+        spool_add_finished(list);
+        pthread_mutex_unlock(&sp.lock);
+    }
+    spool_reap_stop();
+    spool_pool_stop();
+    spool_close_all();
+}
+
+int spool_set_sync_method(const char *method)
+{
+    enum spool_sync_method m;
+    if (method && strcmp(method, "fsync") == 0)
+        m = SPOOL_SYNC_FSYNC;
+    else if (method && strcmp(method, "syncfs") == 0)
+        m = SPOOL_SYNC_SYNCFS;
+    else
+        return -1;
+    pthread_mutex_lock(&sp.lock);
+    sp.method = m;
+    pthread_mutex_unlock(&sp.lock);
+    return 0;
+}
+
+void spool_sync_hold(int on)
+{
+    pthread_mutex_lock(&sp.lock);
+    sp.hold = on != 0;
+    pthread_cond_signal(&sp.cond);
+    pthread_mutex_unlock(&sp.lock);
+}
+
+void spool_set_verify_crc(int on)
+{
+    spool_verify_crc = on != 0;
+}
+
+void spool_get_stats(struct spool_stats *out)
+{
+    pthread_mutex_lock(&sp.lock);
+    *out = sp.stats;
+    pthread_mutex_unlock(&sp.lock);
+}
+
+/* ---- writers ---- */
+
+struct spool_writer {
+    int fd;
+    char id[SPOOL_ID_LEN + 1];
+    uint64_t size;
+    uint32_t crc;
+};
+
+struct spool_writer *spool_writer_open(void)
+{
+    if (spool_queue_fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    struct spool_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    char name[SPOOL_ID_LEN + 8];
+    for (int tries = 0; tries < 100; tries++) {
+        spool_new_id(w->id);
+        spool_name(name, w->id, "body");
+        w->fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (w->fd >= 0)
+            return w;
+        if (errno != EEXIST)
+            break;
+    }
+    int saved = errno;
+    free(w);
+    errno = saved;
+    return NULL;
+}
+
+const char *spool_writer_id(const struct spool_writer *w)
+{
+    return w->id;
+}
+
+uint64_t spool_writer_size(const struct spool_writer *w)
+{
+    return w->size;
+}
+
+int spool_writer_write(struct spool_writer *w, const void *data, size_t len)
+{
+    if (spool_write_all(w->fd, data, len) != 0)
+        return -1;
+    w->crc = spool_crc32(w->crc, data, len);
+    w->size += len;
+    return 0;
+}
+
+static void spool_unlink_msg(const char *id)
+{
+    char name[SPOOL_ID_LEN + 8];
+    spool_name(name, id, "env");
+    unlinkat(spool_queue_fd, name, 0);
+    spool_name(name, id, "body");
+    unlinkat(spool_queue_fd, name, 0);
+}
+
+void spool_writer_abort(struct spool_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd);
+    spool_unlink_msg(w->id);
+    free(w);
+}
+
+int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spool_done_cb done,
+                        void *arg)
+{
+    struct spool_buf text = {0};
+    struct spool_sync_item *it = NULL;
+    int envfd = -1, saved;
+    char name[SPOOL_ID_LEN + 8];
+
+    /* a message without recipients (or with an empty one) would only be
+     * quarantined at the next start: refuse it now */
+    errno = 0;
+    if (!env->rcpts || env->rcpt_count == 0) {
+        errno = EINVAL;
+        goto fail;
+    }
+    for (size_t i = 0; i < env->rcpt_count; i++)
+        if (!env->rcpts[i].address || !env->rcpts[i].address[0]) {
+            errno = EINVAL;
+            goto fail;
+        }
+    memcpy(env->id, w->id, SPOOL_ID_LEN + 1);
+    env->body_size = w->size;
+    env->body_crc = w->crc;
+    if (env->received == 0)
+        env->received = time(NULL);
+    if (spool_env_format(env, &text) != 0 || !(it = spool_item_new(w->id, done, arg)))
+        goto fail;
+    spool_name(name, w->id, "env");
+    envfd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (envfd < 0 || spool_write_all(envfd, text.data, text.len) != 0)
+        goto fail;
+    spool_buf_free(&text);
+    close(envfd);
+    close(w->fd);
+    it->commit = 1;
+    free(w);
+    spool_enqueue(it);
+    return 0;
+fail:
+    saved = errno;
+    if (envfd >= 0)
+        close(envfd);
+    spool_buf_free(&text);
+    free(it);
+    spool_writer_abort(w);
+    errno = saved ? saved : EIO;
+    return -1;
+}
+
+/* ---- outcome records ---- */
+
+/* Appends one line to ID.st (created if needed). 0, or -1 with errno. */
+static int spool_st_append(const char *id, const char *line, size_t len)
+{
+    char name[SPOOL_ID_LEN + 8];
+    spool_name(name, id, "st");
+    int fd = openat(spool_queue_fd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = spool_write_all(fd, line, len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+static int spool_record_final(const char *id, char kind, unsigned rcpt_index, spool_done_cb done,
+                              void *arg)
+{
+    char line[64];
+    if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int len = snprintf(line, sizeof(line), "%c %u %lld\n", kind, rcpt_index, (long long)time(NULL));
+    struct spool_sync_item *it = spool_item_new(id, done, arg);
+    if (!it)
+        return -1;
+    if (spool_st_append(id, line, (size_t)len) != 0) {
+        int saved = errno;
+        free(it);
+        errno = saved;
+        return -1;
+    }
+    /* records of one message in one round share one fdatasync */
+    spool_enqueue(it);
+    return 0;
+}
+
+int spool_record_delivered(const char *id, unsigned rcpt_index, spool_done_cb done, void *arg)
+{
+    return spool_record_final(id, 'D', rcpt_index, done, arg);
+}
+
+int spool_record_bounced(const char *id, unsigned rcpt_index, spool_done_cb done, void *arg)
+{
+    return spool_record_final(id, 'B', rcpt_index, done, arg);
+}
+
+int spool_record_deferred(const char *id, unsigned rcpt_index, unsigned attempts,
+                          time_t next_attempt)
+{
+    char line[80];
+    if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int len = snprintf(line, sizeof(line), "T %u %u %lld\n", rcpt_index, attempts,
+                       (long long)next_attempt);
+    return spool_st_append(id, line, (size_t)len);
+}
+
+int spool_remove(const char *id)
+{
+    if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* off the loop thread: ID.env first (the commit point), see spool_reap.c */
+    return spool_reap_add(id);
+}
+
+int spool_open_body(const char *id)
+{
+    char name[SPOOL_ID_LEN + 8];
+    if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    spool_name(name, id, "body");
+    return openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+}
+
+const char *spool_dir_path(void)
+{
+    return sp.dir;
+}

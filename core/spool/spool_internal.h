@@ -1,0 +1,75 @@
+/* spool_internal.h: what the spool's own files (spool*.c) share. */
+#ifndef VIPMTA_CORE_SPOOL_INTERNAL_H
+#define VIPMTA_CORE_SPOOL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "spool.h"
+
+/* Directory fds, valid between spool_init and spool_shutdown (-1 otherwise). */
+extern int spool_queue_fd;
+extern int spool_quarantine_fd;
+/* Verify body CRCs at recovery (spool_set_verify_crc). */
+extern int spool_verify_crc;
+
+/* Tests: while on, the sync thread starts no round (items accumulate). */
+void spool_sync_hold(int on);
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib's crc32()): start with crc = 0. */
+uint32_t spool_crc32(uint32_t crc, const void *data, size_t len);
+
+/* "ID.ext" into buf (at least SPOOL_ID_LEN + 6 bytes). */
+void spool_name(char *buf, const char *id, const char *ext);
+/* Non-zero when `s` is exactly SPOOL_ID_LEN lower-case hex digits followed by NUL or '.'. */
+int spool_id_valid(const char *s);
+
+/* A growable byte buffer. */
+struct spool_buf {
+    char *data;
+    size_t len, cap;
+};
+int spool_buf_reserve(struct spool_buf *b, size_t more);
+int spool_buf_add(struct spool_buf *b, const char *s, size_t n);
+void spool_buf_free(struct spool_buf *b);
+
+/* Serialises `env` (id, body_size and body_crc as set) into `out`, ending
+ * with the "end" line. 0 or -1 (ENOMEM). */
+int spool_env_format(const struct spool_envelope *env, struct spool_buf *out);
+/* Parses an envelope text of `len` bytes in place (`text` must have room for
+ * one more byte, and becomes env->strings). NULL with a reason in errbuf;
+ * `text` is freed in every case. */
+struct spool_envelope *spool_env_parse(char *text, size_t len, char *errbuf, size_t errlen);
+/* Reads ID.env into a parsed envelope (recipient states NOT applied). */
+struct spool_envelope *spool_env_load(const char *id, char *errbuf, size_t errlen);
+/* Applies ID.st to env's recipients (a torn last line is ignored; with
+ * `repair`, used by recovery only, it is also cut off the file so that the
+ * next append starts a line of its own). 0, or -1 with errno when the file
+ * exists but cannot be read. */
+int spool_st_apply(struct spool_envelope *env, int repair);
+
+/* spool_sync.c: parallel fdatasync of a round's files. */
+struct spool_sync_item;
+struct spool_fdsync {
+    int fd;
+    int error;                     /* set: 0 or errno */
+    struct spool_sync_item *owner; /* the caller's */
+};
+int spool_pool_start(void);
+void spool_pool_stop(void);
+/* Starts writeback of all, then fdatasyncs them in parallel; returns when all are done. */
+void spool_pool_fdatasync(struct spool_fdsync *v, size_t n);
+
+/* spool_reap.c: removal of finished messages on a thread of its own. */
+int spool_reap_start(void);
+/* Removes everything handed over, then stops the thread. */
+void spool_reap_stop(void);
+/* Queues the message's files for removal (removed at once when the thread
+ * is not running or memory is short). Always 0. */
+int spool_reap_add(const char *id);
+/* Waits until every message handed over so far is removed (tests, shutdown). */
+void spool_reap_flush(void);
+
+/* Writes all of buf (EINTR and short writes retried); 0 or -1 with errno. */
+int spool_write_all(int fd, const void *buf, size_t len);
+
+#endif
