@@ -16,6 +16,7 @@
 
 #include "binding/binding_table.h"
 #include "config/config.h"
+#include "config/config_current.h"
 #include "daemon/daemon.h"
 #include "queue/queue_domain.h"
 #include "plugin/plugin_hooks.h"
@@ -235,9 +236,10 @@ static int core_up(unsigned mask, const char *ports_src, int quiet)
         config_errors_clear(&errs);
         return -1;
     }
+    config_install(config_ref(cfg));
     if (binding_table_build(cfg, &errs) != 0)
         goto fail;
-    queue_domain_registry_init(cfg);
+    queue_domain_registry_init();
     dr = queue_domain_get("bench.test");
     /* a loop, as in the daemon (connlog's flush timer, throttle's events);
      * never dispatched here: what a module buffers it writes at shutdown */
@@ -263,7 +265,8 @@ static void core_down(void)
     plugin_hooks_reset_all();
     queue_domain_registry_free();
     binding_table_free();
-    config_free(cfg);
+    config_install(NULL);
+    config_release(cfg);
     cfg = NULL;
     dr = NULL;
 }

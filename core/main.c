@@ -1,6 +1,7 @@
 /* main.c: the vipmta command line: run the daemon, check a config (-t), list modules (-M). */
 #include "binding/binding_table.h"
 #include "config/config.h"
+#include "config/config_current.h"
 #include "daemon/daemon.h"
 #include "queue/queue_domain.h"
 #include "plugin/plugin_hooks.h"
@@ -47,9 +48,10 @@ static int main_check(struct vipmta_config *cfg, enum main_mode mode)
     struct config_errors errs = {0};
     int rc = 0;
 
+    config_install(config_ref(cfg)); /* what modules see as the config in force */
     if (binding_table_build(cfg, &errs) != 0)
         rc = -1;
-    queue_domain_registry_init(cfg);
+    queue_domain_registry_init();
     if (plugin_loader_load(cfg, &errs) != 0)
         rc = -1;
     if (rc == 0 && mode == MODE_MODULES && plugin_loader_init(&errs) != 0)
@@ -63,6 +65,7 @@ static int main_check(struct vipmta_config *cfg, enum main_mode mode)
     plugin_loader_unload();
     queue_domain_registry_free();
     binding_table_free();
+    config_install(NULL);
     config_errors_clear(&errs);
     return rc == 0 ? 0 : 1;
 }
@@ -160,13 +163,13 @@ int main(int argc, char **argv)
         config_errors_clear(&errs);
         if (mode == MODE_RUN)
             fprintf(stderr, "vipmta: not started: fix the above (see docs/operations.md)\n");
-        config_free(cfg);
+        config_release(cfg);
         return 1;
     }
     if (mode == MODE_RUN && cfg->log_file && log_open_file(cfg->log_file) != 0) {
         fprintf(stderr, "vipmta: log_file: cannot open %s: %s (fix log_file, or create its "
                 "directory)\nvipmta: not started\n", cfg->log_file, strerror(errno));
-        config_free(cfg);
+        config_release(cfg);
         return 1;
     }
 
@@ -174,19 +177,18 @@ int main(int argc, char **argv)
     if (mode != MODE_RUN) {
         log_set_level(VIPMTA_LOG_WARNING); /* keep -t / -M output to the point */
         status = main_check(cfg, mode);
-        config_free(cfg);
+        config_release(cfg);
         return status;
     }
     if (!foreground) {
         if (main_detach() != 0) {
             perror("vipmta: cannot detach (use -f to stay in the foreground)");
-            config_free(cfg);
+            config_release(cfg);
             return 1;
         }
         log_use_syslog(1);
     }
-    status = daemon_run(cfg);
-    config_free(cfg);
+    status = daemon_run(cfg); /* takes cfg */
     log_close();
     return status;
 }

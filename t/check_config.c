@@ -41,7 +41,7 @@ START_TEST(test_empty_object_gets_defaults)
     ck_assert_uint_eq(cfg->dns.mx_port, 25);
     ck_assert_uint_eq(cfg->domain_count, 1);
     ck_assert_str_eq(cfg->domains[0].name, "*");
-    const struct vipmta_domain_limits *l = config_domain_limits(cfg, "any.example");
+    const struct config_domain_limits *l = config_domain_limits(cfg, "any.example");
     ck_assert_uint_eq(l->max_connections_per_binding, 32);
     ck_assert_uint_eq(l->messages_per_connection, 100);
     ck_assert_uint_eq(l->retry_count, 5);
@@ -51,7 +51,7 @@ START_TEST(test_empty_object_gets_defaults)
     ck_assert_uint_eq(cfg->module_path_count, 1);
     ck_assert_str_eq(cfg->module_path[0], VIPMTA_MODULEDIR);
     ck_assert_ptr_null(config_route_for(cfg, "example.com"));
-    config_free(cfg);
+    config_release(cfg);
 }
 END_TEST
 
@@ -99,7 +99,7 @@ START_TEST(test_full_config_values)
     ck_assert_uint_eq(cfg->binding_rule_count, 2);
     ck_assert_int_eq(cfg->binding_rules[0].kind, RULE_SENDER_DOMAIN);
     ck_assert_int_eq(cfg->binding_rules[1].kind, RULE_HEADER);
-    const struct vipmta_domain_limits *slow = config_domain_limits(cfg, "slow.example");
+    const struct config_domain_limits *slow = config_domain_limits(cfg, "slow.example");
     ck_assert_uint_eq(slow->messages_per_connection, 5);
     ck_assert_uint_eq(slow->max_connections_per_binding, 8); /* inherited from "*" */
     ck_assert_uint_eq(slow->retry_count, 2);
@@ -119,7 +119,7 @@ START_TEST(test_full_config_values)
     ck_assert(json_is_true(json_object_get(cfg->modules[0].options, "veto")));
     ck_assert(json_is_object(cfg->modules[1].options));
     ck_assert_str_eq(cfg->log_level, "debug");
-    config_free(cfg);
+    config_release(cfg);
 }
 END_TEST
 
@@ -386,20 +386,20 @@ START_TEST(test_control_socket)
     char *p = control_socket_path(cfg);
     ck_assert_str_eq(p, "/etc/t/spool/control.sock");
     free(p);
-    config_free(cfg);
+    config_release(cfg);
     /* relative to the config's directory */
     cfg = load("{\"control_socket\": \"run/ctl.sock\"}");
     ck_assert_ptr_nonnull(cfg);
     p = control_socket_path(cfg);
     ck_assert_str_eq(p, "/etc/t/run/ctl.sock");
     free(p);
-    config_free(cfg);
+    config_release(cfg);
     /* "" disables it */
     cfg = load("{\"control_socket\": \"\"}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_str_eq(cfg->control_socket, "");
     ck_assert_ptr_null(control_socket_path(cfg));
-    config_free(cfg);
+    config_release(cfg);
     expect_error("{\"control_socket\": 5}",
                  "/etc/t/test.json: control_socket: expected a string, found an integer");
 }
@@ -438,7 +438,7 @@ START_TEST(test_ops_keys)
     ck_assert_ptr_null(cfg->user);
     ck_assert_ptr_null(cfg->group);
     ck_assert_int_eq(cfg->run_as_root, 0);
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"log_format\": \"json\", \"log_file\": \"log/main.jsonl\", "
                "\"user\": \"vipmta\", \"group\": \"mail\"}");
     ck_assert_ptr_nonnull(cfg);
@@ -446,11 +446,11 @@ START_TEST(test_ops_keys)
     ck_assert_str_eq(cfg->log_file, "/etc/t/log/main.jsonl");
     ck_assert_str_eq(cfg->user, "vipmta");
     ck_assert_str_eq(cfg->group, "mail");
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"run_as_root\": true}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(cfg->run_as_root, 1);
-    config_free(cfg);
+    config_release(cfg);
     expect_error("{\"log_format\": \"xml\"}",
                  "/etc/t/test.json: log_format: expected \"text\" (the default) or \"json\" (one "
                  "JSON object per line), found \"xml\"");
@@ -475,11 +475,11 @@ START_TEST(test_metrics_defaults)
     struct vipmta_config *cfg = load("{}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(cfg->metrics.enabled, 0);
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"metrics\": null}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(cfg->metrics.enabled, 0);
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"metrics\": {}}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(cfg->metrics.enabled, 1);
@@ -487,20 +487,20 @@ START_TEST(test_metrics_defaults)
     ck_assert_uint_eq(cfg->metrics.port, 9465);
     ck_assert_uint_eq(cfg->metrics.max_domains, 1000);
     ck_assert_int_eq(cfg->metrics.allow_non_loopback, 0);
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"metrics\": {\"address\": \"::1\", \"port\": 9100, \"max_domains\": 0}}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_str_eq(cfg->metrics.address, "::1");
     ck_assert_uint_eq(cfg->metrics.port, 9100);
     ck_assert_uint_eq(cfg->metrics.max_domains, 0);
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"metrics\": {\"address\": \"127.3.2.1\"}}");
     ck_assert_ptr_nonnull(cfg);
-    config_free(cfg);
+    config_release(cfg);
     cfg = load("{\"metrics\": {\"address\": \"0.0.0.0\", \"allow_non_loopback\": true}}");
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(cfg->metrics.allow_non_loopback, 1);
-    config_free(cfg);
+    config_release(cfg);
 }
 END_TEST
 
@@ -538,7 +538,7 @@ START_TEST(test_metrics_errors)
     struct vipmta_config *cfg = load("{\"listen\": [{\"address\": \"127.0.0.1\", \"port\": 2525}], "
                                      "\"metrics\": {\"address\": \"127.0.0.2\", \"port\": 2525}}");
     ck_assert_ptr_nonnull(cfg);
-    config_free(cfg);
+    config_release(cfg);
 }
 END_TEST
 

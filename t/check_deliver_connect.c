@@ -68,7 +68,7 @@ static void teardown(void)
 {
     plugin_hooks_reset_all();
     binding_table_free();
-    config_free(cfg);
+    config_release(cfg);
     cfg = NULL;
     if (listener >= 0)
         close(listener);

@@ -117,6 +117,15 @@ struct event_base *vipmta_event_base(void)
     return test_base;
 }
 
+/* connections open per binding slot (3 slots) for the next hook call */
+static const uint32_t *fake_connections;
+
+uint32_t vipmta_domain_connections(const domain_record *dr, ec_binding_slot slot)
+{
+    (void)dr;
+    return fake_connections && slot >= 0 && slot < 3 ? fake_connections[slot] : 0;
+}
+
 int vipmta_binding_count(void)
 {
     return 3;
@@ -305,7 +314,8 @@ static int call_hook(const char *domain, int slot, const char *ip, uint32_t open
 {
     uint32_t counts[3] = {0, 0, 0};
     counts[slot] = open;
-    domain_record dr = {.domain = (char *)domain, .binding_connections = counts};
+    domain_record dr = {.domain = (char *)domain};
+    fake_connections = counts;
     struct sockaddr_in a = ip4(ip);
     ck_assert_ptr_nonnull(hook_fn);
     return hook_fn(hook_closure, &dr, slot, -1, (struct sockaddr *)&a, sizeof(a));
@@ -832,7 +842,8 @@ START_TEST(test_module_per_ip_and_domain)
     a6.sin6_family = AF_INET6;
     inet_pton(AF_INET6, "2001:db8::1", &a6.sin6_addr);
     uint32_t counts[3] = {0, 0, 1};
-    domain_record dr = {.domain = "d.test", .binding_connections = counts};
+    domain_record dr = {.domain = "d.test"};
+    fake_connections = counts;
     ck_assert_int_eq(hook_fn(hook_closure, &dr, 2, -1, (struct sockaddr *)&a6, sizeof(a6)), 0);
     ck_assert_int_eq(hook_fn(hook_closure, &dr, 2, -1, (struct sockaddr *)&a6, sizeof(a6)),
                      VETO_RATE);

@@ -46,7 +46,7 @@ static int load(const char *modules_json)
 static void teardown(void)
 {
     plugin_loader_unload();
-    config_free(cfg);
+    config_release(cfg);
     cfg = NULL;
     config_errors_clear(&errs);
 }
@@ -447,7 +447,7 @@ START_TEST(test_unload_is_safe)
     ck_assert_int_eq(has_core_connection_post_bind_hook(), 0);
     plugin_loader_unload(); /* twice */
     /* and a second load after an unload works */
-    config_free(cfg);
+    config_release(cfg);
     config_errors_clear(&errs);
     ck_assert_int_eq(load("[{\"name\": \"good\"}]"), 0);
     ck_assert_uint_eq(plugin_loader_count(), 1);

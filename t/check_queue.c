@@ -17,6 +17,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 
 #include "binding/binding_table.h"
 #include "queue/queue_domain.h"
+#include "config/config_current.h"
 #include "queue/queue.h"
 #include "spool/spool.h"
 #include "spool/spool_internal.h"
@@ -57,6 +58,7 @@ static void config_setup(void)
     cfg.binding_group_count = 2;
     cfg.domains = domains;
     cfg.domain_count = 1;
+    cfg.refs = 1; /* the test's own reference, never released: nothing frees the static cfg */
 }
 
 /* ---- ready callback ---- */
@@ -113,9 +115,10 @@ static void setup(void)
     ck_assert_int_eq(binding_table_build(&cfg, &errs), 0);
     config_errors_clear(&errs);
     binding_table_check_addresses();
-    queue_domain_registry_init(&cfg);
+    config_install(config_ref(&cfg));
+    queue_domain_registry_init();
     ck_assert_msg(spool_init(dir, base, err, sizeof(err)) == 0, "spool_init: %s", err);
-    ck_assert_int_eq(queue_init(base, &cfg, on_ready, NULL), 0);
+    ck_assert_int_eq(queue_init(base, on_ready, NULL), 0);
     ready_calls = ready_depth = ready_max_depth = 0;
     ready_hook = NULL;
 }
@@ -126,6 +129,7 @@ static void teardown(void)
     queue_shutdown();
     queue_domain_registry_free();
     binding_table_free();
+    config_install(NULL);
     event_base_free(base);
     rm_rf(dir);
 }
@@ -233,8 +237,8 @@ START_TEST(test_add_take_delivered)
     domain_record *a = queue_domain_find("a.example"), *b = queue_domain_find("b.example");
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(a->active_count, 2);
-    ck_assert_uint_eq(b->active_count, 1);
+    ck_assert_uint_eq(vipmta_domain_ready(a), 2);
+    ck_assert_uint_eq(vipmta_domain_ready(b), 1);
     ck_assert_int_eq(ready_calls, 2); /* one per (domain, slot) */
     ck_assert(ready_dr[0] == a || ready_dr[1] == a);
     ck_assert_int_eq(ready_slot[0], 0);
@@ -256,7 +260,7 @@ START_TEST(test_add_take_delivered)
     ck_assert_str_eq(out[0]->msg->sender, "alice@origin.example");
     ck_assert(out[0]->msg == out[1]->msg);
     ck_assert_int_eq(out[0]->in_flight, 1);
-    ck_assert_uint_eq(a->active_count, 0);
+    ck_assert_uint_eq(vipmta_domain_ready(a), 0);
     ck_assert_uint_eq(queue_take(a, 0, out + 2, 8), 0);
     queue_get_stats(&qs);
     ck_assert_uint_eq(qs.in_flight, 2);
@@ -293,7 +297,7 @@ START_TEST(test_take_one_message_oldest_first)
     submit(make_env("s@origin.example", r1, 3), id1);
     submit(make_env("s@origin.example", r2, 1), id2);
     domain_record *c = queue_domain_find("c.example");
-    ck_assert_uint_eq(c->active_count, 4);
+    ck_assert_uint_eq(vipmta_domain_ready(c), 4);
     struct queue_rcpt *out[8];
     ck_assert_uint_eq(queue_take(c, 0, out, 2), 2); /* max respected */
     ck_assert_str_eq(out[0]->msg->id, id1);
@@ -322,8 +326,8 @@ START_TEST(test_deferred_and_timer)
     queue_deferred(r, "451 try later");
     ck_assert_uint_eq(r->attempts, 1);
     ck_assert(r->next_attempt >= now + 1 && r->next_attempt <= now + 2); /* schedule[0] = 1 s */
-    ck_assert_uint_eq(dr->delayed_count, 1);
-    ck_assert_uint_eq(dr->active_count, 0);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 1);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 0);
     ck_assert_uint_eq(dr->transients, 1);
     ck_assert_int_eq(queue_has_ready(dr, 0), 0);
     char *st = slurp(id, "st");
@@ -339,8 +343,8 @@ START_TEST(test_deferred_and_timer)
     ck_assert(time(NULL) >= r->next_attempt);
     ck_assert(ready_dr[before] == dr);
     ck_assert_int_ne(queue_has_ready(dr, 0), 0);
-    ck_assert_uint_eq(dr->delayed_count, 0);
-    ck_assert_uint_eq(dr->active_count, 1);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 1);
 
     /* second deferral: schedule[1] = 60 s; the last entry repeats after that */
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
@@ -353,7 +357,7 @@ START_TEST(test_deferred_and_timer)
     /* a flush makes it ready at once, without counting an attempt */
     before = ready_calls;
     queue_flush_domain(dr);
-    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     run_until(&ready_calls, before + 1);
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     ck_assert_uint_eq(r->attempts, 2);
@@ -382,8 +386,8 @@ START_TEST(test_add_recovered_states)
     env->rcpts[3].next_attempt = time(NULL) - 10; /* overdue: ready */
     queue_add(env);
     domain_record *dr = queue_domain_find("r.example");
-    ck_assert_uint_eq(dr->active_count, 1);
-    ck_assert_uint_eq(dr->delayed_count, 1);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 1);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 1);
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     ck_assert_str_eq(r->address, "d@r.example");
@@ -438,7 +442,7 @@ START_TEST(test_failed_sends_dsn)
     /* the DSN is queued once durable: to the sender, from the null sender */
     domain_record *origin = NULL;
     time_t start = time(NULL);
-    while (!(origin = queue_domain_find("origin.example")) || !origin->active_count) {
+    while (!(origin = queue_domain_find("origin.example")) || !vipmta_domain_ready(origin)) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
@@ -530,12 +534,12 @@ START_TEST(test_expired_bounces)
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     queue_deferred(r, "451 4.7.1 greylisted");
-    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert_uint_eq(dr->failures, 1);
     ck_assert(!exists(id, "env"));
     domain_record *origin = NULL;
     time_t start = time(NULL);
-    while (!(origin = queue_domain_find("origin.example")) || !origin->active_count) {
+    while (!(origin = queue_domain_find("origin.example")) || !vipmta_domain_ready(origin)) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
@@ -562,7 +566,7 @@ START_TEST(test_release)
     queue_release(out[1]);
     queue_release(out[0]);
     ck_assert_int_eq(ready_calls, before); /* not from inside a queue call */
-    ck_assert_uint_eq(dr->active_count, 2);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 2);
     run_pending();
     ck_assert_int_eq(ready_calls, before + 1);
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
@@ -711,7 +715,7 @@ START_TEST(test_memory_per_recipient)
         ck_assert(per > 0);
         ck_assert(per < 512);
         queue_shutdown(); /* start the next shape empty */
-        ck_assert_int_eq(queue_init(base, &cfg, on_ready, NULL), 0);
+        ck_assert_int_eq(queue_init(base, on_ready, NULL), 0);
     }
 }
 END_TEST
@@ -732,7 +736,7 @@ static int dsn_arrived(void)
 {
     domain_record *origin;
     time_t start = time(NULL);
-    while (!(origin = queue_domain_find("origin.example")) || !origin->active_count) {
+    while (!(origin = queue_domain_find("origin.example")) || !vipmta_domain_ready(origin)) {
         event_base_loop(base, EVLOOP_NONBLOCK);
         usleep(5000);
         if (time(NULL) - start > 1)
@@ -762,9 +766,9 @@ START_TEST(test_op_delete_queued)
     ck_assert_int_eq(queue_delete_message(id, &res), 0);
     ck_assert_uint_eq(res.done, 3);
     ck_assert_uint_eq(res.in_flight, 0);
-    ck_assert_uint_eq(dr->active_count, 1); /* `keep` only */
-    ck_assert_uint_eq(dr->delayed_count, 0);
-    ck_assert_uint_eq(other->active_count, 0);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 1); /* `keep` only */
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
+    ck_assert_uint_eq(vipmta_domain_ready(other), 0);
     ck_assert(!exists(id, "env"));
     ck_assert(!exists(id, "body"));
     ck_assert(exists(keep, "env"));
@@ -801,10 +805,10 @@ START_TEST(test_op_delete_in_flight)
     ck_assert(exists(id, "env")); /* the delivery engine still holds two */
     /* a deferral and a release drop them instead of queueing them again */
     queue_deferred(out[0], "451 later");
-    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert(exists(id, "env"));
     queue_release(out[1]);
-    ck_assert_uint_eq(dr->active_count, 0);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 0);
     ck_assert(!exists(id, "env"));
     ck_assert(!dsn_arrived());
     struct queue_stats qs;
@@ -833,12 +837,12 @@ START_TEST(test_op_bounce)
     /* the one in flight is deferred: it bounces instead */
     queue_deferred(out[0], "451 later");
     ck_assert_uint_eq(dr->failures, 2);
-    ck_assert_uint_eq(dr->delayed_count, 0);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert(!exists(id, "env"));
     /* two DSNs to the sender, each naming the operator */
     domain_record *origin = queue_domain_find("origin.example");
     time_t start = time(NULL);
-    while (origin->active_count < 2) {
+    while (vipmta_domain_ready(origin) < 2) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
@@ -868,10 +872,10 @@ START_TEST(test_flush_domain_count)
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
     queue_deferred(out[0], "451 later");
     queue_deferred(out[1], "451 later");
-    ck_assert_uint_eq(dr->delayed_count, 2);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 2);
     ck_assert_uint_eq(queue_flush_domain_count(dr), 2);
-    ck_assert_uint_eq(dr->delayed_count, 0);
-    ck_assert_uint_eq(dr->active_count, 2);
+    ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 2);
     ck_assert_uint_eq(queue_flush_domain_count(dr), 0);
 }
 END_TEST

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config/config_current.h"
 #include "route/route.h"
 
 /* ---- a tiny authoritative DNS server on a loopback UDP port, in the test's loop ---- */
@@ -186,6 +187,8 @@ static void setup(void)
     cfg.dns.mx_port = 2525;
     cfg.routes = routes;
     cfg.route_count = 2;
+    cfg.refs = 1; /* the test's own reference, never released: nothing frees the static cfg */
+    config_install(config_ref(&cfg));
     struct config_errors errs = {0};
     int rc = route_init(base, &cfg, &errs);
     if (rc != 0)
@@ -197,6 +200,7 @@ static void setup(void)
 static void teardown(void)
 {
     route_shutdown();
+    config_install(NULL);
     event_free(dns_ev);
     close(dns_fd);
     event_base_free(base);

@@ -24,6 +24,8 @@ static vipmta_binding *table;
 static int table_count;
 static struct binding_group_entry *groups;
 static size_t group_count;
+/* the config the table was built from: names point into it (held) */
+static struct vipmta_config *table_cfg;
 
 int vipmta_binding_count(void)
 {
@@ -144,11 +146,12 @@ static int binding_groups_build(const struct vipmta_config *cfg, const vipmta_bi
     return rc;
 }
 
-int binding_table_build(const struct vipmta_config *cfg, struct config_errors *errs)
+int binding_table_build(struct vipmta_config *cfg, struct config_errors *errs)
 {
     int rc = 0;
 
     binding_table_free();
+    table_cfg = config_ref(cfg);
     table = calloc(cfg->binding_count + 1, sizeof(*table));
     if (!table) {
         config_errors_add(errs, "out of memory building the binding table");
@@ -239,8 +242,10 @@ void binding_table_free(void)
         free(groups[g].members);
     free(groups);
     free(table);
+    config_release(table_cfg);
     groups = NULL;
     table = NULL;
+    table_cfg = NULL;
     group_count = 0;
     table_count = 0;
 }
@@ -292,6 +297,7 @@ struct binding_table_saved {
     int table_count;
     struct binding_group_entry *groups;
     size_t group_count;
+    struct vipmta_config *cfg;
 };
 
 static void binding_saved_free(struct binding_table_saved *s)
@@ -302,6 +308,7 @@ static void binding_saved_free(struct binding_table_saved *s)
         free(s->groups[g].members);
     free(s->groups);
     free(s->table);
+    config_release(s->cfg);
     free(s);
 }
 
@@ -319,7 +326,7 @@ static ec_binding_slot binding_saved_slot(const struct binding_table_saved *s, c
     return binding_slot_in(s->table, s->table_count, name);
 }
 
-struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cfg,
+struct binding_table_saved *binding_table_prepare(struct vipmta_config *cfg,
                                                   struct config_errors *errs)
 {
     struct binding_table_saved *s = calloc(1, sizeof(*s));
@@ -331,6 +338,7 @@ struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cf
         config_errors_add(errs, "out of memory building the new binding table");
         return NULL;
     }
+    s->cfg = config_ref(cfg);
     /* every slot in use keeps its number: queued mail is filed under it */
     for (int i = 0; i < table_count; i++) {
         const struct config_binding *cb =
@@ -376,11 +384,12 @@ struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cf
 
 struct binding_table_saved *binding_table_swap(struct binding_table_saved *s)
 {
-    struct binding_table_saved old = {table, table_count, groups, group_count};
+    struct binding_table_saved old = {table, table_count, groups, group_count, table_cfg};
     table = s->table;
     table_count = s->table_count;
     groups = s->groups;
     group_count = s->group_count;
+    table_cfg = s->cfg;
     *s = old;
     return s;
 }

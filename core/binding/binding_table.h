@@ -5,10 +5,11 @@
 #include "config/config.h"
 #include "vipmta_binding.h"
 
-/* Builds the table from `cfg`: slot 0 is `default` (its address from a
+/* Builds the table from `cfg` (held until the table is freed or replaced:
+ * names point into it): slot 0 is `default` (its address from a
  * binding named "default" if the config has one), then the configured
  * bindings in config order. Returns 0, or -1 with errors appended. */
-int binding_table_build(const struct vipmta_config *cfg, struct config_errors *errs);
+int binding_table_build(struct vipmta_config *cfg, struct config_errors *errs);
 /* Suspends (with a warning naming the binding and address) every binding
  * whose source address is not configured on this host; returns how many. */
 int binding_table_check_addresses(void);
@@ -26,7 +27,7 @@ int binding_group_exists(const char *group);
  * NULL) a binding that is gone or renamed, a bad address, an unknown group
  * member. Nothing changes until binding_table_swap. */
 struct binding_table_saved;
-struct binding_table_saved *binding_table_prepare(const struct vipmta_config *cfg,
+struct binding_table_saved *binding_table_prepare(struct vipmta_config *cfg,
                                                   struct config_errors *errs);
 /* Puts `s` in force and returns it holding the table it replaced (swap again
  * to undo). */

@@ -453,12 +453,13 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
     }
     char *dir = config_dir_of(file);
     struct config_ctx c = {.file = file, .dir = dir, .errs = errs};
+    cfg->refs = 1;
     cfg->path = strdup(file);
     cfg->root = root;
     config_parse_root(&c, cfg, root);
     free(dir);
     if (c.errors) {
-        config_free(cfg);
+        config_release(cfg);
         return NULL;
     }
     return cfg;
@@ -514,10 +515,8 @@ static void config_free_strings(char **list, size_t n)
     free(list);
 }
 
-void config_free(struct vipmta_config *cfg)
+static void config_destroy(struct vipmta_config *cfg)
 {
-    if (!cfg)
-        return;
     free(cfg->path);
     free(cfg->hostname);
     free(cfg->spool_dir);
@@ -574,7 +573,20 @@ void config_free(struct vipmta_config *cfg)
     free(cfg);
 }
 
-const struct vipmta_domain_limits *config_domain_limits(const struct vipmta_config *cfg,
+struct vipmta_config *config_ref(struct vipmta_config *cfg)
+{
+    if (cfg)
+        __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
+void config_release(struct vipmta_config *cfg)
+{
+    if (cfg && __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        config_destroy(cfg);
+}
+
+const struct config_domain_limits *config_domain_limits(const struct vipmta_config *cfg,
                                                         const char *domain)
 {
     for (size_t i = 1; domain && i < cfg->domain_count; i++)

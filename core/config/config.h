@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <jansson.h>
 #include "config_errors.h"
-#include "domain_record.h"
 
 /* An address with a prefix length (relay_from, netacl). */
 struct config_cidr {
@@ -49,9 +48,24 @@ struct config_binding_rule {
     char *binding;                /* target binding, or NULL */
 };
 
+/* Per-domain delivery limits, from the `domains` config ("*" gives defaults). */
+struct config_domain_limits {
+    unsigned max_connections_per_binding; /* open outbound connections per binding (32) */
+    unsigned max_connections;             /* open outbound connections in total (0 = no cap) */
+    unsigned messages_per_connection;     /* messages sent on one connection before QUIT (100) */
+    unsigned connect_timeout;             /* seconds to establish TCP and get the greeting (60) */
+    unsigned command_timeout;             /* seconds per SMTP command reply (300) */
+    unsigned data_timeout;                /* seconds for the reply to the final dot (600) */
+    const unsigned *retry_schedule;       /* seconds between attempts; the last repeats */
+    unsigned retry_count;                 /* entries in retry_schedule */
+    unsigned max_queue_lifetime;          /* seconds before a deferred recipient bounces (5 days) */
+    unsigned veto_retry;                  /* seconds before mail is tried again after a post-bind
+                                           * veto (5); vetoes do not advance the retry schedule */
+};
+
 struct config_domain {
     char *name;                   /* "*" holds the defaults */
-    struct vipmta_domain_limits limits;
+    struct config_domain_limits limits;
     unsigned *retry_schedule;     /* owned; limits.retry_schedule points here */
 };
 
@@ -135,19 +149,26 @@ struct vipmta_config {
     char *group;                  /* run group, NULL: the user's login group */
     int run_as_root;              /* 1: may keep running as root without `user` */
     json_t *root;                 /* the parsed document (owned) */
+    unsigned refs;                /* references held (config_ref / config_release) */
 };
 
-/* Parses and validates `path`. On failure returns NULL and appends every
+/* Parses and validates `path` into a config holding one reference (the
+ * caller's: config_release it, or hand it to config_install). On failure returns NULL and appends every
  * problem found to `errs`: parse errors as "FILE:LINE:COLUMN: message",
  * schema errors as "FILE: PATH: message" (PATH like "modules[2].options"). */
 struct vipmta_config *config_load_file(const char *path, struct config_errors *errs);
 /* Same, from a string; `name` stands for the file name in messages. */
 struct vipmta_config *config_load_string(const char *text, const char *name,
                                          struct config_errors *errs);
-void config_free(struct vipmta_config *cfg);
+/* Another reference to `cfg` (returned), for a holder that uses it across
+ * callbacks (a session, a connection, a lookup). Any thread. */
+struct vipmta_config *config_ref(struct vipmta_config *cfg);
+/* Drops a reference (the loader's first one, or one from config_ref or
+ * config_hold); the last one frees the config. NULL is ignored. Any thread. */
+void config_release(struct vipmta_config *cfg);
 
 /* The limits for `domain`: its own entry, else "*". Never NULL. */
-const struct vipmta_domain_limits *config_domain_limits(const struct vipmta_config *cfg,
+const struct config_domain_limits *config_domain_limits(const struct vipmta_config *cfg,
                                                         const char *domain);
 /* The route for `domain`: exact entry, else "*", else NULL (use MX). */
 const struct config_route *config_route_for(const struct vipmta_config *cfg, const char *domain);

@@ -293,7 +293,7 @@ static void config_parse_limits(struct config_ctx *c, const json_t *o, const cha
                                        "messages_per_connection", "connect_timeout",
                                        "command_timeout", "data_timeout", "retry_schedule",
                                        "max_queue_lifetime", "veto_retry", NULL};
-    struct vipmta_domain_limits *l = &d->limits;
+    struct config_domain_limits *l = &d->limits;
     unsigned long long v;
 
     config_check_keys(c, o, p, keys);
@@ -348,7 +348,7 @@ static void config_parse_limits(struct config_ctx *c, const json_t *o, const cha
 static void config_domain_defaults(struct config_domain *d)
 {
     d->name = strdup("*");
-    d->limits = (struct vipmta_domain_limits){
+    d->limits = (struct config_domain_limits){
         .max_connections_per_binding = 32,
         .max_connections = 0,
         .messages_per_connection = 100,

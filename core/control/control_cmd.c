@@ -1,6 +1,7 @@
 /* control_cmd.c: the control socket's commands (status, bindings, domains, queue, modules, reload, shutdown) as JSON replies. */
 #include "binding/binding_table.h"
 #include "control_internal.h"
+#include "config/config_current.h"
 #include "daemon/daemon.h"
 #include "queue/queue_domain.h"
 #include "plugin/plugin_hooks.h"
@@ -47,7 +48,7 @@ static json_t *control_str(const char *s)
 
 static json_t *control_status(void)
 {
-    const struct vipmta_config *cfg = daemon_config();
+    const struct vipmta_config *cfg = config_current();
     const struct control_stats_totals *t = control_stats_totals();
     struct queue_stats qs;
     uint64_t delivered = 0, deferred = 0, bounced = 0, conns = 0, vetoes = 0, open = 0;
@@ -131,11 +132,12 @@ static json_t *control_bindings(void)
 
 /* ---- domains ---- */
 
-static void control_collect_domain(domain_record *dr, void *arg)
+static void control_collect_domain(struct queue_domain *qd, void *arg)
 {
     json_t *list = arg;
-    time_t when = 0;
-    const char *err = queue_domain_last_error(dr, &when);
+    const domain_record *dr = &qd->record;
+    time_t when = qd->last_error_at;
+    const char *err = qd->last_error;
     json_t *o = json_object();
     json_t *per = json_object();
     if (!o || !per) {
@@ -143,16 +145,16 @@ static void control_collect_domain(domain_record *dr, void *arg)
         json_decref(per);
         return;
     }
-    for (int i = 0; dr->binding_connections && i < vipmta_binding_count(); i++) {
-        const char *name = config_get_binding_name_from_id(i);
-        if (dr->binding_connections[i] && name)
-            json_object_set_new(per, name, json_integer(dr->binding_connections[i]));
+    for (size_t i = 0; i < qd->binding_slots; i++) {
+        const char *name = config_get_binding_name_from_id((ec_binding_slot)i);
+        if (qd->binding_connections[i] && name)
+            json_object_set_new(per, name, json_integer(qd->binding_connections[i]));
     }
     control_set(o, "domain", json_string(dr->domain));
-    control_set(o, "queued", control_uint((uint64_t)dr->active_count + dr->delayed_count));
-    control_set(o, "active", control_uint(dr->active_count));
-    control_set(o, "delayed", control_uint(dr->delayed_count));
-    control_set(o, "connections", control_uint(dr->connections));
+    control_set(o, "queued", control_uint((uint64_t)qd->ready + qd->delayed));
+    control_set(o, "active", control_uint(qd->ready));
+    control_set(o, "delayed", control_uint(qd->delayed));
+    control_set(o, "connections", control_uint(qd->connections));
     control_set(o, "binding_connections", per);
     control_set(o, "deliveries", control_uint(dr->deliveries));
     control_set(o, "failures", control_uint(dr->failures));
@@ -206,7 +208,7 @@ static json_t *control_domains(const json_t *args)
             return control_error("no domain %s is known (mail for it was never queued since "
                                  "the start)", only);
         }
-        control_collect_domain(dr, list);
+        control_collect_domain(queue_domain_of(dr), list);
     } else {
         queue_domain_foreach(control_collect_domain, list);
         list = control_sorted(list, control_cmp_domain);

@@ -34,11 +34,12 @@ struct control_metrics_collect {
     int failed;
 };
 
-static void control_metrics_collect_domain(domain_record *dr, void *arg)
+static void control_metrics_collect_domain(struct queue_domain *qd, void *arg)
 {
     struct control_metrics_collect *c = arg;
+    const domain_record *dr = &qd->record;
 
-    c->queued += (uint64_t)dr->active_count + dr->delayed_count;
+    c->queued += (uint64_t)qd->ready + qd->delayed;
     if (c->domain_count == c->domain_cap) {
         size_t cap = c->domain_cap ? c->domain_cap * 2 : 64;
         struct control_metrics_domain_sample *grown = realloc(c->domains, cap * sizeof(*grown));
@@ -51,9 +52,9 @@ static void control_metrics_collect_domain(domain_record *dr, void *arg)
     }
     c->domains[c->domain_count++] = (struct control_metrics_domain_sample){
         .domain = dr->domain,
-        .active = dr->active_count,
-        .delayed = dr->delayed_count,
-        .connections = dr->connections,
+        .active = qd->ready,
+        .delayed = qd->delayed,
+        .connections = qd->connections,
         .deliveries = dr->deliveries,
         .transients = dr->transients,
         .failures = dr->failures,

@@ -1,5 +1,6 @@
 /* daemon.c: the running daemon: startup order, the event loop, signals, graceful shutdown. */
 #include "daemon.h"
+#include "config/config_current.h"
 #include "binding/binding_table.h"
 #include "control/control.h"
 #include "deliver/deliver.h"
@@ -23,7 +24,6 @@
 #include <time.h>
 
 static struct event_base *loop;
-static struct vipmta_config *running_config;
 static int stopping;
 
 /* How far daemon_start got, so shutdown undoes exactly that. */
@@ -54,11 +54,6 @@ struct event_base *daemon_event_base(void)
 void daemon_set_event_base(struct event_base *base)
 {
     loop = base;
-}
-
-const struct vipmta_config *daemon_config(void)
-{
-    return running_config;
 }
 
 static void daemon_recovered(void *arg, struct spool_envelope *env)
@@ -107,7 +102,7 @@ int daemon_reload(struct config_errors *errs)
         config_errors_add(errs, "the daemon is %s: nothing reloaded", stopping ? "stopping" : "starting");
         return -1;
     }
-    return daemon_reload_config(&running_config, errs); /* core/daemon/daemon_reload.c, docs/reload.md */
+    return daemon_reload_config(errs); /* daemon_reload.c, docs/reload.md */
 }
 
 static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
@@ -117,7 +112,7 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
     (void)what;
     (void)arg;
     log_write("core", VIPMTA_LOG_NOTICE, "SIGHUP: reloading %s",
-              running_config->path ? running_config->path : "the configuration");
+              config_current()->path ? config_current()->path : "the configuration");
     if (daemon_reload(&errs) != 0) {
         for (size_t i = 0; i < errs.count; i++)
             log_write("core", VIPMTA_LOG_ERROR, "reload: %s", errs.messages[i]);
@@ -142,7 +137,7 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
         config_errors_add(errs, "out of memory");
         return -1;
     }
-    queue_domain_registry_init(cfg);
+    queue_domain_registry_init();
     if (log_delivery_open(cfg->delivery_log) != 0) {
         config_errors_add(errs, "delivery_log: cannot open %s: %m", cfg->delivery_log);
         return -1;
@@ -162,10 +157,10 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
     if (route_init(loop, cfg, errs) != 0)
         return -1;
     stage = STAGE_ROUTE;
-    if (deliver_init(loop, cfg, errs) != 0)
+    if (deliver_init(loop, errs) != 0)
         return -1;
     stage = STAGE_DELIVERY;
-    if (queue_init(loop, cfg, deliver_kick, NULL) != 0) {
+    if (queue_init(loop, deliver_kick, NULL) != 0) {
         config_errors_add(errs, "cannot start the queue");
         return -1;
     }
@@ -234,7 +229,7 @@ int daemon_run(struct vipmta_config *cfg)
     struct config_errors errs = {0};
     int status = 0;
 
-    running_config = cfg;
+    config_install(cfg); /* the caller's reference: in force from now on */
     signal(SIGPIPE, SIG_IGN);
     /* one thread owns the loop (the spool's threads wake it through an
      * eventfd), so libevent runs without locks; the changelist folds the
@@ -273,8 +268,7 @@ int daemon_run(struct vipmta_config *cfg)
     }
 
     daemon_stop_subsystems();
-    running_config = cfg;
-    daemon_reload_release_all(); /* configs of reloads: nothing points into them any more */
+    config_install(NULL); /* nothing runs any more: the config in force goes too */
     config_errors_clear(&errs);
     event_free(ev_term);
     event_free(ev_int);

@@ -10,15 +10,14 @@ struct event_base;
  * unblocks them once its handlers are installed. Call before anything that
  * takes time at start (config, privileges, detaching). */
 void daemon_block_signals(void);
-/* Runs until SIGTERM/SIGINT; returns the process exit status. Takes `cfg`. */
+/* Runs until SIGTERM/SIGINT; returns the process exit status. Takes over the
+ * caller's reference to `cfg` and puts it in force (config_current.h). */
 int daemon_run(struct vipmta_config *cfg);
 /* The loop (NULL before daemon_run). */
 struct event_base *daemon_event_base(void);
 /* For programs that drive the core without daemon_run (benchmarks): the loop
  * vipmta_event_base() hands to modules. Not for use while daemon_run runs. */
 void daemon_set_event_base(struct event_base *base);
-/* The configuration in force. */
-const struct vipmta_config *daemon_config(void);
 /* Reads the config file again, validates all of it, and applies it when
  * good (SIGHUP and `vipmtactl reload`). 0 when applied; -1 with the reasons
  * appended to `errs` when the running config stays in force. */

@@ -1,22 +1,16 @@
 /* daemon_reload.c: live configuration reload: validate the whole new config, then apply it or keep the old one. */
 #include "daemon_reload.h"
 #include "binding/binding_table.h"
-#include "deliver/deliver.h"
-#include "queue/queue_domain.h"
+#include "config/config_current.h"
+#include "control/control_stats.h"
 #include "log/log.h"
 #include "plugin/plugin_reload.h"
-#include "queue/queue.h"
+#include "queue/queue_domain.h"
 #include "route/route.h"
-#include "smtpd/smtpd.h"
-#include "control/control_stats.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Every config loaded by a reload, the one in force last. */
-static struct vipmta_config **loaded;
-static size_t loaded_count;
 
 /* Top-level keys applied live; any other key that changes is reported as
  * waiting for a restart (see docs/reload.md). */
@@ -78,8 +72,8 @@ static void daemon_reload_check_restart_keys(const struct vipmta_config *old, co
         daemon_reload_append(changed, size, ", ", "dns.mx_port");
 }
 
-static int daemon_reload_reload_apply(const struct vipmta_config *old, struct vipmta_config *cfg,
-                        struct config_errors *errs)
+static int daemon_reload_apply(const struct vipmta_config *old, struct vipmta_config *cfg,
+                               struct config_errors *errs)
 {
     struct config_errors warnings = {0};
     char changed[512] = "";
@@ -127,10 +121,6 @@ static int daemon_reload_reload_apply(const struct vipmta_config *old, struct vi
     binding_table_saved_free(bindings); /* nothing keeps pointers to table entries */
     binding_table_check_addresses();
     queue_domain_registry_apply_config(cfg);
-    route_apply_config(cfg);
-    deliver_set_config(cfg);
-    queue_set_config(cfg);
-    smtpd_server_set_config(cfg);
     int level = log_level_from_name(cfg->log_level);
     if (level >= 0)
         log_set_level((enum vipmta_log_level)level);
@@ -164,9 +154,9 @@ static int daemon_reload_reload_apply(const struct vipmta_config *old, struct vi
     return 0;
 }
 
-int daemon_reload_config(struct vipmta_config **current, struct config_errors *errs)
+int daemon_reload_config(struct config_errors *errs)
 {
-    const struct vipmta_config *old = *current;
+    const struct vipmta_config *old = config_current();
 
     if (!old || !old->path) {
         config_errors_add(errs, "no configuration file to read again");
@@ -175,27 +165,13 @@ int daemon_reload_config(struct vipmta_config **current, struct config_errors *e
     struct vipmta_config *cfg = config_load_file(old->path, errs);
     if (!cfg)
         return -1;
-    struct vipmta_config **grown = realloc(loaded, (loaded_count + 1) * sizeof(*grown));
-    if (!grown) {
-        config_free(cfg);
-        config_errors_add(errs, "out of memory");
+    if (daemon_reload_apply(old, cfg, errs) != 0) {
+        config_release(cfg);
         return -1;
     }
-    loaded = grown;
-    if (daemon_reload_reload_apply(old, cfg, errs) != 0) {
-        config_free(cfg);
-        return -1;
-    }
-    loaded[loaded_count++] = cfg;
-    *current = cfg;
+    /* sessions, connections and lookups in progress keep the old one until
+     * they end; it is freed with the last of them */
+    config_install(cfg);
+    route_config_changed();
     return 0;
-}
-
-void daemon_reload_release_all(void)
-{
-    for (size_t i = 0; i < loaded_count; i++)
-        config_free(loaded[i]);
-    free(loaded);
-    loaded = NULL;
-    loaded_count = 0;
 }

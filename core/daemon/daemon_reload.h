@@ -4,15 +4,12 @@
 
 #include "config/config.h"
 
-/* Reads (*current)->path again, validates all of it (schema, bindings,
- * routes, every changed module option, every newly enabled module) and, when
- * good, applies it to the running subsystems and makes it *current: 0. Else
- * -1 with the reasons in `errs` and nothing changed. Configs replaced stay
- * allocated until daemon_reload_release_all (sessions, lookups and modules in
- * flight may point into them). */
-int daemon_reload_config(struct vipmta_config **current, struct config_errors *errs);
-/* Frees every config a reload loaded (not the first one: its owner frees it).
- * Call after the subsystems have stopped. */
-void daemon_reload_release_all(void);
+/* Reads the file of the config in force again, validates all of it (schema,
+ * bindings, routes, every changed module option, every newly enabled module)
+ * and, when good, applies it to the running subsystems and puts it in force
+ * (config_install): 0. Else -1 with the reasons in `errs` and nothing
+ * changed. Sessions, connections and lookups in progress finish on the
+ * config they started with; it is freed when the last of them ends. */
+int daemon_reload_config(struct config_errors *errs);
 
 #endif

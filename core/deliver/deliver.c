@@ -1,6 +1,7 @@
 /* deliver.c: the delivery engine: connections per (domain, binding) within limits, targets in order, outcomes. */
 #include "deliver.h"
 #include "deliver_internal.h"
+#include "config/config_current.h"
 #include "queue/queue_domain.h"
 #include "log/log.h"
 #include "deliver_connect.h"
@@ -48,6 +49,9 @@ struct deliver_conn {
     char destination[DELIVER_ADDR_MAX];
     char mx[256];
     char last_error[512];
+    struct vipmta_config *cfg;                  /* held from start to end: the connection
+                                                 * finishes on the config it started with */
+    const struct config_domain_limits *limits;  /* the domain's, in cfg */
 };
 
 /* The connections of one (domain, binding). */
@@ -61,7 +65,6 @@ struct deliver_lane {
 static struct {
     int running;
     struct event_base *base;
-    const struct vipmta_config *cfg;
     struct deliver_conn *all;
     struct deliver_lane **lanes;
     size_t lane_buckets, lane_count;
@@ -136,7 +139,7 @@ static void deliver_lanes_free(void)
 
 static int deliver_slot_ok(const domain_record *dr, ec_binding_slot slot)
 {
-    return dr->binding_connections && slot >= 0 && slot < vipmta_binding_count();
+    return slot >= 0 && (size_t)slot < queue_domain_of(dr)->binding_slots;
 }
 
 static struct deliver_conn *deliver_conn_new(domain_record *dr, ec_binding_slot slot,
@@ -156,8 +159,12 @@ static struct deliver_conn *deliver_conn_new(domain_record *dr, ec_binding_slot 
     if (d.all)
         d.all->all_prev = c;
     d.all = c;
-    dr->connections++;
-    dr->binding_connections[slot]++;
+    struct queue_domain *qd = queue_domain_of(dr);
+    qd->connections++;
+    qd->binding_connections[slot]++;
+    /* the connection runs on the configuration in force now, to its end */
+    c->cfg = config_hold();
+    c->limits = c->cfg ? config_domain_limits(c->cfg, dr->domain) : NULL;
     control_stats_binding(slot)->open++;
     return c;
 }
@@ -180,14 +187,16 @@ static void deliver_conn_unlink(struct deliver_conn *c)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     c->lane = NULL;
-    c->dr->connections--;
-    c->dr->binding_connections[c->slot]--;
+    struct queue_domain *qd = queue_domain_of(c->dr);
+    qd->connections--;
+    qd->binding_connections[c->slot]--;
     control_stats_binding(c->slot)->open--;
 }
 
 static void deliver_conn_free(struct deliver_conn *c)
 {
     deliver_conn_unlink(c);
+    config_release(c->cfg);
     free(c->targets);
     free(c);
 }
@@ -267,7 +276,9 @@ static void deliver_settle_ready(struct deliver_conn *c, int failed, const char 
 static size_t deliver_take(void *arg, struct queue_rcpt **out, size_t max)
 {
     struct deliver_conn *c = arg;
-    if (!d.running)
+    /* after a reload a connection finishes what it has, but takes no new
+     * work: that goes out on a connection made under the new config */
+    if (!d.running || c->cfg != config_current())
         return 0;
     size_t n = queue_take(c->dr, c->slot, out, max);
     if (n)
@@ -340,12 +351,14 @@ static const struct deliver_client_ops deliver_smtpc_ops = {
 
 /* ---- connecting ---- */
 
-static const char *deliver_ehlo_name(ec_binding_slot slot)
+/* The binding's EHLO name in the connection's config, else its hostname. */
+static const char *deliver_ehlo_name(const struct deliver_conn *c)
 {
-    const vipmta_binding *b = vipmta_binding_by_slot(slot);
-    if (b && b->ehlo && *b->ehlo)
-        return b->ehlo;
-    return d.cfg && d.cfg->hostname ? d.cfg->hostname : "localhost";
+    const char *name = config_get_binding_name_from_id(c->slot);
+    for (size_t i = 0; c->cfg && name && i < c->cfg->binding_count; i++)
+        if (strcmp(c->cfg->bindings[i].name, name) == 0 && c->cfg->bindings[i].ehlo)
+            return c->cfg->bindings[i].ehlo;
+    return c->cfg && c->cfg->hostname ? c->cfg->hostname : "localhost";
 }
 
 /* Every target failed: unless another connection of the lane is at work,
@@ -372,7 +385,7 @@ static void deliver_all_failed(struct deliver_conn *c)
 
 static void deliver_try_next(struct deliver_conn *c)
 {
-    const struct vipmta_domain_limits *lim = c->dr->limits;
+    const struct config_domain_limits *lim = c->limits;
     c->state = CONN_CONNECTING;
     while (c->next_target < c->ntargets && d.running) {
         const struct route_target *t = &c->targets[c->next_target++];
@@ -409,7 +422,7 @@ static void deliver_try_next(struct deliver_conn *c)
             deliver_format_addr((struct sockaddr *)&local, c->source, sizeof(c->source));
         struct deliver_client_params p = {
             .fd = fd,
-            .ehlo_name = deliver_ehlo_name(c->slot),
+            .ehlo_name = deliver_ehlo_name(c),
             .peer = c->destination,
             .connect_timeout = lim ? lim->connect_timeout : 0,
             .command_timeout = lim ? lim->command_timeout : 0,
@@ -450,6 +463,10 @@ static void deliver_on_route(void *arg, const struct route_result *res)
         deliver_conn_free(c);
         return;
     }
+    if (res->status == ROUTE_OK)
+        c->dr->dns_failures = 0;
+    else if (c->dr->dns_failures < UINT8_MAX)
+        c->dr->dns_failures++;
     if (res->status == ROUTE_OK && res->count) {
         c->targets = malloc(res->count * sizeof(*c->targets));
         if (c->targets) {
@@ -470,12 +487,10 @@ static void deliver_on_route(void *arg, const struct route_result *res)
 
 /* ---- public ---- */
 
-int deliver_init(struct event_base *base, const struct vipmta_config *cfg,
-                  struct config_errors *errs)
+int deliver_init(struct event_base *base, struct config_errors *errs)
 {
     deliver_shutdown();
     d.base = base;
-    d.cfg = cfg;
     d.lane_buckets = 256;
     d.lanes = calloc(d.lane_buckets, sizeof(*d.lanes));
     if (!d.lanes) {
@@ -497,29 +512,36 @@ void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
         log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
         return;
     }
-    /* idle connections first */
-    for (struct deliver_conn *c = lane->conns; c && queue_has_ready(dr, slot); c = c->lane_next)
-        if (c->state == CONN_SESSION && c->session && deliver_client_is_idle(c->session))
+    /* idle connections first; those made under a config a reload replaced
+     * are closed instead (their route and limits may be stale) */
+    for (struct deliver_conn *c = lane->conns; c && queue_has_ready(dr, slot); c = c->lane_next) {
+        if (c->state != CONN_SESSION || !c->session || !deliver_client_is_idle(c->session))
+            continue;
+        if (c->cfg == config_current())
             deliver_client_wake(c->session);
+        else
+            deliver_client_close_idle(c->session);
+    }
     if (!queue_has_ready(dr, slot))
         return;
 
-    const struct vipmta_domain_limits *lim = dr->limits;
+    struct queue_domain *qd = queue_domain_of(dr);
+    const struct config_domain_limits *lim = qd->limits;
     unsigned per_binding = lim && lim->max_connections_per_binding
                                ? lim->max_connections_per_binding
                                : DELIVER_DEFAULT_PER_BINDING;
     unsigned total_cap = lim ? lim->max_connections : 0;
-    unsigned want = (dr->active_count + DELIVER_RCPTS_PER_CONN - 1) / DELIVER_RCPTS_PER_CONN;
+    unsigned want = (qd->ready + DELIVER_RCPTS_PER_CONN - 1) / DELIVER_RCPTS_PER_CONN;
     if (want < 1)
         want = 1;
     if (want > per_binding)
         want = per_binding;
-    unsigned have = dr->binding_connections[slot];
+    unsigned have = qd->binding_connections[slot];
     unsigned opens = want > have ? want - have : 0;
 
     for (unsigned i = 0; i < opens && d.running && queue_has_ready(dr, slot); i++) {
-        if (dr->binding_connections[slot] >= per_binding ||
-            (total_cap && dr->connections >= total_cap))
+        if (qd->binding_connections[slot] >= per_binding ||
+            (total_cap && qd->connections >= total_cap))
             break;
         struct deliver_conn *c = deliver_conn_new(dr, slot, lane);
         if (!c) {
@@ -552,9 +574,4 @@ void deliver_shutdown(void)
     deliver_lanes_free();
     if (was_running)
         log_write("delivery", VIPMTA_LOG_INFO, "delivery stopped");
-}
-
-void deliver_set_config(const struct vipmta_config *cfg)
-{
-    d.cfg = cfg;
 }

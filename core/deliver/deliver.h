@@ -7,14 +7,13 @@
 
 struct event_base;
 
-int deliver_init(struct event_base *base, const struct vipmta_config *cfg,
-                  struct config_errors *errs);
+/* Starts the engine on `base`. Each connection holds the config in force
+ * when it opens (limits, EHLO name) until it ends. 0, or -1 with errors. */
+int deliver_init(struct event_base *base, struct config_errors *errs);
 /* Ready work exists for (dr, slot): open connections up to the limits.
  * This is the queue's ready callback. */
 void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg);
 /* Stops opening connections and closes the open ones (QUIT when idle). */
 void deliver_shutdown(void);
-/* Reload: `cfg` from now on (the previous one must stay alive). */
-void deliver_set_config(const struct vipmta_config *cfg);
 
 #endif

@@ -649,6 +649,14 @@ void deliver_client_wake(struct deliver_client_session *s)
     deliver_client_next_message(s);
 }
 
+void deliver_client_close_idle(struct deliver_client_session *s)
+{
+    if (s->state != ST_IDLE)
+        return;
+    event_del(s->timer);
+    deliver_client_quit(s);
+}
+
 void deliver_client_abort(struct deliver_client_session *s)
 {
     if (s->state == ST_IDLE) {

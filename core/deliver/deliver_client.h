@@ -61,6 +61,9 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
 int deliver_client_is_idle(const struct deliver_client_session *s);
 /* An idle session asks `take` again now (new work arrived). */
 void deliver_client_wake(struct deliver_client_session *s);
+/* An idle session sends QUIT now (its connection is not wanted any more);
+ * `done` follows as usual. No effect on a session that is not idle. */
+void deliver_client_close_idle(struct deliver_client_session *s);
 /* Ends the session at once (shutdown): QUIT when idle (best effort), every
  * recipient without an outcome is DELIVER_CLIENT_RELEASED, the fd is closed and the
  * session freed; `done` is NOT called. */

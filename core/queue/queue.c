@@ -1,5 +1,6 @@
 /* queue.c: the in-memory queue: per (domain, binding) ready lists, the retry heap, outcomes. */
 #include "queue_internal.h"
+#include "config/config_current.h"
 #include "binding/binding_table.h"
 #include "queue_domain.h"
 #include "log/log.h"
@@ -22,13 +23,6 @@ struct queue_lane {
     uint8_t kick; /* on the kick list */
 };
 
-/* The queue's state for one domain record. */
-struct queue_lanes {
-    domain_record *dr;
-    struct queue_lane *lanes;
-    int nlanes;
-};
-
 /* A delayed recipient in the retry heap (time copied for cache-friendly compares). */
 struct queue_heap_entry {
     time_t at;
@@ -36,7 +30,7 @@ struct queue_heap_entry {
 };
 
 struct queue_kick {
-    struct queue_lanes *qd;
+    struct queue_domain *qd;
     int slot;
 };
 
@@ -46,9 +40,6 @@ static struct {
     const struct vipmta_config *cfg;
     queue_ready_fn ready;
     void *ready_arg;
-    /* domain_record* -> queue_lanes*, open addressing */
-    struct queue_lanes **map;
-    size_t map_cap, map_count;
     /* delayed recipients, min-heap by next attempt */
     struct queue_heap_entry *heap;
     size_t heap_len, heap_cap;
@@ -64,69 +55,8 @@ static struct {
     struct queue_stats stats;
 } q;
 
-const struct vipmta_config *queue_config(void)
-{
-    return q.cfg;
-}
 
-/* ---- domain map ---- */
-
-static size_t queue_ptr_hash(const void *p)
-{
-    uint64_t x = (uint64_t)(uintptr_t)p;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return (size_t)x;
-}
-
-static struct queue_lanes *queue_lanes_find(const domain_record *dr)
-{
-    if (!q.map_cap)
-        return NULL;
-    for (size_t i = queue_ptr_hash(dr) & (q.map_cap - 1);; i = (i + 1) & (q.map_cap - 1)) {
-        if (!q.map[i])
-            return NULL;
-        if (q.map[i]->dr == dr)
-            return q.map[i];
-    }
-}
-
-static void queue_map_insert(struct queue_lanes **map, size_t cap, struct queue_lanes *qd)
-{
-    size_t i = queue_ptr_hash(qd->dr) & (cap - 1);
-    while (map[i])
-        i = (i + 1) & (cap - 1);
-    map[i] = qd;
-}
-
-static struct queue_lanes *queue_lanes_get(domain_record *dr)
-{
-    struct queue_lanes *qd = queue_lanes_find(dr);
-    if (qd)
-        return qd;
-    if ((q.map_count + 1) * 2 > q.map_cap) {
-        size_t cap = q.map_cap ? q.map_cap * 2 : 256;
-        struct queue_lanes **map = calloc(cap, sizeof(*map));
-        if (!map)
-            return NULL;
-        for (size_t i = 0; i < q.map_cap; i++)
-            if (q.map[i])
-                queue_map_insert(map, cap, q.map[i]);
-        free(q.map);
-        q.map = map;
-        q.map_cap = cap;
-    }
-    qd = calloc(1, sizeof(*qd));
-    if (!qd)
-        return NULL;
-    qd->dr = dr;
-    queue_map_insert(q.map, q.map_cap, qd);
-    q.map_count++;
-    return qd;
-}
-
-static struct queue_lane *queue_lane_get(struct queue_lanes *qd, int slot)
+static struct queue_lane *queue_lane_get(struct queue_domain *qd, int slot)
 {
     if (slot < 0)
         slot = 0;
@@ -160,14 +90,14 @@ static void queue_on_kick(evutil_socket_t fd, short what, void *unused)
     for (size_t i = 0; i < n; i++)
         kicks[i].qd->lanes[kicks[i].slot].kick = 0;
     for (size_t i = 0; i < n && q.running; i++) {
-        struct queue_lanes *qd = kicks[i].qd;
+        struct queue_domain *qd = kicks[i].qd;
         if (qd->lanes[kicks[i].slot].count && q.ready)
-            q.ready(qd->dr, kicks[i].slot, q.ready_arg);
+            q.ready(&qd->record, kicks[i].slot, q.ready_arg);
     }
     free(kicks);
 }
 
-static void queue_kick(struct queue_lanes *qd, int slot)
+static void queue_kick(struct queue_domain *qd, int slot)
 {
     struct queue_lane *lane = &qd->lanes[slot];
     if (lane->kick)
@@ -177,7 +107,7 @@ static void queue_kick(struct queue_lanes *qd, int slot)
         struct queue_kick *k = realloc(q.kicks, cap * sizeof(*k));
         if (!k) {
             log_write("queue", VIPMTA_LOG_ERROR, "out of memory: %s not notified",
-                      qd->dr->domain);
+                      qd->record.domain);
             return;
         }
         q.kicks = k;
@@ -195,10 +125,10 @@ static void queue_kick(struct queue_lanes *qd, int slot)
 
 /* ---- lanes ---- */
 
-static struct queue_lane *queue_rcpt_lane(struct queue_rcpt *r, struct queue_lanes **qd_out)
+static struct queue_lane *queue_rcpt_lane(struct queue_rcpt *r, struct queue_domain **qd_out)
 {
-    struct queue_lanes *qd = queue_lanes_get(r->dr);
-    struct queue_lane *lane = qd ? queue_lane_get(qd, r->msg->binding) : NULL;
+    struct queue_domain *qd = queue_domain_of(r->dr);
+    struct queue_lane *lane = queue_lane_get(qd, r->msg->binding);
     *qd_out = qd;
     return lane;
 }
@@ -206,7 +136,7 @@ static struct queue_lane *queue_rcpt_lane(struct queue_rcpt *r, struct queue_lan
 /* Makes r ready: at the tail (new work) or the head (released work). */
 static int queue_make_ready(struct queue_rcpt *r, int at_head)
 {
-    struct queue_lanes *qd;
+    struct queue_domain *qd;
     struct queue_lane *lane = queue_rcpt_lane(r, &qd);
     if (!lane)
         return -1;
@@ -224,7 +154,7 @@ static int queue_make_ready(struct queue_rcpt *r, int at_head)
         lane->tail = r;
     }
     lane->count++;
-    r->dr->active_count++;
+    qd->ready++;
     q.stats.active++;
     queue_kick(qd, r->msg->binding < 0 ? 0 : r->msg->binding);
     return 0;
@@ -295,7 +225,7 @@ static int queue_make_delayed(struct queue_rcpt *r)
     q.heap[q.heap_len].at = r->next_attempt;
     q.heap[q.heap_len].r = r;
     queue_heap_up(q.heap_len++);
-    r->dr->delayed_count++;
+    queue_domain_of(r->dr)->delayed++;
     q.stats.delayed++;
     queue_timer_arm();
     return 0;
@@ -304,7 +234,7 @@ static int queue_make_delayed(struct queue_rcpt *r)
 /* A delayed recipient leaves the heap (already removed from it). */
 static void queue_undelay(struct queue_rcpt *r)
 {
-    r->dr->delayed_count--;
+    queue_domain_of(r->dr)->delayed--;
     q.stats.delayed--;
     if (queue_make_ready(r, 0) != 0) {
         /* out of memory for a lane: keep it delayed, retry in a minute */
@@ -332,14 +262,12 @@ static void queue_on_timer(evutil_socket_t fd, short what, void *unused)
 
 /* ---- init / shutdown ---- */
 
-int queue_init(struct event_base *base, const struct vipmta_config *cfg, queue_ready_fn ready,
-               void *arg)
+int queue_init(struct event_base *base, queue_ready_fn ready, void *arg)
 {
     if (q.running)
         queue_shutdown();
     memset(&q, 0, sizeof(q));
     q.base = base;
-    q.cfg = cfg;
     q.ready = ready;
     q.ready_arg = arg;
     q.timer = evtimer_new(base, queue_on_timer, NULL);
@@ -356,11 +284,6 @@ int queue_init(struct event_base *base, const struct vipmta_config *cfg, queue_r
     return 0;
 }
 
-void queue_set_config(const struct vipmta_config *cfg)
-{
-    q.cfg = cfg;
-}
-
 /* Frees r's memory and drops its message when it was the last (no spool change). */
 static void queue_rcpt_free(struct queue_rcpt *r)
 {
@@ -373,29 +296,32 @@ static void queue_rcpt_free(struct queue_rcpt *r)
     }
 }
 
+/* Frees the ready recipients of a domain and its lanes (shutdown). */
+static void queue_drop_lanes(struct queue_domain *qd, void *unused)
+{
+    (void)unused;
+    for (int s = 0; s < qd->nlanes; s++) {
+        struct queue_rcpt *r = qd->lanes[s].head;
+        while (r) {
+            struct queue_rcpt *next = r->next;
+            qd->ready--;
+            queue_rcpt_free(r);
+            r = next;
+        }
+    }
+    free(qd->lanes);
+    qd->lanes = NULL;
+    qd->nlanes = 0;
+}
+
 void queue_shutdown(void)
 {
     if (!q.running)
         return;
     q.running = 0;
-    for (size_t i = 0; i < q.map_cap; i++) {
-        struct queue_lanes *qd = q.map[i];
-        if (!qd)
-            continue;
-        for (int s = 0; s < qd->nlanes; s++) {
-            struct queue_rcpt *r = qd->lanes[s].head;
-            while (r) {
-                struct queue_rcpt *next = r->next;
-                qd->dr->active_count--;
-                queue_rcpt_free(r);
-                r = next;
-            }
-        }
-        free(qd->lanes);
-        free(qd);
-    }
+    queue_domain_foreach(queue_drop_lanes, NULL);
     for (size_t i = 0; i < q.heap_len; i++) {
-        q.heap[i].r->dr->delayed_count--;
+        queue_domain_of(q.heap[i].r->dr)->delayed--;
         queue_rcpt_free(q.heap[i].r);
     }
     while (q.in_flight) {
@@ -403,7 +329,6 @@ void queue_shutdown(void)
         q.in_flight = r->next;
         queue_rcpt_free(r);
     }
-    free(q.map);
     free(q.heap);
     free(q.kicks);
     event_free(q.timer);
@@ -469,7 +394,8 @@ void queue_add(struct spool_envelope *env)
     q.stats.messages++;
 
     time_t now = time(NULL);
-    const char *fallback = q.cfg && q.cfg->hostname ? q.cfg->hostname : "localhost";
+    const struct vipmta_config *cfg = config_current();
+    const char *fallback = cfg && cfg->hostname ? cfg->hostname : "localhost";
     for (size_t i = 0; i < env->rcpt_count; i++) {
         const struct spool_rcpt *sr = &env->rcpts[i];
         if (sr->state != SPOOL_RCPT_PENDING)
@@ -519,8 +445,8 @@ void queue_add(struct spool_envelope *env)
 
 size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **out, size_t max)
 {
-    struct queue_lanes *qd = queue_lanes_find(dr);
-    if (!qd || slot < 0 || slot >= qd->nlanes || max == 0)
+    struct queue_domain *qd = queue_domain_of(dr);
+    if (!dr || slot < 0 || slot >= qd->nlanes || max == 0)
         return 0;
     struct queue_lane *lane = &qd->lanes[slot];
     const struct queue_message *m = lane->head ? lane->head->msg : NULL;
@@ -539,7 +465,7 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
         q.in_flight = r;
         out[n++] = r;
     }
-    dr->active_count -= (uint32_t)n;
+    qd->ready -= (uint32_t)n;
     q.stats.active -= n;
     q.stats.in_flight += n;
     return n;
@@ -547,8 +473,8 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
 
 int queue_has_ready(domain_record *dr, ec_binding_slot slot)
 {
-    struct queue_lanes *qd = queue_lanes_find(dr);
-    return qd && slot >= 0 && slot < qd->nlanes && qd->lanes[slot].count > 0;
+    struct queue_domain *qd = queue_domain_of(dr);
+    return dr && slot >= 0 && slot < qd->nlanes && qd->lanes[slot].count > 0;
 }
 
 /* Takes r off the in-flight list. */
@@ -581,6 +507,7 @@ static void queue_final(struct queue_rcpt *r)
 void queue_delivered(struct queue_rcpt *r, const char *reply)
 {
     (void)reply;
+    gettimeofday(&r->dr->last_delivery, NULL);
     /* the last open recipient: removing the message records the outcome
      * (its removal is durable once the removal thread has synced queue/) */
     if (r->msg->refs == 1 && r->msg->rcpt_open == 1) {
@@ -658,7 +585,7 @@ static void queue_defer(struct queue_rcpt *r, const char *reply, int vetoed)
 {
     if (queue_operator_pending(r))
         return;
-    const struct vipmta_domain_limits *lim = r->dr->limits;
+    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
     struct queue_message *m = r->msg;
     time_t now = time(NULL);
     r->dr->transients++;
@@ -762,14 +689,10 @@ void queue_foreach_rcpt(void (*fn)(const struct queue_rcpt *r, enum queue_rcpt_w
                                    void *arg),
                         void *arg)
 {
-    for (size_t i = 0; i < q.map_cap; i++) {
-        struct queue_lanes *qd = q.map[i];
-        if (!qd)
-            continue;
+    for (struct queue_domain *qd = queue_domain_all(); qd; qd = qd->all_next)
         for (int s = 0; s < qd->nlanes; s++)
             for (struct queue_rcpt *r = qd->lanes[s].head; r; r = r->next)
                 fn(r, QUEUE_RCPT_READY, arg);
-    }
     for (size_t i = 0; i < q.heap_len; i++)
         fn(q.heap[i].r, QUEUE_RCPT_DELAYED, arg);
     for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
@@ -795,12 +718,10 @@ static struct queue_message *queue_detach_message(const char *id, struct queue_r
 {
     size_t queued = 0, flying = 0;
     struct queue_message *msg = NULL;
-    for (size_t i = 0; i < q.map_cap; i++) {
-        struct queue_lanes *qd = q.map[i];
-        for (int s = 0; qd && s < qd->nlanes; s++)
+    for (struct queue_domain *qd = queue_domain_all(); qd; qd = qd->all_next)
+        for (int s = 0; s < qd->nlanes; s++)
             for (struct queue_rcpt *r = qd->lanes[s].head; r; r = r->next)
                 queue_match(r, id, &queued, &msg);
-    }
     for (size_t i = 0; i < q.heap_len; i++)
         queue_match(q.heap[i].r, id, &queued, &msg);
     for (struct queue_rcpt *r = q.in_flight; r; r = r->next)
@@ -820,9 +741,8 @@ static struct queue_message *queue_detach_message(const char *id, struct queue_r
         return NULL;
     }
     size_t got = 0;
-    for (size_t i = 0; i < q.map_cap; i++) {
-        struct queue_lanes *qd = q.map[i];
-        for (int s = 0; qd && s < qd->nlanes; s++) {
+    for (struct queue_domain *qd = queue_domain_all(); qd; qd = qd->all_next) {
+        for (int s = 0; s < qd->nlanes; s++) {
             struct queue_lane *lane = &qd->lanes[s];
             struct queue_rcpt **link = &lane->head, *last = NULL;
             while (*link) {
@@ -835,7 +755,7 @@ static struct queue_message *queue_detach_message(const char *id, struct queue_r
                 *link = r->next;
                 r->next = NULL;
                 lane->count--;
-                r->dr->active_count--;
+                qd->ready--;
                 q.stats.active--;
                 list[got++] = r;
             }
@@ -846,7 +766,7 @@ static struct queue_message *queue_detach_message(const char *id, struct queue_r
     for (size_t i = 0; i < q.heap_len; i++) {
         struct queue_rcpt *r = q.heap[i].r;
         if (strcmp(r->msg->id, id) == 0) {
-            r->dr->delayed_count--;
+            queue_domain_of(r->dr)->delayed--;
             q.stats.delayed--;
             list[got++] = r;
         } else {
@@ -919,7 +839,8 @@ int queue_bounce_message(const char *id, struct queue_op_result *res)
 
 size_t queue_flush_domain_count(domain_record *dr)
 {
-    uint32_t before = dr->delayed_count;
+    uint32_t before = queue_domain_of(dr)->delayed;
     queue_flush_domain(dr);
-    return before > dr->delayed_count ? before - dr->delayed_count : 0;
+    uint32_t after = queue_domain_of(dr)->delayed;
+    return before > after ? before - after : 0;
 }

@@ -51,15 +51,11 @@ struct queue_rcpt {
  * while the work just sits there (poll queue_has_ready when a connection frees up). */
 typedef void (*queue_ready_fn)(domain_record *dr, ec_binding_slot slot, void *arg);
 
-/* Keeps `cfg` (hostname for DSNs; may be NULL in tests) until queue_shutdown
- * or queue_set_config. 0, or -1 on out of memory. */
-int queue_init(struct event_base *base, const struct vipmta_config *cfg, queue_ready_fn ready,
-               void *arg);
+/* Starts the queue on `base`; `ready` is told when work becomes ready. The
+ * hostname for DSNs comes from the config in force. 0, or -1 on out of memory. */
+int queue_init(struct event_base *base, queue_ready_fn ready, void *arg);
 /* Frees everything in memory (recipients in flight too); spooled files stay. */
 void queue_shutdown(void);
-/* Added: a new config after a reload (same lifetime rule as queue_init's). */
-void queue_set_config(const struct vipmta_config *cfg);
-
 /* Takes ownership of `env` (a committed or recovered message): creates its
  * recipients on their domain records, active or delayed by next_attempt.
  * Only PENDING recipients are queued; the envelope is freed (nothing of it is

@@ -1,5 +1,6 @@
 /* queue_domain.c: the registry of domain records, a hash table keyed by lower-case domain name. */
 #include "queue_domain.h"
+#include "config/config_current.h"
 #include "vipmta_module.h"
 
 #include <ctype.h>
@@ -7,17 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-struct queue_domain_entry {
-    domain_record record; /* first: a domain_record* is a queue_domain_entry* */
-    struct queue_domain_entry *next;
-    size_t module_slots; /* entries allocated in record.module_data */
-    size_t binding_slots; /* entries allocated in record.binding_connections */
-    char *last_error;    /* the last delivery failure's reply or reason */
-    time_t last_error_at;
-};
-
-static const struct vipmta_config *queue_domain_cfg;
-static struct queue_domain_entry **buckets;
+static struct queue_domain **buckets;
+static struct queue_domain *all;
 static size_t bucket_count;
 static size_t record_count;
 
@@ -31,33 +23,44 @@ static uint64_t queue_domain_hash(const char *s)
     return h;
 }
 
-void queue_domain_registry_init(const struct vipmta_config *cfg)
+void queue_domain_registry_init(void)
 {
     queue_domain_registry_free();
-    queue_domain_cfg = cfg;
     bucket_count = 1024;
     buckets = calloc(bucket_count, sizeof(*buckets));
     if (!buckets)
         abort();
 }
 
+static void queue_domain_free(struct queue_domain *qd)
+{
+    free(qd->record.domain);
+    free(qd->binding_connections);
+    free(qd->lanes);
+    free(qd->module_data);
+    free(qd->last_error);
+    free(qd);
+}
+
 void queue_domain_registry_free(void)
 {
     for (size_t b = 0; b < bucket_count; b++) {
-        struct queue_domain_entry *e = buckets[b];
-        while (e) {
-            struct queue_domain_entry *next = e->next;
-            free(e->record.domain);
-            free(e->record.binding_connections);
-            free(e->record.module_data);
-            free(e->last_error);
-            free(e);
-            e = next;
+        struct queue_domain *qd = buckets[b];
+        while (qd) {
+            struct queue_domain *next = qd->next;
+            queue_domain_free(qd);
+            qd = next;
         }
     }
     free(buckets);
     buckets = NULL;
+    all = NULL;
     bucket_count = record_count = 0;
+}
+
+struct queue_domain *queue_domain_all(void)
+{
+    return all;
 }
 
 size_t queue_domain_count(void)
@@ -69,26 +72,27 @@ domain_record *queue_domain_find(const char *domain)
 {
     if (!buckets || !domain)
         return NULL;
-    for (struct queue_domain_entry *e = buckets[queue_domain_hash(domain) % bucket_count]; e; e = e->next)
-        if (strcasecmp(e->record.domain, domain) == 0)
-            return &e->record;
+    for (struct queue_domain *qd = buckets[queue_domain_hash(domain) % bucket_count]; qd;
+         qd = qd->next)
+        if (strcasecmp(qd->record.domain, domain) == 0)
+            return &qd->record;
     return NULL;
 }
 
 static void queue_domain_grow(void)
 {
     size_t count = bucket_count * 4;
-    struct queue_domain_entry **grown = calloc(count, sizeof(*grown));
+    struct queue_domain **grown = calloc(count, sizeof(*grown));
     if (!grown)
         return; /* keep the longer chains */
     for (size_t b = 0; b < bucket_count; b++) {
-        struct queue_domain_entry *e = buckets[b];
-        while (e) {
-            struct queue_domain_entry *next = e->next;
-            size_t slot = queue_domain_hash(e->record.domain) % count;
-            e->next = grown[slot];
-            grown[slot] = e;
-            e = next;
+        struct queue_domain *qd = buckets[b];
+        while (qd) {
+            struct queue_domain *next = qd->next;
+            size_t slot = queue_domain_hash(qd->record.domain) % count;
+            qd->next = grown[slot];
+            grown[slot] = qd;
+            qd = next;
         }
     }
     free(buckets);
@@ -102,130 +106,138 @@ domain_record *queue_domain_get(const char *domain)
     if (dr || !domain)
         return dr;
     if (!buckets)
-        queue_domain_registry_init(queue_domain_cfg);
-    struct queue_domain_entry *e = calloc(1, sizeof(*e));
-    if (!e)
+        queue_domain_registry_init();
+    struct queue_domain *qd = calloc(1, sizeof(*qd));
+    if (!qd)
         return NULL;
-    dr = &e->record;
-    dr->domain = strdup(domain);
     int bindings = vipmta_binding_count();
-    dr->binding_connections = calloc(bindings > 0 ? (size_t)bindings : 1, sizeof(uint32_t));
-    if (!dr->domain || !dr->binding_connections) {
-        free(dr->domain);
-        free(dr->binding_connections);
-        free(e);
+    qd->binding_slots = bindings > 0 ? (size_t)bindings : 1;
+    qd->record.domain = strdup(domain);
+    qd->binding_connections = calloc(qd->binding_slots, sizeof(uint32_t));
+    if (!qd->record.domain || !qd->binding_connections) {
+        queue_domain_free(qd);
         return NULL;
     }
-    e->binding_slots = bindings > 0 ? (size_t)bindings : 1;
-    for (char *p = dr->domain; *p; p++)
+    for (char *p = qd->record.domain; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    dr->limits = queue_domain_cfg ? config_domain_limits(queue_domain_cfg, dr->domain) : NULL;
-    size_t slot = queue_domain_hash(dr->domain) % bucket_count;
-    e->next = buckets[slot];
-    buckets[slot] = e;
+    const struct vipmta_config *cfg = config_current();
+    qd->limits = cfg ? config_domain_limits(cfg, qd->record.domain) : NULL;
+    size_t slot = queue_domain_hash(qd->record.domain) % bucket_count;
+    qd->next = buckets[slot];
+    buckets[slot] = qd;
+    qd->all_next = all;
+    if (all)
+        all->all_prev = qd;
+    all = qd;
     if (++record_count > bucket_count * 2)
         queue_domain_grow();
-    return dr;
+    return &qd->record;
 }
 
-void queue_domain_foreach(void (*fn)(domain_record *dr, void *arg), void *arg)
+void queue_domain_foreach(void (*fn)(struct queue_domain *qd, void *arg), void *arg)
 {
-    for (size_t b = 0; b < bucket_count; b++)
-        for (struct queue_domain_entry *e = buckets[b]; e; e = e->next)
-            fn(&e->record, arg);
+    for (struct queue_domain *qd = all, *next; qd; qd = next) {
+        next = qd->all_next;
+        fn(qd, arg);
+    }
 }
 
-static void queue_domain_apply_limits(domain_record *dr, void *arg)
+static void queue_domain_apply_limits(struct queue_domain *qd, void *arg)
 {
-    dr->limits = config_domain_limits(arg, dr->domain);
+    qd->limits = config_domain_limits(arg, qd->record.domain);
 }
 
 void queue_domain_registry_apply_config(const struct vipmta_config *cfg)
 {
-    queue_domain_cfg = cfg;
     queue_domain_foreach(queue_domain_apply_limits, (void *)cfg);
 }
 
-/* One private pointer per entry of the config's `modules` list
- * (vipmta_module_index is the position in that list). */
-static size_t queue_domain_module_slots(void)
+uint32_t vipmta_domain_connections(const domain_record *dr, ec_binding_slot slot)
 {
-    return queue_domain_cfg ? queue_domain_cfg->module_count : 0;
+    const struct queue_domain *qd = queue_domain_of(dr);
+    if (!dr)
+        return 0;
+    if (slot == EC_BINDING_SLOT_UNBOUND)
+        return qd->connections;
+    return slot >= 0 && (size_t)slot < qd->binding_slots ? qd->binding_connections[slot] : 0;
+}
+
+uint32_t vipmta_domain_ready(const domain_record *dr)
+{
+    return dr ? queue_domain_of(dr)->ready : 0;
+}
+
+uint32_t vipmta_domain_delayed(const domain_record *dr)
+{
+    return dr ? queue_domain_of(dr)->delayed : 0;
 }
 
 void *vipmta_domain_record_get_data(const domain_record *dr, const struct vipmta_module_ctx *m)
 {
     int i = m ? vipmta_module_index(m) : -1;
-    const struct queue_domain_entry *e = (const struct queue_domain_entry *)dr;
-    if (!dr || i < 0 || (size_t)i >= e->module_slots)
+    const struct queue_domain *qd = queue_domain_of(dr);
+    if (!dr || i < 0 || (size_t)i >= qd->module_slots)
         return NULL;
-    return dr->module_data[i];
+    return qd->module_data[i];
 }
 
 void vipmta_domain_record_set_data(domain_record *dr, const struct vipmta_module_ctx *m,
                                    void *data)
 {
     int i = m ? vipmta_module_index(m) : -1;
-    struct queue_domain_entry *e = (struct queue_domain_entry *)dr;
+    struct queue_domain *qd = queue_domain_of(dr);
     if (!dr || i < 0)
         return;
-    if ((size_t)i >= e->module_slots) {
-        size_t n = queue_domain_module_slots();
+    if ((size_t)i >= qd->module_slots) {
+        /* one pointer per entry of the config's `modules` list
+         * (vipmta_module_index is the position in that list) */
+        const struct vipmta_config *cfg = config_current();
+        size_t n = cfg ? cfg->module_count : 0;
         if (n <= (size_t)i)
             n = (size_t)i + 1;
-        void **grown = realloc(dr->module_data, n * sizeof(void *));
+        void **grown = realloc(qd->module_data, n * sizeof(void *));
         if (!grown)
             return;
-        memset(grown + e->module_slots, 0, (n - e->module_slots) * sizeof(void *));
-        dr->module_data = grown;
-        e->module_slots = n;
+        memset(grown + qd->module_slots, 0, (n - qd->module_slots) * sizeof(void *));
+        qd->module_data = grown;
+        qd->module_slots = n;
     }
-    dr->module_data[i] = data;
+    qd->module_data[i] = data;
 }
 
 void queue_domain_set_last_error(domain_record *dr, const char *text)
 {
-    struct queue_domain_entry *e = (struct queue_domain_entry *)dr;
+    struct queue_domain *qd = queue_domain_of(dr);
     size_t n = strlen(text);
     if (n > 512)
         n = 512;
-    e->last_error_at = time(NULL);
+    qd->last_error_at = time(NULL);
     /* a batch of recipients fails with one reply: keep the copy we have */
-    if (e->last_error && strlen(e->last_error) == n && memcmp(e->last_error, text, n) == 0)
+    if (qd->last_error && strlen(qd->last_error) == n && memcmp(qd->last_error, text, n) == 0)
         return;
-    char *copy = realloc(e->last_error, n + 1);
+    char *copy = realloc(qd->last_error, n + 1);
     if (!copy)
         return;
     memcpy(copy, text, n);
     copy[n] = '\0';
-    e->last_error = copy;
-}
-
-const char *queue_domain_last_error(const domain_record *dr, time_t *when)
-{
-    const struct queue_domain_entry *e = (const struct queue_domain_entry *)dr;
-    if (when)
-        *when = e->last_error_at;
-    return e->last_error;
+    qd->last_error = copy;
 }
 
 int queue_domain_registry_grow_bindings(int binding_count)
 {
     size_t n = binding_count > 0 ? (size_t)binding_count : 1;
     int rc = 0;
-    for (size_t b = 0; b < bucket_count; b++) {
-        for (struct queue_domain_entry *e = buckets[b]; e; e = e->next) {
-            if (e->binding_slots >= n)
-                continue;
-            uint32_t *grown = realloc(e->record.binding_connections, n * sizeof(*grown));
-            if (!grown) {
-                rc = -1; /* this record keeps its array: the caller gives up */
-                continue;
-            }
-            memset(grown + e->binding_slots, 0, (n - e->binding_slots) * sizeof(*grown));
-            e->record.binding_connections = grown;
-            e->binding_slots = n;
+    for (struct queue_domain *qd = all; qd; qd = qd->all_next) {
+        if (qd->binding_slots >= n)
+            continue;
+        uint32_t *grown = realloc(qd->binding_connections, n * sizeof(*grown));
+        if (!grown) {
+            rc = -1; /* this record keeps its array: the caller gives up */
+            continue;
         }
+        memset(grown + qd->binding_slots, 0, (n - qd->binding_slots) * sizeof(*grown));
+        qd->binding_connections = grown;
+        qd->binding_slots = n;
     }
     return rc;
 }

@@ -1,5 +1,6 @@
 /* queue_dsn.c: bounces: composes a DSN for a failed recipient, spools it and queues it once durable. */
 #include "queue_internal.h"
+#include "config/config_current.h"
 #include "queue_dsn_compose.h"
 #include "log/log.h"
 
@@ -73,7 +74,7 @@ static char *queue_strdup(const char *s)
 
 void queue_dsn_send(const struct queue_message *msg, const char *rcpt, const char *reply)
 {
-    const struct vipmta_config *cfg = queue_config();
+    const struct vipmta_config *cfg = config_current();
     const char *host = cfg && cfg->hostname ? cfg->hostname : "localhost";
     size_t hlen = 0, len = 0;
     char *headers = queue_dsn_headers(msg->id, &hlen);

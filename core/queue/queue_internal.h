@@ -4,9 +4,6 @@
 
 #include "queue.h"
 
-/* The config given to queue_init / queue_set_config (may be NULL). */
-const struct vipmta_config *queue_config(void);
-
 /* Spools a DSN for recipient `rcpt` of `msg` that failed with `reply`, and
  * queues it once durable. Errors are logged (the bounce record stays). */
 void queue_dsn_send(const struct queue_message *msg, const char *rcpt, const char *reply);

@@ -2,6 +2,7 @@
 #include "route.h"
 #include "log/log.h"
 #include "route_internal.h"
+#include "config/config_current.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -11,14 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct {
-    const struct vipmta_config *cfg;
-    int running;
-} rt;
+static int running;
 
-static unsigned route_mx_port(void)
+static unsigned route_mx_port(const struct vipmta_config *cfg)
 {
-    return rt.cfg && rt.cfg->dns.mx_port ? rt.cfg->dns.mx_port : 25;
+    return cfg && cfg->dns.mx_port ? cfg->dns.mx_port : 25;
 }
 
 /* ---- address helpers ---- */
@@ -95,34 +93,29 @@ int route_init(struct event_base *base, const struct vipmta_config *cfg,
                struct config_errors *errs)
 {
     route_shutdown();
-    rt.cfg = cfg;
     /* static routes are checked here, once, so a typo is a startup error */
-    if (route_check_config(cfg, errs) != 0) {
-        rt.cfg = NULL;
+    if (route_check_config(cfg, errs) != 0)
         return -1;
-    }
     if (route_cache_init() != 0) {
         config_errors_add(errs, "route: out of memory");
         return -1;
     }
     if (route_dns_init(base, cfg ? &cfg->dns : NULL, errs) != 0) {
         route_cache_free();
-        rt.cfg = NULL;
         return -1;
     }
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-    rt.running = 1;
+    running = 1;
     return 0;
 }
 
 void route_shutdown(void)
 {
-    rt.running = 0;
+    running = 0;
     /* pending lookups end with ARES_EDESTRUCTION: their callers get TEMPFAIL */
     route_dns_shutdown();
     route_lookup_abort_all();
     route_cache_free();
-    rt.cfg = NULL;
 }
 
 static void route_fail_now(const char *domain, route_cb cb, void *arg, const char *why)
@@ -136,7 +129,8 @@ static void route_fail_now(const char *domain, route_cb cb, void *arg, const cha
 
 /* Static route hosts that are all IP literals: no DNS, no cache, no
  * allocation. Returns 1 when it answered. */
-static int route_static_literals(const struct config_route *r, route_cb cb, void *arg)
+static int route_static_literals(const struct config_route *r, unsigned mx_port, route_cb cb,
+                                 void *arg)
 {
     struct route_target targets[ROUTE_MAX_HOSTS];
     size_t n = 0;
@@ -144,7 +138,7 @@ static int route_static_literals(const struct config_route *r, route_cb cb, void
         char host[256];
         unsigned port;
         struct route_target *t = &targets[n];
-        if (route_split_hostport(r->hosts[i], host, sizeof(host), &port, route_mx_port()) != 0)
+        if (route_split_hostport(r->hosts[i], host, sizeof(host), &port, mx_port) != 0)
             continue;
         if (route_parse_ip(host, port, &t->addr, &t->addr_len) != 0)
             return 0;
@@ -166,18 +160,20 @@ static int route_static_literals(const struct config_route *r, route_cb cb, void
 
 void route_resolve(const char *domain, route_cb cb, void *arg)
 {
-    if (!rt.running) {
+    if (!running) {
         route_fail_now(domain, cb, arg, "451 4.3.2 routing is not running");
         return;
     }
-    const struct config_route *r = rt.cfg ? config_route_for(rt.cfg, domain) : NULL;
-    if (r && route_static_literals(r, cb, arg))
+    const struct vipmta_config *cfg = config_current();
+    const struct config_route *r = cfg ? config_route_for(cfg, domain) : NULL;
+    unsigned mx_port = route_mx_port(cfg);
+    if (r && route_static_literals(r, mx_port, cb, arg))
         return;
     char key[300];
     snprintf(key, sizeof(key), "%s%s", r ? "route:" : "", r ? r->domain : domain);
     if (route_cache_answer(key, cb, arg))
         return;
-    route_lookup_start(key, domain, r, route_mx_port(), cb, arg);
+    route_lookup_start(key, domain, r, mx_port, cb, arg);
 }
 
 int route_check_config(const struct vipmta_config *cfg, struct config_errors *errs)
@@ -198,13 +194,12 @@ int route_check_config(const struct vipmta_config *cfg, struct config_errors *er
     return rc;
 }
 
-int route_apply_config(const struct vipmta_config *cfg)
+int route_config_changed(void)
 {
-    if (!rt.running)
+    if (!running)
         return -1;
-    rt.cfg = cfg;
     /* answers cached under the old routes must not outlive them; lookups in
-     * flight finish (their callers hold the old route, kept alive) */
+     * flight finish for their callers but are not cached (route_lookup.c) */
     route_cache_free();
     return route_cache_init();
 }

@@ -30,15 +30,17 @@ struct route_result {
 
 typedef void (*route_cb)(void *arg, const struct route_result *result);
 
-/* DNS servers and routes from cfg. 0, or -1 with errors appended. */
+/* DNS servers from cfg; routes come from the config in force at each
+ * lookup. 0, or -1 with errors appended. */
 int route_init(struct event_base *base, const struct vipmta_config *cfg, struct config_errors *errs);
 void route_shutdown(void);
-/* Reload: checks the static routes of `cfg` (0, or -1 with errors appended),
- * then routes by `cfg` from now on and empties the answer cache. The DNS
- * settings (servers, timeout, tries) stay those of route_init; mx_port
- * follows `cfg`. `cfg` must outlive lookups started under it. */
+/* Checks the static routes of `cfg` (a reload validates with it): 0, or -1
+ * with errors appended. */
 int route_check_config(const struct vipmta_config *cfg, struct config_errors *errs);
-int route_apply_config(const struct vipmta_config *cfg);
+/* A new config went in force (reload): routes by it from now on (routes and
+ * dns.mx_port; the DNS servers, timeout and tries stay those of route_init)
+ * and forgets cached answers. Lookups in flight finish for their callers. */
+int route_config_changed(void);
 /* Resolves `domain`; `cb` runs on the loop thread, possibly before this
  * returns (static routes, cached answers). The result is valid during cb. */
 void route_resolve(const char *domain, route_cb cb, void *arg);

@@ -1,5 +1,6 @@
 /* route_lookup.c: DNS lookups for routing: MX (sorted, shuffled, null MX, implicit MX), then A/AAAA of each host. */
 #include "route_internal.h"
+#include "config/config_current.h"
 #include "log/log.h"
 
 #include <ares.h>
@@ -44,6 +45,7 @@ struct route_job {
     uint32_t ttl;                 /* smallest TTL of the records used */
     char temp_error[320];         /* the last temporary failure seen */
     unsigned mx_port;
+    struct vipmta_config *cfg;    /* the config in force when the lookup started (held) */
     struct route_job *next, *prev;
 };
 
@@ -93,12 +95,15 @@ static void route_job_finish(struct route_job *job, enum route_status status, ui
         va_end(ap);
     }
     route_job_unlink(job);
-    route_cache_store(job->key, &res, ttl);
+    /* an answer found under routes a reload replaced is not kept */
+    if (job->cfg == config_current())
+        route_cache_store(job->key, &res, ttl);
     if (status != ROUTE_OK)
         log_write("route", VIPMTA_LOG_INFO, "%s: %s", job->domain, res.error);
     struct route_waiter *w = job->waiters;
     job->waiters = NULL;
     route_deliver(w, &res);
+    config_release(job->cfg);
     free(job);
 }
 
@@ -388,6 +393,7 @@ void route_lookup_start(const char *key, const char *domain, const struct config
     job->waiters = w;
     job->ttl = UINT32_MAX;
     job->mx_port = mx_port;
+    job->cfg = config_hold();
     snprintf(job->key, sizeof(job->key), "%s", key);
     snprintf(job->domain, sizeof(job->domain), "%s", domain);
     job->next = jobs;

@@ -26,9 +26,8 @@ static void smtpd_protocol_error(struct smtpd_session *s, const char *reply, con
 }
 
 /* Non-zero when `domain` is one of relay_domains (case-insensitive, a final dot ignored). */
-static int smtpd_relay_domain(const char *domain)
+static int smtpd_relay_domain(const struct vipmta_config *cfg, const char *domain)
 {
-    const struct vipmta_config *cfg = smtpd_config();
     size_t n = strlen(domain);
     if (n && domain[n - 1] == '.')
         n--;
@@ -45,7 +44,7 @@ static int smtpd_relay_domain(const char *domain)
 
 static void smtpd_cmd_hello(struct smtpd_session *s, const struct smtpd_command *cmd, int esmtp)
 {
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     char *helo = strdup(cmd->arg);
     if (!helo) {
         smtpd_reply(s, "451 4.3.0 Error: out of memory, try again");
@@ -73,7 +72,7 @@ static void smtpd_cmd_hello(struct smtpd_session *s, const struct smtpd_command 
 
 static void smtpd_cmd_mail(struct smtpd_session *s, const struct smtpd_command *cmd)
 {
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     char buf[SMTPD_PATH_MAX];
     if (!s->helo) {
         smtpd_protocol_error(s, "503 5.5.1 Error: send HELO/EHLO first", "MAIL");
@@ -104,7 +103,7 @@ static void smtpd_cmd_mail(struct smtpd_session *s, const struct smtpd_command *
 
 static void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtpd_command *cmd)
 {
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     char path[SMTPD_PATH_MAX], from[SMTPD_PATH_MAX], dom[SMTPD_PATH_MAX];
     if (!s->sender) {
         smtpd_protocol_error(s, "503 5.5.1 Error: need MAIL command", "RCPT");
@@ -128,7 +127,7 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtpd_command *
         return;
     }
     smtpd_printable(domain, dom, sizeof(dom));
-    if (!s->may_relay && !smtpd_relay_domain(domain)) {
+    if (!s->may_relay && !smtpd_relay_domain(s->cfg, domain)) {
         smtpd_log(s, VIPMTA_LOG_NOTICE,
                   "reject: RCPT from=<%s> to=<%s>: 554 5.7.1 Relay access denied",
                   smtpd_printable(s->sender, from, sizeof(from)), path);
@@ -175,7 +174,7 @@ static void smtpd_cmd_data(struct smtpd_session *s)
         return;
     smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
     s->state = SMTPD_STATE_DATA;
-    smtpd_session_arm(s, smtpd_config()->smtp.data_timeout);
+    smtpd_session_arm(s, s->cfg->smtp.data_timeout);
 }
 
 static void smtpd_parse_failed(struct smtpd_session *s, enum smtpd_parse_status st,
@@ -206,7 +205,7 @@ static void smtpd_parse_failed(struct smtpd_session *s, enum smtpd_parse_status 
 
 void smtpd_command_run(struct smtpd_session *s, const char *line, size_t len)
 {
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     struct smtpd_command cmd;
     const char *text = NULL;
 

@@ -12,7 +12,7 @@
 /* The envelope for the message just received (recipients move out of the session). */
 static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char *x_binding)
 {
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     struct spool_envelope *env = calloc(1, sizeof(*env));
     if (!env)
         return NULL;
@@ -90,14 +90,14 @@ static void smtpd_commit_done(void *arg, int error)
         smtpd_session_free(s);
         return;
     }
-    smtpd_session_arm(s, smtpd_config()->smtp.command_timeout);
+    smtpd_session_arm(s, s->cfg->smtp.command_timeout);
     smtpd_session_process(s); /* pipelined input that waited for this reply */
 }
 
 void smtpd_commit(struct smtpd_session *s)
 {
     struct smtpd_data *d = s->data;
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
 
     if (d->write_errno || d->too_big || d->line_too_long) {
         control_stats_totals()->messages_rejected++;

@@ -272,7 +272,7 @@ static void smtpd_rfc5322_date(time_t now, char *out, size_t len)
 /* Received: from HELO ([ADDR]) by HOST (vipmta) with ESMTP id ID for <RCPT>; DATE */
 static size_t smtpd_received(const struct smtpd_session *s, char *buf, size_t cap)
 {
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     char helo[SMTPD_COMMAND_LINE_MAX], rcpt[SMTPD_PATH_MAX], piece[SMTPD_COMMAND_LINE_MAX + 16];
     char date[64];
     struct smtpd_fold f = {buf, cap, 0, 0};
@@ -324,7 +324,7 @@ int smtpd_data_begin(struct smtpd_session *s)
     snprintf(s->queue_id, sizeof(s->queue_id), "%s", spool_writer_id(d->writer));
     d->prev_crlf = 1;
     d->in_headers = 1;
-    d->max_size = smtpd_config()->smtp.max_message_size;
+    d->max_size = s->cfg->smtp.max_message_size;
     d->out_len = smtpd_received(s, d->out, sizeof(d->out));
     s->data = d;
     return 0;

@@ -1,6 +1,7 @@
 /* smtpd_server.c: the ESMTP listeners, the session registry, per-client limits at connect, start/stop. */
 #include "smtpd.h"
 #include "smtpd_session.h"
+#include "config/config_current.h"
 #include "control/control_stats.h"
 
 #include <arpa/inet.h>
@@ -36,7 +37,6 @@ struct smtpd_listener {
 };
 
 static struct event_base *server_base;
-static const struct vipmta_config *server_cfg;
 static struct smtpd_listener *listeners;
 static size_t listener_count;
 static struct event *accept_pause;
@@ -45,11 +45,6 @@ static unsigned session_count;
 static int stopping;
 static int draining; /* smtpd_server_stop is running the loop until the sessions are gone */
 static struct smtpd_ip_count *ip_counts[SMTPD_IP_BUCKETS];
-
-const struct vipmta_config *smtpd_config(void)
-{
-    return server_cfg;
-}
 
 struct event_base *smtpd_base(void)
 {
@@ -147,8 +142,9 @@ static int smtpd_client_may_relay(const struct sockaddr *sa)
             sa = (const struct sockaddr *)&mapped;
         }
     }
-    for (size_t i = 0; i < server_cfg->relay_from_count; i++)
-        if (config_cidr_match(&server_cfg->relay_from[i], sa))
+    const struct vipmta_config *cfg = config_current();
+    for (size_t i = 0; i < cfg->relay_from_count; i++)
+        if (config_cidr_match(&cfg->relay_from[i], sa))
             return 1;
     return 0;
 }
@@ -158,7 +154,7 @@ static void smtpd_refuse(int fd, const char *addr, const char *why)
 {
     char line[512];
     int n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections%s%s, try again later\r\n",
-                     server_cfg->hostname, why, addr);
+                     config_current()->hostname, why, addr);
     if (n > 0)
         (void)send(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
                    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -179,7 +175,7 @@ static void smtpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, stru
         inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, addr, sizeof(addr));
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, addr, sizeof(addr));
-    const struct config_smtp_limits *lim = &server_cfg->smtp;
+    const struct config_smtp_limits *lim = &config_current()->smtp;
     if (lim->max_sessions && session_count >= lim->max_sessions) {
         log_write("smtpd", VIPMTA_LOG_NOTICE,
                   "client=%s: refused: too many sessions (%u, max_sessions %u): 421 4.7.0",
@@ -254,10 +250,10 @@ static void smtpd_accept_error(struct evconnlistener *lev, void *arg)
     (void)lev;
 }
 
-/* Opens listen[i]; 0, or -1 with an error appended. */
-static int smtpd_listen_one(size_t i, struct config_errors *errs)
+/* Opens cfg->listen[i]; 0, or -1 with an error appended. */
+static int smtpd_listen_one(const struct vipmta_config *cfg, size_t i, struct config_errors *errs)
 {
-    const struct config_listen *cl = &server_cfg->listen[i];
+    const struct config_listen *cl = &cfg->listen[i];
     struct smtpd_listener *l = &listeners[i];
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -343,7 +339,6 @@ int smtpd_server_start(struct event_base *base, const struct vipmta_config *cfg,
         return -1;
     }
     server_base = base;
-    server_cfg = cfg;
     stopping = 0;
     if (cfg->listen_count == 0) {
         config_errors_add(errs, "listen: no address to listen on");
@@ -359,7 +354,7 @@ int smtpd_server_start(struct event_base *base, const struct vipmta_config *cfg,
     listener_count = cfg->listen_count;
     int failed = 0;
     for (size_t i = 0; i < cfg->listen_count; i++)
-        if (smtpd_listen_one(i, errs) != 0)
+        if (smtpd_listen_one(cfg, i, errs) != 0)
             failed = 1;
     if (failed) {
         smtpd_close_listeners();
@@ -415,9 +410,4 @@ void smtpd_server_stop(void)
      * nobody else will run it for the sessions to finish */
     if (session_count && (event_base_got_exit(server_base) || event_base_got_break(server_base)))
         smtpd_stop_drain();
-}
-
-void smtpd_server_set_config(const struct vipmta_config *cfg)
-{
-    server_cfg = cfg;
 }

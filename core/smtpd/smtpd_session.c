@@ -1,5 +1,6 @@
 /* smtpd_session.c: one SMTP connection: buffered I/O, the pipelined input loop, replies, timeouts, closing. */
 #include "smtpd_session.h"
+#include "config/config_current.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,21 +50,24 @@ static void smtpd_format_addr(const struct sockaddr *sa, char *out, size_t len)
 struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
                                         int may_relay)
 {
-    const struct vipmta_config *cfg = smtpd_config();
     struct smtpd_session *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    s->cfg = config_hold();
+    const struct vipmta_config *cfg = s->cfg;
     memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
     smtpd_format_addr(sa, s->addr_str, sizeof(s->addr_str));
     s->may_relay = may_relay;
     s->timer = evtimer_new(smtpd_base(), smtpd_on_timer, s);
     if (!s->timer) {
+        config_release(s->cfg);
         free(s);
         return NULL;
     }
     s->bev = bufferevent_socket_new(smtpd_base(), fd, BEV_OPT_CLOSE_ON_FREE);
     if (!s->bev) {
         event_free(s->timer);
+        config_release(s->cfg);
         free(s);
         return NULL;
     }
@@ -117,14 +121,14 @@ void smtpd_session_arm(struct smtpd_session *s, unsigned seconds)
 
 int smtpd_session_error(struct smtpd_session *s)
 {
-    unsigned max = smtpd_config()->smtp.max_errors;
+    unsigned max = s->cfg->smtp.max_errors;
     s->errors++;
     if (!max || s->errors < max)
         return 0;
     smtpd_log(s, VIPMTA_LOG_NOTICE, "too many errors (%u, max_errors %u): 421 4.7.0, closing",
               s->errors, max);
     smtpd_reply(s, "421 4.7.0 %s Error: too many errors, closing connection",
-                smtpd_config()->hostname);
+                s->cfg->hostname);
     smtpd_session_close(s);
     return 1;
 }
@@ -144,6 +148,7 @@ void smtpd_session_free(struct smtpd_session *s)
     smtpd_log(s, VIPMTA_LOG_INFO, "disconnect messages=%lu errors=%u", s->messages, s->errors);
     free(s->helo);
     smtpd_registry_remove(s);
+    config_release(s->cfg);
     free(s);
 }
 
@@ -202,7 +207,7 @@ void smtpd_session_stop(struct smtpd_session *s)
         return; /* DATA/commit finish first; the input loop sends the 421 */
     smtpd_log(s, VIPMTA_LOG_INFO, "server stopping: 421 4.3.2, closing");
     smtpd_reply(s, "421 4.3.2 %s Service shutting down, closing transmission channel",
-                smtpd_config()->hostname);
+                s->cfg->hostname);
     smtpd_session_close(s);
 }
 
@@ -284,7 +289,7 @@ void smtpd_session_process(struct smtpd_session *s)
         if (s->stopping) {
             smtpd_log(s, VIPMTA_LOG_INFO, "server stopping: 421 4.3.2, closing");
             smtpd_reply(s, "421 4.3.2 %s Service shutting down, closing transmission channel",
-                        smtpd_config()->hostname);
+                        s->cfg->hostname);
             smtpd_session_close(s);
             break;
         }
@@ -301,7 +306,7 @@ void smtpd_session_process(struct smtpd_session *s)
         if (s->peer_eof)
             smtpd_session_close(s);
         else if (lines)
-            smtpd_session_arm(s, smtpd_config()->smtp.command_timeout);
+            smtpd_session_arm(s, s->cfg->smtp.command_timeout);
     }
 }
 
@@ -314,7 +319,7 @@ static void smtpd_on_read(struct bufferevent *bev, void *arg)
         return;
     }
     if (s->state == SMTPD_STATE_DATA)
-        smtpd_session_arm(s, smtpd_config()->smtp.data_timeout);
+        smtpd_session_arm(s, s->cfg->smtp.data_timeout);
     smtpd_session_process(s);
 }
 
@@ -366,7 +371,7 @@ static void smtpd_on_event(struct bufferevent *bev, short what, void *arg)
 static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct smtpd_session *s = arg;
-    const struct vipmta_config *cfg = smtpd_config();
+    const struct vipmta_config *cfg = s->cfg;
     (void)fd;
     (void)what;
     switch (s->state) {

@@ -68,6 +68,8 @@ struct smtpd_data {
 
 struct smtpd_session {
     struct smtpd_session *prev, *next; /* every open session */
+    struct vipmta_config *cfg;         /* held from connect to close: the session finishes
+                                        * on the config it started with */
     struct bufferevent *bev;           /* NULL once the connection is gone */
     struct event *timer;               /* command/data timeout, linger */
     struct sockaddr_storage addr;

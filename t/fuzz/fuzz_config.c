@@ -31,7 +31,7 @@ static void exercise(const struct vipmta_config *cfg)
         config_cidr_match(&cfg->relay_from[i], (const struct sockaddr *)&v6);
     }
     for (size_t i = 0; i < cfg->domain_count; i++) {
-        const struct vipmta_domain_limits *l = config_domain_limits(cfg, cfg->domains[i].name);
+        const struct config_domain_limits *l = config_domain_limits(cfg, cfg->domains[i].name);
         require(l && l->retry_count >= 1 && l->retry_schedule);
         for (unsigned k = 0; k < l->retry_count; k++)
             require(l->retry_schedule[k] >= 1);
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (cfg)
         exercise(cfg);
-    config_free(cfg);
+    config_release(cfg);
     config_errors_clear(&errs);
     return 0;
 }
