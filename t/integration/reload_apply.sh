@@ -37,6 +37,7 @@ s = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30)
 s.ehlo()
 s.mail("sender@src.test")
 s.rcpt("open@moved.test")
+open(out + ".ready", "w").write("ready\n")
 end = time.time() + 30
 while time.time() < end and os.path.getsize(go) == 0:
     time.sleep(0.05)
@@ -45,7 +46,7 @@ s.quit()
 open(out, "w").write("ok\n")
 EOF
 OPEN_PID=$!
-vt_wait_until 10 grep -q "connect (relay allowed)" "$VT_DAEMON_LOG" || vt_fail "the open session did not connect"
+vt_wait_until 10 test -s "$VT_DIR/open-session.out.ready" || vt_fail "the open session did not get through RCPT"
 
 vt_log "reload: binding vip2 added, moved.test routed to sink2 from vip2, one message per connection, connlog enabled"
 dl_config "{
