@@ -683,7 +683,7 @@ void queue_get_stats(struct queue_stats *out)
     *out = q.stats;
 }
 
-/* ---- added for vipmtactl ---- */
+/* ---- for vipmtactl ---- */
 
 void queue_foreach_rcpt(void (*fn)(const struct queue_rcpt *r, enum queue_rcpt_where where,
                                    void *arg),

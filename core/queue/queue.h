@@ -24,9 +24,9 @@ struct queue_message {
     unsigned refs : 29;           /* struct queue_rcpt alive for it (queued or in flight); the
                                    * message is freed at 0, and its files removed when
                                    * rcpt_open is 0 too */
-    unsigned op_delete : 1;       /* added: deleted by the operator while recipients were in
+    unsigned op_delete : 1;       /* deleted by the operator while recipients were in
                                    * flight: they are dropped (no DSN) unless delivered */
-    unsigned op_bounce : 1;       /* added: bounced by the operator while recipients were in
+    unsigned op_bounce : 1;       /* bounced by the operator while recipients were in
                                    * flight: they bounce when the attempt ends undelivered */
 };
 
@@ -41,7 +41,7 @@ struct queue_rcpt {
     uint32_t index;               /* position in the envelope */
     uint16_t attempts;
     uint8_t in_flight;
-    struct queue_rcpt *prev;      /* added: in-flight list link owned by the queue */
+    struct queue_rcpt *prev;      /* in-flight list link owned by the queue */
 };
 
 /* Called when (dr, slot) has ready work and may want a connection. Always
@@ -109,7 +109,7 @@ struct queue_stats {
 };
 void queue_get_stats(struct queue_stats *out);
 
-/* ---- added for vipmtactl (the control socket); event loop only ---- */
+/* ---- for vipmtactl (the control socket); event loop only ---- */
 
 /* Where a queued recipient is. */
 enum queue_rcpt_where { QUEUE_RCPT_READY, QUEUE_RCPT_DELAYED, QUEUE_RCPT_IN_FLIGHT };

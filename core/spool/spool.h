@@ -47,7 +47,7 @@ struct spool_envelope {
     uint32_t body_crc;
     struct spool_rcpt *rcpts;
     size_t rcpt_count;
-    /* Added: when non-NULL, every string above points into this one block
+    /* When non-NULL, every string above points into this one block
      * (envelopes read from disk); spool_envelope_free then frees just it.
      * Envelopes built by hand leave it NULL and malloc each string. */
     char *strings;
@@ -138,22 +138,22 @@ void spool_envelope_free(struct spool_envelope *env);
 struct spool_stats {
     uint64_t sync_rounds;      /* group sync rounds done */
     uint64_t synced_items;     /* files or records made durable */
-    uint64_t sync_usec;        /* added: time spent inside sync rounds, microseconds */
+    uint64_t sync_usec;        /* time spent inside sync rounds, microseconds */
 };
 void spool_get_stats(struct spool_stats *out);
 
-/* Added: how a round makes its files durable. "fsync" (default): fdatasync
+/* How a round makes its files durable. "fsync" (default): fdatasync
  * of every file written in the round, then one fsync of queue/ for all their
  * directory entries. "syncfs": one syncfs() of the spool's filesystem per
  * round (cheaper with many files per round; also flushes unrelated dirty data
  * of that filesystem). 0, or -1 for an unknown name. Any thread, any time:
  * applies from the next round. */
 int spool_set_sync_method(const char *method);
-/* Added: whether spool_recover reads every body to check its CRC-32 against
+/* Whether spool_recover reads every body to check its CRC-32 against
  * the envelope (default on). Off: only the size is checked, and recovery
  * reads no body data (see docs/spool.md for the cost). */
 void spool_set_verify_crc(int on);
-/* Added: the spool directory given to spool_init (NULL before/after). */
+/* The spool directory given to spool_init (NULL before/after). */
 const char *spool_dir_path(void);
 
 #endif
