@@ -12,12 +12,13 @@ struct binding_choice {
 };
 
 /* Rules are tried in config order, first match wins: sender domain, any
- * recipient's domain, or the X-Binding header (only honoured when
+ * recipient's domain, the user the client authenticated as (`auth_user`,
+ * NULL: none), or the X-Binding header (only honoured when
  * `client_may_relay`; it names a binding or a group). Without a match:
  * default_binding_group, else the `default` binding. Never fails: an unknown
  * or fully suspended target falls back to the default. */
 void binding_select(const struct vipmta_config *cfg, const char *sender,
                     const char *const *rcpts, size_t rcpt_count, const char *x_binding,
-                    int client_may_relay, struct binding_choice *out);
+                    int client_may_relay, const char *auth_user, struct binding_choice *out);
 
 #endif

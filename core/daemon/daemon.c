@@ -9,6 +9,7 @@
 #include "control/control_metrics.h"
 #include "plugin/plugin_loader.h"
 #include "daemon_priv.h"
+#include "tls/tls.h"
 #include "queue/queue.h"
 #include "daemon_reload.h"
 #include "route/route.h"
@@ -202,6 +203,7 @@ static void daemon_stop_subsystems(void)
         control_stop();
     if (stage >= STAGE_SERVER)
         smtpd_server_stop();
+    tls_shutdown(); /* the AUTH worker (its sessions are gone) and the session cache */
     if (stage >= STAGE_METRICS)
         control_metrics_stop();
     if (stage >= STAGE_DELIVERY)

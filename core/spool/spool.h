@@ -11,7 +11,8 @@
  *   queue/ID.body   the message as received (Received: header first, dot-unstuffed, CRLF lines)
  *   queue/ID.env    the envelope, text, one "key value" per line, ending "end SIZE CRC32"
  *                   (values: bytes < 0x20, 0x7f and '%' written as %XX; keys: version, id,
- *                   received, client, helo, sender, binding_group, binding, dsn, rcpt..., end)
+ *                   received, client, helo, sender, binding_group, binding, auth, dsn, rcpt...,
+ *                   end; readers ignore keys they do not know, so `auth` needs no new version)
  *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next"
  *   quarantine/     torn or unreadable files moved aside at recovery, with a log line
  * A message is acknowledged (250) only after .body and .env are durable.
@@ -51,6 +52,7 @@ struct spool_envelope {
      * (envelopes read from disk); spool_envelope_free then frees just it.
      * Envelopes built by hand leave it NULL and malloc each string. */
     char *strings;
+    char *auth_user;           /* the user the client authenticated as (SMTP AUTH), NULL: none */
 };
 
 /* Called on the event-loop thread once a write is durable (error 0) or has
