@@ -374,7 +374,8 @@ void queue_add(struct spool_envelope *env)
     }
     const char *sender = env->sender ? env->sender : "";
     size_t slen = strlen(sender);
-    struct queue_message *m = malloc(sizeof(*m) + slen + 1);
+    size_t auth_len = env->auth_user ? strlen(env->auth_user) + 1 : 0;
+    struct queue_message *m = malloc(sizeof(*m) + slen + 1 + auth_len);
     if (!m) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: out of memory: stays in the spool until the "
                   "next start", env->id);
@@ -384,6 +385,9 @@ void queue_add(struct spool_envelope *env)
     memcpy(m->id, env->id, sizeof(m->id));
     m->sender = (char *)(m + 1);
     memcpy(m->sender, sender, slen + 1);
+    m->auth_user = auth_len ? m->sender + slen + 1 : NULL;
+    if (auth_len)
+        memcpy(m->auth_user, env->auth_user, auth_len);
     m->binding = queue_choose_binding(env);
     m->rcpt_open = pending;
     m->body_size = env->body_size;

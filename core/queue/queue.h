@@ -28,6 +28,8 @@ struct queue_message {
                                    * flight: they are dropped (no DSN) unless delivered */
     unsigned op_bounce : 1;       /* bounced by the operator while recipients were in
                                    * flight: they bounce when the attempt ends undelivered */
+    char *auth_user;              /* the SMTP AUTH user it came from (delivery log), NULL: none;
+                                   * in the same allocation, after the sender */
 };
 
 /* One recipient of one message, queued on its domain record. One
