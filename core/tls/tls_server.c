@@ -90,9 +90,9 @@ static SSL_CTX *tls_server_context(const struct vipmta_config *cfg, const char *
     key = PEM_read_bio_PrivateKey(kb, NULL, tls_no_passphrase, NULL);
     if (!key || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
         tls_last_error(why, sizeof(why));
-        config_errors_add(errs, "%s: private key %s: no usable PEM private key (%s; an encrypted "
-                          "key must be decrypted first: openssl pkey -in KEY -out KEY.plain)",
-                          where, ct->key, why[0] ? why : "none found");
+        config_errors_add(errs, "%s: private key %s: no usable PEM private key (OpenSSL: %s); "
+                          "an encrypted key must be decrypted first (openssl pkey -in KEY -out "
+                          "PLAIN)", where, ct->key, why[0] ? why : "none found");
         goto done;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -128,8 +128,9 @@ int tls_server_build(const struct vipmta_config *cfg, size_t index, struct tls_l
                      struct config_errors *errs)
 {
     const struct config_listen *cl = &cfg->listen[index];
-    char where[128];
-    snprintf(where, sizeof(where), "listen[%zu] (%s port %u)", index, cl->address, cl->port);
+    char where[512];
+    snprintf(where, sizeof(where), "%s: listen[%zu] (%s port %u)", cfg->path ? cfg->path : "config",
+             index, cl->address, cl->port);
     out->ctx = calloc(cl->cert_count ? cl->cert_count : 1, sizeof(*out->ctx));
     out->leaf = calloc(cl->cert_count ? cl->cert_count : 1, sizeof(*out->leaf));
     if (!out->ctx || !out->leaf) {

@@ -38,16 +38,23 @@ vt_tls_cert() {
     chmod 600 "$VT_DIR/$2.key"
 }
 
-# vt_tls_passwd FILE USER PASSWORD...: writes FILE (mode 600) with one "user:hash"
-# line per USER PASSWORD pair, hashed with SHA-512-crypt (openssl passwd -6).
+# vt_tls_passwd FILE METHOD USER PASSWORD...: writes FILE (mode 600) with one "user:hash"
+# line per USER PASSWORD pair, hashed by libcrypt with METHOD "y" (yescrypt) or "6"
+# (SHA-512-crypt).
 vt_tls_passwd() {
     vt__tls_f=$1
-    shift
     : >"$vt__tls_f"
     chmod 600 "$vt__tls_f"
-    while [ $# -ge 2 ]; do
-        vt__tls_h=$(openssl passwd -6 "$2") || vt_error "openssl passwd -6 failed"
-        printf '%s:%s\n' "$1" "$vt__tls_h" >>"$vt__tls_f"
-        shift 2
-    done
+    "$VT_PYTHON" - "$@" >>"$vt__tls_f" <<'PY' || vt_error "vt_tls_passwd: libcrypt failed"
+import ctypes, sys
+lib = ctypes.CDLL("libcrypt.so.1")
+lib.crypt_gensalt.restype = ctypes.c_char_p
+lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
+lib.crypt.restype = ctypes.c_char_p
+lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+method, pairs = sys.argv[2], sys.argv[3:]
+for user, pw in zip(pairs[0::2], pairs[1::2]):
+    setting = lib.crypt_gensalt(("$%s$" % method).encode(), 0, None, 0)
+    print("%s:%s" % (user, lib.crypt(pw.encode(), setting).decode()))
+PY
 }
