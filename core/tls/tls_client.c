@@ -52,14 +52,15 @@ SSL_CTX *tls_client_build(const struct vipmta_config *cfg, struct config_errors 
         char *probe = tls_file_read(cfg->tls.ca_file, 64u << 20, 0, &len, why, sizeof(why));
         free(probe);
         if (!probe) {
-            config_errors_add(errs, "tls.ca_file %s: %s", cfg->tls.ca_file, why);
+            config_errors_add(errs, "%s: tls.ca_file %s: %s", cfg->path ? cfg->path : "config",
+                              cfg->tls.ca_file, why);
             SSL_CTX_free(ctx);
             return NULL;
         }
         if (SSL_CTX_load_verify_locations(ctx, cfg->tls.ca_file, NULL) != 1) {
             tls_last_error(why, sizeof(why));
-            config_errors_add(errs, "tls.ca_file %s: no PEM certificate could be loaded (%s)",
-                              cfg->tls.ca_file, why);
+            config_errors_add(errs, "%s: tls.ca_file %s: no PEM certificate could be loaded (%s)",
+                              cfg->path ? cfg->path : "config", cfg->tls.ca_file, why);
             SSL_CTX_free(ctx);
             return NULL;
         }

@@ -73,7 +73,8 @@ struct tls_credentials *tls_credentials_load(const char *path, struct config_err
     size_t len = 0;
     char *text = tls_file_read(path, TLS_CREDENTIALS_MAX, 1, &len, why, sizeof(why));
     if (!text) {
-        config_errors_add(errs, "tls.credentials_file %s: %s", path, why);
+        config_errors_add(errs, "tls.credentials_file %s: %s (the users and their password "
+                          "hashes, see docs/tls.md)", path, why);
         return NULL;
     }
     struct tls_credentials *c = calloc(1, sizeof(*c));

@@ -28,6 +28,8 @@ vt_start_dns "$DNS" \
 dl_config "{
   \"dns\": {\"servers\": [\"127.0.0.1:$DNS\"], \"mx_port\": $P, \"timeout_ms\": 500, \"tries\": 2},
   \"tls\": {\"ca_file\": \"ca.crt\"},
+  \"module_path\": [\"$VIPMTA_TOP_BUILDDIR/modules\"],
+  \"modules\": [{\"name\": \"connlog\", \"options\": {\"file\": \"$VT_DIR/connlog.jsonl\", \"tls\": true}}],
   \"metrics\": {\"address\": \"127.0.0.1\", \"port\": $METRICS},
   \"domains\": {\"*\": {\"retry_schedule\": [600]},
                 \"verify.test\": {\"tls\": \"verify\"},
@@ -97,6 +99,16 @@ dl_send a@src.test u@smart.test "smarthost"
 vt_sink_wait smart 1 20 message rcpts u@smart.test >/dev/null || vt_fail "smart.test not delivered"
 vt_assert_eq "user the smarthost saw" relayuser "$(vt_sink_get smart message auth_user rcpts u@smart.test)"
 vt_assert_eq "SNI the smarthost saw" smart.relay.test "$(vt_sink_get smart message sni rcpts u@smart.test)"
+
+vt_log "connlog: one tls line per connection, from what the core exposes to modules"
+vt_assert_file_contains "connlog tls line (verified)" "$VT_DIR/connlog.jsonl" \
+    '"event":"tls","domain":"verify.test","binding":"default","slot":0'
+grep '"domain":"verify.test"' "$VT_DIR/connlog.jsonl" | grep -q '"peer_name":"mx.good.test","policy":"verify","tls":true,"version":"TLSv1.3"' ||
+    vt_fail "connlog line for verify.test: $(grep verify.test "$VT_DIR/connlog.jsonl")"
+grep '"domain":"bad-opp.test"' "$VT_DIR/connlog.jsonl" | grep -q '"verified":false,"resumed":false,"verify_error":"self-signed certificate"' ||
+    vt_fail "connlog line for bad-opp.test: $(grep bad-opp.test "$VT_DIR/connlog.jsonl")"
+grep '"domain":"plain-opp.test"' "$VT_DIR/connlog.jsonl" | grep -q '"event":"tls".*"tls":false' ||
+    vt_fail "connlog line for plain-opp.test: $(grep plain-opp.test "$VT_DIR/connlog.jsonl")"
 
 vt_log "metrics: connections by TLS version and verification"
 "$VT_PYTHON" - "$METRICS" >"$VT_DIR/metrics.txt" <<'PY' || vt_fail "metrics scrape failed"
