@@ -369,7 +369,7 @@ END_TEST
 START_TEST(test_bad_params)
 {
     ck_assert_int_eq(parse("MAIL FROM:<a@b.example> AUTH\r\n"), SMTPD_PARSE_BAD_PARAMETER);
-    ck_assert_str_eq(etext, "Unsupported parameter: AUTH");
+    ck_assert_str_eq(etext, "Bad AUTH parameter");
     ck_assert_ptr_eq(etext, cmd.error_buf);
     ck_assert_int_eq(parse("MAIL FROM:<a@b.example> X-FOO\r\n"), SMTPD_PARSE_BAD_PARAMETER);
     ck_assert_str_eq(etext, "Unsupported parameter: X-FOO");

@@ -79,8 +79,8 @@ static void daemon_reload_check_restart_keys(const struct vipmta_config *old, co
                        (old->listen[i].tls == CONFIG_LISTEN_TLS_IMPLICIT) ==
                            (cfg->listen[i].tls == CONFIG_LISTEN_TLS_IMPLICIT);
     if (!sockets_same)
-        config_errors_add(warnings, "listen addresses, ports or implicit TLS changed: takes effect "
-                   "after a restart (certificates, require_tls and auth reload live)");
+        config_errors_add(warnings, "listen changed: takes effect after a restart (addresses, "
+                   "ports, implicit TLS; certificates, require_tls and auth reload live)");
     else if (!json_equal(json_object_get(old->root, "listen"), json_object_get(cfg->root, "listen")))
         daemon_reload_append(changed, size, ", ", "listen (TLS and AUTH)");
 }
