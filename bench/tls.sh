@@ -4,7 +4,9 @@
 # One command: bench/tls.sh   (as root: Postfix needs its accounts)
 # Environment (as bench/e2e.sh): BENCH_MESSAGES (20000), BENCH_SIZES ("1024 20480"),
 #   BENCH_SESSIONS (20), BENCH_TARGETS ("direct postfix vipmta"), BENCH_MODES ("clear tls"),
-#   BENCH_TIMEOUT, BENCH_STALL, BENCH_GAP (20), BENCH_TMPDIR, BENCH_KEEP, VIPMTA.
+#   BENCH_TIMEOUT, BENCH_STALL, BENCH_GAP (20), BENCH_TMPDIR, BENCH_KEEP, VIPMTA,
+#   BENCH_PF_TLS_REUSE=1 (Postfix reuses its outbound TLS connections through tlsproxy,
+#   smtp_tls_connection_reuse=yes; off by default, as in a stock Postfix).
 #
 # smtp-source and smtp-sink speak no TLS, so both ends are small C programs built
 # here with OpenSSL: tls_source (one message per SMTP session, BENCH_SESSIONS at
@@ -98,6 +100,11 @@ pf_tls() {
             "smtp_tls_session_cache_database=btree:$d/data/smtp_scache" ||
             bench_die "postconf -e (TLS)"
         echo "tlsmgr    unix  -       -       n       1000?   1       tlsmgr" >> "$d/etc/master.cf"
+        if [ "${BENCH_PF_TLS_REUSE:-0}" = 1 ]; then
+            # Postfix keeps TLS connections open for reuse only through tlsproxy
+            pf_postconf "$d" -e "smtp_tls_connection_reuse=yes" || bench_die "postconf -e (reuse)"
+            echo "tlsproxy  unix  -       -       n       -       0       tlsproxy" >> "$d/etc/master.cf"
+        fi
     else
         pf_postconf "$d" -e "smtp_tls_security_level=none" "smtpd_tls_security_level=none" ||
             bench_die "postconf -e (clear)"
