@@ -76,6 +76,19 @@ chmod 755 "$root/certs"
 vm_ok=0
 if vm_usable; then vm_ok=1; fi
 
+# A free port below the kernel's ephemeral range: tens of thousands of connections
+# per run leave ephemeral ports taken (bench_free_port draws from 20000-60000).
+tls_free_port() {
+    local i=0 p low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    while [ $i -lt 200 ]; do
+        p=$(awk -v s="$$$i$(date +%N)" -v low="$low" 'BEGIN { srand(s % 2147483647); printf "%d", 10000 + int(rand() * (low - 10001)) }')
+        if [ -z "$(ss -Hatn "sport = :$p" 2>/dev/null)" ]; then echo "$p"; return 0; fi
+        i=$((i + 1))
+    done
+    bench_die "no free port found"
+}
+
 # tls_sink_start DIR PORT TARGET: tls_sink on 127.0.0.1:PORT, its counters to sinkwatch.
 tls_sink_start() {
     local d=$1 port=$2 target=$3
@@ -122,13 +135,13 @@ run_one() {
         R_NOTE="to be measured: $VM_WHY"
         return 1
     fi
-    sinkport=$(bench_free_port)
+    sinkport=$(tls_free_port)
     tls_sink_start "$d" "$sinkport" "$N"
     relay_pid=""
     case $target in
         direct) port=$sinkport ;;
         postfix)
-            port=$(bench_free_port)
+            port=$(tls_free_port)
             PF_DIR=$d/pf
             pf_setup "$PF_DIR" "$port" "$sinkport" "$PF_BIND"
             pf_tls "$PF_DIR" "$mode"
@@ -136,7 +149,7 @@ run_one() {
             relay_pid=$PF_MASTER_PID
             ;;
         vipmta)
-            port=$(bench_free_port)
+            port=$(tls_free_port)
             if [ "$mode" = tls ]; then
                 BENCH_VIPMTA_LISTEN_EXTRA="\"certificates\": [{\"cert\": \"$C/leaf.pem\", \"key\": \"$C/leaf.key\"}]" \
                 BENCH_VIPMTA_CONFIG_EXTRA='"domains": {"*": {"tls": "required"}}' \

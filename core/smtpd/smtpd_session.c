@@ -154,8 +154,9 @@ void smtpd_session_free(struct smtpd_session *s)
     free(s->rcpts);
     smtpd_log(s, VIPMTA_LOG_INFO, "disconnect messages=%lu errors=%u%s%s", s->messages, s->errors,
               s->tls ? " tls=" : "", s->tls ? s->tls->version : "");
-    if (!s->tls)
-        tls_stats_connection(TLS_STATS_INBOUND, NULL);
+    const struct config_listen *l = smtpd_tls_listener(s);
+    if (!s->tls && !(l && l->tls == CONFIG_LISTEN_TLS_IMPLICIT))
+        tls_stats_connection(TLS_STATS_INBOUND, NULL); /* a session in clear text */
     smtpd_auth_free(s);
     free(s->auth_user);
     free(s->tls);
