@@ -125,7 +125,7 @@ static void spool_sync_files(struct spool_sync_file *files, size_t n)
         for (size_t i = 0; i < m; i++) {
             struct spool_sync_file *f = &files[base + i];
             spool_name(name, f->owner->id, f->ext);
-            int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+            int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0) {
                 if (!(errno == ENOENT && !f->owner->commit) && !f->owner->error)
                     f->owner->error = errno;
@@ -318,13 +318,13 @@ static int spool_open_dir(const char *dir, const char *sub, char *errbuf, size_t
     snprintf(path, sizeof(path), "%s/%s", dir, sub);
     if (spool_mkdir(path, errbuf, errlen) != 0)
         return -1;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     /* writable? create and remove a probe file */
-    int probe = openat(fd, ".probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int probe = openat(fd, ".probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (probe < 0) {
         snprintf(errbuf, errlen, "%s is not writable: %s", path, strerror(errno));
         close(fd);
@@ -341,7 +341,7 @@ static int spool_open_dir(const char *dir, const char *sub, char *errbuf, size_t
  * each other's messages. */
 static int spool_lock_dir(const char *dir, char *errbuf, size_t errlen)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot open it: %s", strerror(errno));
         return -1;
@@ -529,7 +529,7 @@ struct spool_writer *spool_writer_open(void)
     for (int tries = 0; tries < 100; tries++) {
         spool_new_id(w->id);
         spool_name(name, w->id, "body");
-        w->fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        w->fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (w->fd >= 0)
             return w;
         if (errno != EEXIST)
@@ -606,7 +606,7 @@ int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spoo
     if (spool_env_format(env, &text) != 0 || !(it = spool_item_new(w->id, done, arg)))
         goto fail;
     spool_name(name, w->id, "env");
-    envfd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    envfd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (envfd < 0 || spool_write_all(envfd, text.data, text.len) != 0)
         goto fail;
     spool_buf_free(&text);
@@ -634,7 +634,7 @@ static int spool_st_append(const char *id, const char *line, size_t len)
 {
     char name[SPOOL_ID_LEN + 8];
     spool_name(name, id, "st");
-    int fd = openat(spool_queue_fd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(spool_queue_fd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
     int rc = spool_write_all(fd, line, len);
@@ -708,7 +708,7 @@ int spool_open_body(const char *id)
         return -1;
     }
     spool_name(name, id, "body");
-    return openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+    return openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 }
 
 const char *spool_dir_path(void)

@@ -358,7 +358,7 @@ struct spool_envelope *spool_env_load(const char *id, char *errbuf, size_t errle
     char name[SPOOL_ID_LEN + 8];
     size_t len;
     spool_name(name, id, "env");
-    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot open: %s", strerror(errno));
         return NULL;
@@ -419,9 +419,17 @@ int spool_st_apply(struct spool_envelope *env, int repair)
     char name[SPOOL_ID_LEN + 8];
     size_t len;
     spool_name(name, env->id, "st");
-    int fd = openat(spool_queue_fd, name, (repair ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    int fd = openat(spool_queue_fd, name, (repair ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
+    /* only a file of our own: a regular file with one link (recovery may
+     * truncate it) */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
     char *text = spool_slurp(fd, SIZE_MAX / 4, &len);
     if (!text) {
         int saved = errno;

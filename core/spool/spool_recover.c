@@ -58,7 +58,7 @@ static int spool_check_body(const struct spool_envelope *env, unsigned char *buf
     char name[SPOOL_ID_LEN + 8];
     struct stat st;
     spool_name(name, env->id, "body");
-    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(errbuf, errlen, "body %s: %s", name, strerror(errno));
         if (fd >= 0)
@@ -236,7 +236,10 @@ int spool_recover(void (*cb)(void *arg, struct spool_envelope *env), void *arg,
             continue;
         }
         if ((kinds & SPOOL_HAS_ST) && spool_st_apply(env, 1) != 0) {
-            snprintf(reason, sizeof(reason), "%s.st unreadable: %s", id, strerror(errno));
+            snprintf(reason, sizeof(reason), "%s.st unreadable: %s", id,
+                     errno == ELOOP    ? "it is a symbolic link"
+                     : errno == EINVAL ? "it is not a regular file with one link"
+                                       : strerror(errno));
             spool_envelope_free(env);
             spool_quarantine(id, kinds, reason);
             stats->quarantined++;
