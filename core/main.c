@@ -51,6 +51,13 @@ static int main_check(struct vipmta_config *cfg, enum main_mode mode)
     config_install(config_ref(cfg)); /* what modules see as the config in force */
     if (binding_table_build(cfg, &errs) != 0)
         rc = -1;
+    /* valid, but probably not meant: said, without failing the check */
+    struct config_errors warnings = {0};
+    if (rc == 0)
+        binding_table_check_addresses(&warnings);
+    config_check_warnings(cfg, &warnings);
+    config_errors_print(&warnings, stderr, "warning: ");
+    config_errors_clear(&warnings);
     queue_domain_registry_init();
     if (plugin_loader_load(cfg, &errs) != 0)
         rc = -1;

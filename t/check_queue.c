@@ -114,7 +114,8 @@ static void setup(void)
     config_setup();
     ck_assert_int_eq(binding_table_build(&cfg, &errs), 0);
     config_errors_clear(&errs);
-    binding_table_check_addresses();
+    binding_table_check_addresses(&errs);
+    config_errors_clear(&errs);
     config_install(config_ref(&cfg));
     queue_domain_registry_init();
     ck_assert_msg(spool_init(dir, base, err, sizeof(err)) == 0, "spool_init: %s", err);
@@ -610,17 +611,22 @@ START_TEST(test_binding_choice)
     ec_binding_slot b1 = config_get_binding_id_from_name("b1");
     ck_assert_int_gt(b1, 0);
     ck_assert_int_ne(vipmta_binding_by_name("bad")->suspended, 0);
+    /* the binding the envelope names and its group -> where the mail goes:
+     * never to a binding the envelope does not name or allow */
     struct {
-        const char *binding, *group;
-        ec_binding_slot want;
+        const char *binding, *group, *want;
+        int waits;
     } cases[] = {
-        {"b1", NULL, b1},
-        {"bad", "g", b1},   /* suspended: from the group */
-        {"nope", "g", b1},  /* unknown: from the group */
-        {"nope", "gbad", 0}, /* group all suspended: default */
-        {NULL, "nogroup", 0},
-        {NULL, NULL, 0},
-        {"default", "g", 0},
+        {"b1", NULL, "b1", 0},
+        {"bad", "g", "b1", 0},     /* suspended, chosen from a group: another member */
+        {"nope", "g", "b1", 0},    /* not configured (removed), from a group: another member */
+        {"bad", NULL, "bad", 1},   /* suspended and pinned: waits for it */
+        {"bad", "gbad", "bad", 1}, /* no member of its group usable: waits */
+        {"gone", "gbad", "gone", 1}, /* not configured, group unusable: waits, absent */
+        {"gone", NULL, "gone", 1},  /* the same absent binding again */
+        {NULL, "nogroup", "default", 0},
+        {NULL, NULL, "default", 0},
+        {"default", "g", "default", 0},
     };
     domain_record *dr = queue_domain_get("bind.example");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -630,14 +636,61 @@ START_TEST(test_binding_choice)
         env->binding = cases[i].binding ? strdup(cases[i].binding) : NULL;
         env->binding_group = cases[i].group ? strdup(cases[i].group) : NULL;
         env->received = time(NULL);
+        ready_calls = 0;
         queue_add(env);
+        run_pending();
+        ec_binding_slot want = config_get_binding_id_from_name(cases[i].want);
+        ck_assert_msg(want != EC_BINDING_SLOT_UNBOUND, "case %zu: no binding %s", i, cases[i].want);
+        ck_assert_int_eq(binding_available(want), !cases[i].waits);
+        /* waiting mail asks for no connection */
+        ck_assert_msg(ready_calls == (cases[i].waits ? 0 : 1), "case %zu: %d ready calls", i,
+                      ready_calls);
         struct queue_rcpt *r;
-        ck_assert_msg(queue_take(dr, cases[i].want, &r, 1) == 1, "case %zu", i);
-        ck_assert_int_eq(r->msg->binding, cases[i].want);
+        ck_assert_msg(queue_take(dr, want, &r, 1) == 1, "case %zu", i);
+        ck_assert_int_eq(r->msg->binding, want);
         queue_release(r);
-        ck_assert_uint_eq(queue_take(dr, cases[i].want, &r, 1), 1);
+        ck_assert_uint_eq(queue_take(dr, want, &r, 1), 1);
         /* leave it in flight: queue_shutdown frees it */
     }
+    const vipmta_binding *gone = vipmta_binding_by_name("gone");
+    ck_assert_ptr_nonnull(gone);
+    ck_assert_int_ne(gone->absent, 0);
+    ck_assert_int_ne(gone->suspended, 0);
+}
+END_TEST
+
+/* Mail waiting on a suspended binding of a group moves when another member
+ * becomes usable; pinned mail stays. */
+START_TEST(test_waiting_mail_moves_within_its_group)
+{
+    static const char *const rc[] = {"y@wait.example"};
+    domain_record *dr = queue_domain_get("wait.example");
+    ec_binding_slot bad = config_get_binding_id_from_name("bad");
+    ec_binding_slot b1 = config_get_binding_id_from_name("b1");
+    vipmta_binding *b1w = (vipmta_binding *)vipmta_binding_by_slot(b1);
+    b1w->suspended = 1; /* as if its address had gone: group g has nothing usable */
+    const char *names[2] = {"bad", "b1"}, *wanted_groups[2] = {NULL, "g"};
+    for (int i = 0; i < 2; i++) {
+        struct spool_envelope *env = make_env("s@origin.example", rc, 1);
+        snprintf(env->id, sizeof(env->id), "%016x", 0x100 + i);
+        free(env->binding);
+        env->binding = strdup(names[i]);
+        env->binding_group = wanted_groups[i] ? strdup(wanted_groups[i]) : NULL;
+        queue_add(env);
+    }
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 2);
+    b1w->suspended = 0; /* b1 is back */
+    ready_calls = 0;
+    queue_bindings_changed();
+    run_pending();
+    ck_assert_int_ge(ready_calls, 1);
+    struct queue_rcpt *r;
+    ck_assert_uint_eq(queue_take(dr, b1, &r, 1), 1);
+    ck_assert_str_eq(r->msg->id, "0000000000000101"); /* the group's message, on b1 now */
+    queue_release(r);
+    ck_assert_uint_eq(queue_take(dr, bad, &r, 1), 1); /* the pinned one still waits on bad */
+    ck_assert_str_eq(r->msg->id, "0000000000000100");
+    queue_release(r);
 }
 END_TEST
 
@@ -896,6 +949,7 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, test_release);
     tcase_add_test(tc, test_ready_not_reentrant);
     tcase_add_test(tc, test_binding_choice);
+    tcase_add_test(tc, test_waiting_mail_moves_within_its_group);
     tcase_add_test(tc, test_memory_per_recipient);
     tcase_add_test(tc, test_op_delete_queued);
     tcase_add_test(tc, test_op_delete_in_flight);

@@ -114,6 +114,12 @@ static void config_parse_listen(struct config_ctx *c, struct vipmta_config *cfg,
                   config_type_name(v));
         return;
     }
+    if (json_array_size(v) == 0) {
+        config_error(c, "listen", "expected at least one {\"address\", \"port\"}, found an empty "
+                     "list: vipmta would accept no mail (leave listen out for the default, "
+                     "127.0.0.1:2525)");
+        return;
+    }
     cfg->listen = calloc(json_array_size(v) + 1, sizeof(*cfg->listen));
     size_t i;
     json_t *item;

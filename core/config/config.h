@@ -173,6 +173,10 @@ const struct config_domain_limits *config_domain_limits(const struct vipmta_conf
 /* The route for `domain`: exact entry, else "*", else NULL (use MX). */
 const struct config_route *config_route_for(const struct vipmta_config *cfg, const char *domain);
 
+/* Appends a warning for each setting of `cfg` that is valid but probably
+ * not meant (relay_from covering the internet: an open relay). */
+void config_check_warnings(const struct vipmta_config *cfg, struct config_errors *warnings);
+
 /* Parses "10.0.0.0/8", "::1", "127.0.0.1" into `out`; 0 on success. */
 int config_parse_cidr(const char *text, struct config_cidr *out);
 /* Non-zero when `addr` (sockaddr_in or sockaddr_in6) lies in `cidr`. */

@@ -137,6 +137,29 @@ static int daemon_open_logs(const struct vipmta_config *cfg, struct config_error
     return 0;
 }
 
+/* After recovery: bindings absent from the configuration that queued mail
+ * names were added (binding_table_add_absent): counters for every slot, and
+ * a warning per absent binding with the mail waiting for it. 0, or -1 when
+ * out of memory. */
+static int daemon_report_waiting(void)
+{
+    int n = vipmta_binding_count();
+    if (control_stats_init(n) != 0 || queue_domain_registry_grow_bindings(n) != 0)
+        return -1;
+    uint64_t *counts = calloc((size_t)n, sizeof(*counts));
+    if (!counts)
+        return -1;
+    queue_count_by_binding(counts, n);
+    struct config_errors warnings = {0};
+    for (int slot = 0; slot < n; slot++)
+        binding_table_describe_absent(slot, counts[slot], &warnings);
+    for (size_t i = 0; i < warnings.count; i++)
+        log_write("core", VIPMTA_LOG_WARNING, "%s", warnings.messages[i]);
+    config_errors_clear(&warnings);
+    free(counts);
+    return 0;
+}
+
 /* Starts every subsystem in dependency order; -1 with the reasons in errs.
  * Root (when started as root) is used only to bind the listening sockets:
  * every file is opened, every module loaded and the spool read after the
@@ -150,7 +173,12 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
     up.bindings = 1;
     if (binding_table_build(cfg, errs) != 0)
         return -1;
-    binding_table_check_addresses();
+    struct config_errors warnings = {0};
+    binding_table_check_addresses(&warnings);
+    config_check_warnings(cfg, &warnings);
+    for (size_t i = 0; i < warnings.count; i++)
+        log_write("core", VIPMTA_LOG_WARNING, "%s", warnings.messages[i]);
+    config_errors_clear(&warnings);
     if (control_stats_init(vipmta_binding_count()) != 0) {
         config_errors_add(errs, "out of memory");
         return -1;
@@ -204,6 +232,10 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
               "removed in %.3f s",
               st.messages, st.recipients_pending, st.quarantined, st.removed,
               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (daemon_report_waiting() != 0) {
+        config_errors_add(errs, "out of memory");
+        return -1;
+    }
     if (control_start(loop, cfg, errs) != 0)
         return -1;
     up.control = 1;

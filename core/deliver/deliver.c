@@ -1,6 +1,7 @@
 /* deliver.c: the delivery engine: connections per (domain, binding) within limits, targets in order, outcomes. */
 #include "deliver.h"
 #include "deliver_internal.h"
+#include "binding/binding_table.h"
 #include "config/config_current.h"
 #include "queue/queue_domain.h"
 #include "log/log.h"
@@ -505,7 +506,9 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
 void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
 {
     (void)arg;
-    if (!d.running || !dr || !deliver_slot_ok(dr, slot))
+    /* a binding that cannot be used now makes no connection: its mail waits
+     * (binding_table.h), never to leave from another address */
+    if (!d.running || !dr || !deliver_slot_ok(dr, slot) || !binding_available(slot))
         return;
     struct deliver_lane *lane = deliver_lane_get(dr, slot);
     if (!lane) {

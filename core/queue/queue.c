@@ -59,7 +59,7 @@ static struct {
 static struct queue_lane *queue_lane_get(struct queue_domain *qd, int slot)
 {
     if (slot < 0)
-        slot = 0;
+        return NULL;
     if (slot >= qd->nlanes) {
         int n = vipmta_binding_count();
         if (n <= slot)
@@ -125,10 +125,24 @@ static void queue_kick(struct queue_domain *qd, int slot)
 
 /* ---- lanes ---- */
 
+/* The binding m's recipients go out from: its own, unless that cannot be
+ * used now and m was given it from a group that has another binding that
+ * can (then m moves to that one). Mail pinned to a binding (by a rule,
+ * X-Binding, or the default binding) keeps it and waits for it. */
+static ec_binding_slot queue_message_binding(struct queue_message *m)
+{
+    if (m->group && !binding_available(m->binding)) {
+        ec_binding_slot slot = binding_group_choose(m->group);
+        if (slot != EC_BINDING_SLOT_UNBOUND)
+            m->binding = slot;
+    }
+    return m->binding;
+}
+
 static struct queue_lane *queue_rcpt_lane(struct queue_rcpt *r, struct queue_domain **qd_out)
 {
     struct queue_domain *qd = queue_domain_of(r->dr);
-    struct queue_lane *lane = queue_lane_get(qd, r->msg->binding);
+    struct queue_lane *lane = queue_lane_get(qd, queue_message_binding(r->msg));
     *qd_out = qd;
     return lane;
 }
@@ -156,7 +170,8 @@ static int queue_make_ready(struct queue_rcpt *r, int at_head)
     lane->count++;
     qd->ready++;
     q.stats.active++;
-    queue_kick(qd, r->msg->binding < 0 ? 0 : r->msg->binding);
+    if (binding_available(r->msg->binding))
+        queue_kick(qd, r->msg->binding); /* else its mail waits: nothing to start */
     return 0;
 }
 
@@ -338,20 +353,29 @@ void queue_shutdown(void)
 
 /* ---- adding ---- */
 
+/* The binding of a message being queued: the one its envelope names when it
+ * can be used, else another of the group it was chosen from, else still the
+ * one it names (its mail waits for it). A name the configuration no longer
+ * has (a binding removed before a restart) becomes an absent binding: its
+ * mail waits too, and never leaves from another address. */
 static ec_binding_slot queue_choose_binding(const struct spool_envelope *env)
 {
-    if (env->binding && *env->binding) {
-        ec_binding_slot slot = config_get_binding_id_from_name(env->binding);
-        const vipmta_binding *b = vipmta_binding_by_slot(slot);
-        if (b && !b->suspended)
-            return slot;
-    }
+    const char *name = env->binding && *env->binding ? env->binding : "default";
+    ec_binding_slot slot = config_get_binding_id_from_name(name);
+    if (slot != EC_BINDING_SLOT_UNBOUND && binding_available(slot))
+        return slot;
     if (env->binding_group && *env->binding_group) {
-        ec_binding_slot slot = binding_group_choose(env->binding_group);
-        if (slot != EC_BINDING_SLOT_UNBOUND)
-            return slot;
+        ec_binding_slot other = binding_group_choose(env->binding_group);
+        if (other != EC_BINDING_SLOT_UNBOUND)
+            return other;
     }
-    return VIPMTA_BINDING_DEFAULT_SLOT;
+    if (slot != EC_BINDING_SLOT_UNBOUND)
+        return slot;
+    slot = binding_table_add_absent(name);
+    if (slot != EC_BINDING_SLOT_UNBOUND)
+        log_write("queue", VIPMTA_LOG_WARNING, "%s: binding \"%s\" is not in the configuration: "
+                  "its mail waits for it (vipmtactl bindings lists it)", env->id, name);
+    return slot;
 }
 
 void queue_add(struct spool_envelope *env)
@@ -373,8 +397,11 @@ void queue_add(struct spool_envelope *env)
         return;
     }
     const char *sender = env->sender ? env->sender : "";
-    size_t slen = strlen(sender);
-    struct queue_message *m = malloc(sizeof(*m) + slen + 1);
+    const char *group = env->binding_group && *env->binding_group ? env->binding_group : NULL;
+    size_t slen = strlen(sender), glen = group ? strlen(group) + 1 : 0;
+    ec_binding_slot binding = queue_choose_binding(env);
+    struct queue_message *m = binding == EC_BINDING_SLOT_UNBOUND ? NULL
+                              : malloc(sizeof(*m) + slen + 1 + glen);
     if (!m) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: out of memory: stays in the spool until the "
                   "next start", env->id);
@@ -384,7 +411,8 @@ void queue_add(struct spool_envelope *env)
     memcpy(m->id, env->id, sizeof(m->id));
     m->sender = (char *)(m + 1);
     memcpy(m->sender, sender, slen + 1);
-    m->binding = queue_choose_binding(env);
+    m->group = group ? memcpy(m->sender + slen + 1, group, glen) : NULL;
+    m->binding = binding;
     m->rcpt_open = pending;
     m->body_size = env->body_size;
     m->received = env->received;
@@ -676,6 +704,57 @@ void queue_flush_domain(domain_record *dr)
         queue_undelay(due[i]);
     }
     free(due);
+}
+
+void queue_bindings_changed(void)
+{
+    for (struct queue_domain *qd = queue_domain_all(); qd; qd = qd->all_next) {
+        for (int slot = 0; slot < qd->nlanes; slot++) {
+            struct queue_lane *lane = &qd->lanes[slot];
+            if (!lane->count)
+                continue;
+            if (binding_available(slot)) {
+                queue_kick(qd, slot);
+                continue;
+            }
+            /* take the lane's recipients out; each goes back where its
+             * message now goes (another binding of its group, or here) */
+            struct queue_rcpt *r = lane->head;
+            lane->head = lane->tail = NULL;
+            qd->ready -= lane->count;
+            q.stats.active -= lane->count;
+            lane->count = 0;
+            while (r) {
+                struct queue_rcpt *next = r->next;
+                if (queue_make_ready(r, 0) != 0) {
+                    r->next_attempt = time(NULL) + 60;
+                    queue_make_delayed(r);
+                }
+                r = next;
+            }
+        }
+    }
+}
+
+struct queue_binding_counts {
+    uint64_t *counts;
+    int n;
+};
+
+/* Counts r under its message's binding. */
+static void queue_count_rcpt(const struct queue_rcpt *r, enum queue_rcpt_where where, void *arg)
+{
+    struct queue_binding_counts *c = arg;
+    (void)where;
+    if (r->msg->binding >= 0 && r->msg->binding < c->n)
+        c->counts[r->msg->binding]++;
+}
+
+void queue_count_by_binding(uint64_t *counts, int n)
+{
+    struct queue_binding_counts c = {counts, n};
+    memset(counts, 0, (size_t)n * sizeof(*counts));
+    queue_foreach_rcpt(queue_count_rcpt, &c);
 }
 
 void queue_get_stats(struct queue_stats *out)

@@ -12,11 +12,13 @@
 struct event_base;
 
 /* One spooled message in memory (bodies stay on disk). One allocation: the
- * sender string lives right after the struct. */
+ * sender and group strings live right after the struct. */
 struct queue_message {
     char id[SPOOL_ID_LEN + 1];
     char *sender;
-    ec_binding_slot binding;      /* chosen binding */
+    char *group;                  /* the binding group `binding` was chosen from (the mail
+                                   * may move within it), NULL: pinned to `binding` */
+    ec_binding_slot binding;      /* the binding its mail leaves from (or waits for) */
     uint32_t rcpt_open;           /* recipients not yet final (on disk) */
     uint64_t body_size;
     time_t received;
@@ -60,8 +62,11 @@ void queue_shutdown(void);
  * recipients on their domain records, active or delayed by next_attempt.
  * Only PENDING recipients are queued; the envelope is freed (nothing of it is
  * kept). A message with no pending recipient is removed from the spool.
- * Binding: env->binding when known and not suspended, else one chosen from
- * env->binding_group, else slot 0. Recipients whose domain record cannot be
+ * Binding: env->binding when it can be used, else another of
+ * env->binding_group when one can, else env->binding all the same: its mail
+ * waits for it (a name no longer configured is added as an absent binding,
+ * binding_table_add_absent). Never a binding the envelope does not name or
+ * allow through its group. Recipients whose domain record cannot be
  * had (out of memory) are logged and not queued: their message then stays in
  * the spool until the next start. */
 void queue_add(struct spool_envelope *env);
@@ -99,6 +104,15 @@ void queue_release(struct queue_rcpt *r);
 const char *queue_rcpt_pending_operation(const struct queue_rcpt *r);
 /* Every recipient of (dr, any binding) that is delayed becomes ready now. */
 void queue_flush_domain(domain_record *dr);
+
+/* The bindings changed (a reload, or their addresses were checked again):
+ * mail waiting on a binding that cannot be used moves to another of its
+ * group when one can be used now, and (domain, binding) pairs that can be
+ * used and have ready mail are told (queue_ready_fn). */
+void queue_bindings_changed(void);
+/* Recipients in memory per binding slot (ready, delayed and in flight), into
+ * counts[0..n) (zeroed first). */
+void queue_count_by_binding(uint64_t *counts, int n);
 
 struct queue_stats {
     uint64_t messages;
