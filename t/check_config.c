@@ -208,7 +208,7 @@ START_TEST(test_control_characters_escaped)
     expect_error("{\"hostname\": \"evil\\n\\u001b[31mred\\u007f\", \"x\\ty\": 1}",
                  "/etc/t/test.json: hostname: \"evil\\n\\x1b[31mred\\x7f\" is not a host name");
     ck_assert_str_eq(errs.messages[0],
-                     "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, spool_dir, "
+                     "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, postmaster, spool_dir, "
                      "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
                      "binding_groups, default_binding_group, binding_rules, domains, routes, smtp, "
                      "dns, modules, log_level, delivery_log, control_socket, metrics, log_format, "
@@ -234,7 +234,7 @@ END_TEST
 START_TEST(test_unknown_top_level_key)
 {
     expect_error("{\"hostnme\": \"x\"}",
-                 "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, spool_dir, spool_sync, "
+                 "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, postmaster, spool_dir, spool_sync, "
                  "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
                  "default_binding_group, binding_rules, domains, routes, smtp, dns, modules, "
                  "log_level, delivery_log, control_socket, metrics, log_format, log_file, user, "

@@ -46,7 +46,7 @@ ec_binding_slot binding_group_choose_any(const char *group);
 /* Non-zero when `group` names a configured binding group. */
 int binding_group_exists(const char *group);
 
-/* Reload (core/reload.c): builds the table for `cfg` aside, keeping the slot
+/* Reload (daemon/daemon_reload.c): builds the table for `cfg` aside, keeping the slot
  * of every binding in use and appending new ones; refuses (errors appended,
  * NULL) a binding that is gone or renamed, a bad address, an unknown group
  * member. Nothing changes until binding_table_swap. */

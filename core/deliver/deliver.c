@@ -12,6 +12,7 @@
 #include "control/control_stats.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,15 +61,21 @@ struct deliver_lane {
     domain_record *dr;
     ec_binding_slot slot;
     struct deliver_conn *conns;
-    struct deliver_lane *next; /* hash chain */
+    struct deliver_lane *next;      /* hash chain */
+    struct deliver_lane *wait_next; /* waiting for a connection under max_outbound_connections */
+    unsigned waiting : 1;
 };
 
 static struct {
     int running;
     struct event_base *base;
     struct deliver_conn *all;
+    unsigned open;                  /* connections (all states) */
+    int saturated;                  /* max_outbound_connections reached (said once) */
     struct deliver_lane **lanes;
     size_t lane_buckets, lane_count;
+    struct deliver_lane *wait_head, *wait_tail; /* lanes that wanted a connection, in order */
+    struct event *resume_ev;        /* a connection was freed: serve the waiting lanes */
 } d;
 
 static void deliver_try_next(struct deliver_conn *c);
@@ -134,6 +141,59 @@ static void deliver_lanes_free(void)
     free(d.lanes);
     d.lanes = NULL;
     d.lane_buckets = d.lane_count = 0;
+    d.wait_head = d.wait_tail = NULL;
+}
+
+/* ---- max_outbound_connections ---- */
+
+/* Non-zero when no connection may be opened now (said once per episode). */
+static int deliver_saturated(void)
+{
+    const struct vipmta_config *cfg = config_current();
+    unsigned cap = cfg && cfg->max_outbound_connections ? cfg->max_outbound_connections : 20000;
+    if (d.open < cap) {
+        if (d.saturated)
+            log_write("delivery", VIPMTA_LOG_NOTICE, "outbound connections below "
+                      "max_outbound_connections %u again", cap);
+        d.saturated = 0;
+        return 0;
+    }
+    if (!d.saturated)
+        log_write("delivery", VIPMTA_LOG_WARNING, "max_outbound_connections %u reached: new "
+                  "connections wait for open ones to close (raise it, or lower domain limits)",
+                  cap);
+    d.saturated = 1;
+    return 1;
+}
+
+static void deliver_wait(struct deliver_lane *lane)
+{
+    if (lane->waiting)
+        return;
+    lane->waiting = 1;
+    lane->wait_next = NULL;
+    if (d.wait_tail)
+        d.wait_tail->wait_next = lane;
+    else
+        d.wait_head = lane;
+    d.wait_tail = lane;
+}
+
+/* Connections closed: the lanes that waited get theirs, first come first. */
+static void deliver_on_resume(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    while (d.wait_head && d.running && !deliver_saturated()) {
+        struct deliver_lane *lane = d.wait_head;
+        d.wait_head = lane->wait_next;
+        if (!d.wait_head)
+            d.wait_tail = NULL;
+        lane->waiting = 0;
+        if (queue_has_ready(lane->dr, lane->slot))
+            deliver_kick(lane->dr, lane->slot, NULL);
+    }
 }
 
 /* ---- connection bookkeeping ---- */
@@ -160,6 +220,7 @@ static struct deliver_conn *deliver_conn_new(domain_record *dr, ec_binding_slot 
     if (d.all)
         d.all->all_prev = c;
     d.all = c;
+    d.open++;
     struct queue_domain *qd = queue_domain_of(dr);
     qd->connections++;
     qd->binding_connections[slot]++;
@@ -188,6 +249,9 @@ static void deliver_conn_unlink(struct deliver_conn *c)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     c->lane = NULL;
+    d.open--;
+    if (d.wait_head && d.resume_ev)
+        event_active(d.resume_ev, EV_TIMEOUT, 0);
     struct queue_domain *qd = queue_domain_of(c->dr);
     qd->connections--;
     qd->binding_connections[c->slot]--;
@@ -344,7 +408,7 @@ static void deliver_session_done(void *arg, enum deliver_client_end end, const c
         deliver_kick(dr, slot, NULL);
 }
 
-static const struct deliver_client_ops deliver_smtpc_ops = {
+static const struct deliver_client_ops deliver_client_callbacks = {
     .take = deliver_take,
     .outcome = deliver_outcome,
     .done = deliver_session_done,
@@ -434,7 +498,7 @@ static void deliver_try_next(struct deliver_conn *c)
         };
         c->progress = 0;
         c->state = CONN_SESSION;
-        c->session = deliver_client_start(d.base, &p, &deliver_smtpc_ops, c);
+        c->session = deliver_client_start(d.base, &p, &deliver_client_callbacks, c);
         if (c->session)
             return;
         c->state = CONN_CONNECTING;
@@ -494,8 +558,14 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
     d.base = base;
     d.lane_buckets = 256;
     d.lanes = calloc(d.lane_buckets, sizeof(*d.lanes));
-    if (!d.lanes) {
+    d.resume_ev = event_new(base, -1, 0, deliver_on_resume, NULL);
+    if (!d.lanes || !d.resume_ev) {
         config_errors_add(errs, "delivery: out of memory");
+        free(d.lanes);
+        d.lanes = NULL;
+        if (d.resume_ev)
+            event_free(d.resume_ev);
+        d.resume_ev = NULL;
         d.lane_buckets = 0;
         return -1;
     }
@@ -546,6 +616,10 @@ void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
         if (qd->binding_connections[slot] >= per_binding ||
             (total_cap && qd->connections >= total_cap))
             break;
+        if (deliver_saturated()) {
+            deliver_wait(lane); /* served as connections close, in order */
+            break;
+        }
         struct deliver_conn *c = deliver_conn_new(dr, slot, lane);
         if (!c) {
             log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
@@ -575,6 +649,9 @@ void deliver_shutdown(void)
         }
     }
     deliver_lanes_free();
+    if (d.resume_ev)
+        event_free(d.resume_ev);
+    d.resume_ev = NULL;
     if (was_running)
         log_write("delivery", VIPMTA_LOG_INFO, "delivery stopped");
 }

@@ -417,6 +417,8 @@ void queue_add(struct spool_envelope *env)
     m->body_size = env->body_size;
     m->received = env->received;
     m->is_dsn = env->is_dsn != 0;
+    m->smtputf8 = env->smtputf8 != 0;
+    m->eightbit = env->eightbit != 0;
     m->refs = 0;
     m->op_delete = m->op_bounce = 0;
     q.stats.messages++;

@@ -23,7 +23,9 @@ struct queue_message {
     uint64_t body_size;
     time_t received;
     unsigned is_dsn : 1;
-    unsigned refs : 29;           /* struct queue_rcpt alive for it (queued or in flight); the
+    unsigned smtputf8 : 1;        /* received with SMTPUTF8: internationalized addresses */
+    unsigned eightbit : 1;        /* 8-bit body: needs 8BITMIME at the next hop */
+    unsigned refs : 27;           /* struct queue_rcpt alive for it (queued or in flight); the
                                    * message is freed at 0, and its files removed when
                                    * rcpt_open is 0 too */
     unsigned op_delete : 1;       /* deleted by the operator while recipients were in

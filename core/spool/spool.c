@@ -514,6 +514,7 @@ struct spool_writer {
     char id[SPOOL_ID_LEN + 1];
     uint64_t size;
     uint32_t crc;
+    unsigned char high;  /* every byte written, OR-ed: bit 7 set means 8-bit content */
 };
 
 struct spool_writer *spool_writer_open(void)
@@ -556,6 +557,8 @@ int spool_writer_write(struct spool_writer *w, const void *data, size_t len)
     if (spool_write_all(w->fd, data, len) != 0)
         return -1;
     w->crc = spool_crc32(w->crc, data, len);
+    for (size_t i = 0; i < len && !(w->high & 0x80); i++)
+        w->high |= ((const unsigned char *)data)[i];
     w->size += len;
     return 0;
 }
@@ -601,6 +604,7 @@ int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spoo
     memcpy(env->id, w->id, SPOOL_ID_LEN + 1);
     env->body_size = w->size;
     env->body_crc = w->crc;
+    env->eightbit = (w->high & 0x80) != 0;
     if (env->received == 0)
         env->received = time(NULL);
     if (spool_env_format(env, &text) != 0 || !(it = spool_item_new(w->id, done, arg)))

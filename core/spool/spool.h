@@ -11,7 +11,8 @@
  *   queue/ID.body   the message as received (Received: header first, dot-unstuffed, CRLF lines)
  *   queue/ID.env    the envelope, text, one "key value" per line, ending "end SIZE CRC32"
  *                   (values: bytes < 0x20, 0x7f and '%' written as %XX; keys: version, id,
- *                   received, client, helo, sender, binding_group, binding, dsn, rcpt..., end)
+ *                   received, client, helo, sender, binding_group, binding, dsn, smtputf8,
+ *                   8bit, rcpt..., end; smtputf8 and 8bit only when 1)
  *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next"
  *   quarantine/     torn or unreadable files moved aside at recovery, with a log line
  * A message is acknowledged (250) only after .body and .env are durable.
@@ -43,6 +44,8 @@ struct spool_envelope {
     char *binding_group;       /* assignment: group name or NULL */
     char *binding;             /* assignment: binding name (default: "default") */
     int is_dsn;                /* a bounce we generated: never bounced itself */
+    int smtputf8;              /* received with MAIL ... SMTPUTF8 (RFC 6531) */
+    int eightbit;              /* the body has bytes over 0x7f (set by spool_writer_commit) */
     uint64_t body_size;
     uint32_t body_crc;
     struct spool_rcpt *rcpts;
@@ -80,8 +83,8 @@ int spool_writer_write(struct spool_writer *w, const void *data, size_t len);
 uint64_t spool_writer_size(const struct spool_writer *w);
 /* Discards the message and its files. */
 void spool_writer_abort(struct spool_writer *w);
-/* Writes the envelope (env->id, body_size and body_crc are filled in from the
- * writer; received too when 0), queues both files for the next group sync and
+/* Writes the envelope (env->id, body_size, body_crc and eightbit are filled
+ * in from the writer; received too when 0), queues both files for the next group sync and
  * frees the writer. `env` stays the caller's (only read during the call).
  * Durable means: fdatasync of ID.body and ID.env (or one syncfs, see
  * spool_set_sync_method) and one fsync of queue/ shared by the round. If the

@@ -136,6 +136,10 @@ int spool_env_format(const struct spool_envelope *env, struct spool_buf *out)
     if (env->binding)
         rc |= spool_env_line(out, "binding", env->binding);
     rc |= spool_env_line(out, "dsn", env->is_dsn ? "1" : "0");
+    if (env->smtputf8)
+        rc |= spool_env_line(out, "smtputf8", "1");
+    if (env->eightbit)
+        rc |= spool_env_line(out, "8bit", "1");
     for (size_t i = 0; i < env->rcpt_count && rc == 0; i++)
         rc |= spool_env_line(out, "rcpt", env->rcpts[i].address);
     snprintf(num, sizeof(num), "%" PRIu64 " %08" PRIx32, env->body_size, env->body_crc);
@@ -288,6 +292,14 @@ struct spool_envelope *spool_env_parse(char *text, size_t len, char *errbuf, siz
                 if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
                     SPOOL_FAIL("invalid dsn flag");
                 env->is_dsn = v[0] == '1';
+            } else if (spool_key_is(line, klen, "smtputf8")) {
+                if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+                    SPOOL_FAIL("invalid smtputf8 flag");
+                env->smtputf8 = v[0] == '1';
+            } else if (spool_key_is(line, klen, "8bit")) {
+                if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+                    SPOOL_FAIL("invalid 8bit flag");
+                env->eightbit = v[0] == '1';
             }
             /* other well-formed keys: written by a newer version 1 writer; ignored */
         }
