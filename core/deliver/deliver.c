@@ -23,6 +23,10 @@
 #define DELIVER_DEFAULT_MESSAGES 100
 /* One more connection per this many ready recipients, up to the limits. */
 #define DELIVER_RCPTS_PER_CONN 8
+/* Without limits, mail held by a veto is offered again after this long. */
+#define DELIVER_VETO_RETRY 5
+/* While a (domain, binding) stays vetoed, a summary line this often. */
+#define DELIVER_VETO_SUMMARY_SECONDS 60
 /* A connection without work stays open this long for more (then QUIT). */
 #define DELIVER_IDLE_MS 2000
 
@@ -61,6 +65,8 @@ struct deliver_lane {
     domain_record *dr;
     ec_binding_slot slot;
     struct deliver_conn *conns;
+    unsigned vetoes;                /* vetoes in a row (0: not vetoed) */
+    time_t veto_since, veto_logged; /* the first of them, and the last summary line */
     struct deliver_lane *next;      /* hash chain */
     struct deliver_lane *wait_next; /* waiting for a connection under max_outbound_connections */
     unsigned waiting : 1;
@@ -426,6 +432,53 @@ static const char *deliver_ehlo_name(const struct deliver_conn *c)
     return c->cfg && c->cfg->hostname ? c->cfg->hostname : "localhost";
 }
 
+/* A recipient a veto held past its max_queue_lifetime: it bounces. */
+static void deliver_veto_expired(struct queue_rcpt *r, const char *text, void *arg)
+{
+    struct deliver_conn *c = arg;
+    struct deliver_log_ctx ctx;
+    deliver_ctx(c, &ctx);
+    deliver_log_rcpt(&ctx, r, "bounced", text);
+    deliver_count_outcome(c, DELIVER_CLIENT_FAILED, text);
+    queue_failed(r, text);
+}
+
+/* Every destination was vetoed by a module: the lane's mail is held as it is
+ * for veto_retry (queue_hold: no per-recipient work or log), and the veto is
+ * logged once when it starts and then once a minute while it lasts. */
+static void deliver_hold_vetoed(struct deliver_conn *c, const char *reply)
+{
+    struct deliver_lane *lane = c->lane;
+    unsigned seconds = c->limits && c->limits->veto_retry ? c->limits->veto_retry
+                                                          : DELIVER_VETO_RETRY;
+    size_t waiting = queue_hold(c->dr, c->slot, seconds, reply, deliver_veto_expired, c);
+    time_t now = time(NULL);
+    if (lane->vetoes++ == 0)
+        lane->veto_since = now;
+    if (lane->vetoes > 1 && now - lane->veto_logged < DELIVER_VETO_SUMMARY_SECONDS)
+        return;
+    lane->veto_logged = now;
+    struct deliver_log_ctx ctx;
+    deliver_ctx(c, &ctx);
+    deliver_log_veto(&ctx, reply, lane->vetoes, waiting);
+    log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): %zu recipients wait, vetoed %u "
+              "time(s) in %lld s, tried again every %u s: %s", c->dr->domain,
+              config_get_binding_name_from_id(c->slot), waiting, lane->vetoes,
+              (long long)(now - lane->veto_since), seconds, reply);
+}
+
+/* A connection got through: a veto of its lane is over. */
+static void deliver_veto_over(struct deliver_conn *c)
+{
+    struct deliver_lane *lane = c->lane;
+    if (!lane || !lane->vetoes)
+        return;
+    log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): no longer vetoed (%u veto(es) in "
+              "%lld s)", c->dr->domain, config_get_binding_name_from_id(c->slot), lane->vetoes,
+              (long long)(time(NULL) - lane->veto_since));
+    lane->vetoes = 0;
+}
+
 /* Every target failed: unless another connection of the lane is at work,
  * the ready mail is deferred (it stays queued). Frees c. */
 static void deliver_all_failed(struct deliver_conn *c)
@@ -443,7 +496,10 @@ static void deliver_all_failed(struct deliver_conn *c)
         else
             snprintf(reply, sizeof(reply), "451 %s %s", c->last_vetoed ? "4.4.5" : "4.4.1", why);
         c->source[0] = '\0';
-        deliver_settle_ready(c, 0, reply);
+        if (c->last_vetoed)
+            deliver_hold_vetoed(c, reply);
+        else
+            deliver_settle_ready(c, 0, reply);
     }
     deliver_conn_free(c);
 }
@@ -473,14 +529,17 @@ static void deliver_try_next(struct deliver_conn *c)
                 control_stats_binding(c->slot)->connect_failures++;
             }
             queue_domain_set_last_error(c->dr, res.message);
-            deliver_log_conn(&ctx, vetoed ? "vetoed" : "connect_failed", res.message);
-            log_write("delivery", vetoed ? VIPMTA_LOG_NOTICE : VIPMTA_LOG_INFO, "%s: %s",
-                      c->dr->domain, res.message);
+            /* a veto is logged for the lane (deliver_hold_vetoed), not per try */
+            if (!vetoed) {
+                deliver_log_conn(&ctx, "connect_failed", res.message);
+                log_write("delivery", VIPMTA_LOG_INFO, "%s: %s", c->dr->domain, res.message);
+            }
             snprintf(c->last_error, sizeof(c->last_error), "%s", res.message);
             c->last_vetoed = vetoed;
             continue;
         }
         control_stats_binding(c->slot)->connections++;
+        deliver_veto_over(c);
         struct sockaddr_storage local;
         socklen_t llen = sizeof(local);
         if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)

@@ -50,8 +50,10 @@ static json_t *deliver_json_str(const char *s)
     return j ? j : json_null();
 }
 
+/* One line; `extra` (NULL or an object, taken) adds its members at the end. */
 static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
-                               const char *rcpt, const char *outcome, const char *reply)
+                              const char *rcpt, const char *outcome, const char *reply,
+                              json_t *extra)
 {
     json_t *o = json_object();
     if (!o)
@@ -66,16 +68,27 @@ static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
     json_object_set_new(o, "mx", deliver_json_str(ctx->mx));
     json_object_set_new(o, "outcome", deliver_json_str(outcome));
     json_object_set_new(o, "reply", deliver_json_str(reply));
+    if (extra)
+        json_object_update(o, extra);
+    json_decref(extra);
     log_delivery(o);
 }
 
 void deliver_log_rcpt(const struct deliver_log_ctx *ctx, const struct queue_rcpt *r,
                        const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply);
+    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, NULL);
 }
 
 void deliver_log_conn(const struct deliver_log_ctx *ctx, const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, NULL, NULL, outcome, reply);
+    deliver_log_write(ctx, NULL, NULL, outcome, reply, NULL);
+}
+
+void deliver_log_veto(const struct deliver_log_ctx *ctx, const char *reply, unsigned vetoes,
+                      size_t waiting)
+{
+    deliver_log_write(ctx, NULL, NULL, "vetoed", reply,
+                      json_pack("{s:I, s:I}", "vetoes", (json_int_t)vetoes, "waiting",
+                                (json_int_t)waiting));
 }

@@ -20,7 +20,15 @@
 struct queue_lane {
     struct queue_rcpt *head, *tail;
     uint32_t count;
-    uint8_t kick; /* on the kick list */
+    uint8_t kick;      /* on the kick list */
+    uint8_t held;      /* on the hold list: no new connection until held_until */
+    time_t held_until;
+};
+
+/* A held lane (queue_hold), in the hold list. */
+struct queue_held {
+    struct queue_domain *qd;
+    int slot;
 };
 
 /* A delayed recipient in the retry heap (time copied for cache-friendly compares). */
@@ -49,6 +57,10 @@ static struct {
     struct queue_kick *kicks;
     size_t kick_len, kick_cap;
     struct event *kick_ev;
+    /* lanes held after a veto, and the timer for the earliest to end */
+    struct queue_held *held;
+    size_t held_len, held_cap;
+    struct event *hold_ev;
     int kick_armed;
     /* recipients taken and not yet given an outcome */
     struct queue_rcpt *in_flight;
@@ -100,7 +112,7 @@ static void queue_on_kick(evutil_socket_t fd, short what, void *unused)
 static void queue_kick(struct queue_domain *qd, int slot)
 {
     struct queue_lane *lane = &qd->lanes[slot];
-    if (lane->kick)
+    if (lane->kick || lane->held)
         return;
     if (q.kick_len == q.kick_cap) {
         size_t cap = q.kick_cap ? q.kick_cap * 2 : 64;
@@ -173,6 +185,46 @@ static int queue_make_ready(struct queue_rcpt *r, int at_head)
     if (binding_available(r->msg->binding))
         queue_kick(qd, r->msg->binding); /* else its mail waits: nothing to start */
     return 0;
+}
+
+/* ---- lanes held after a veto ---- */
+
+/* Arms the hold timer for the earliest hold to end. */
+static void queue_hold_arm(void)
+{
+    time_t first = 0;
+    for (size_t i = 0; i < q.held_len; i++) {
+        time_t t = q.held[i].qd->lanes[q.held[i].slot].held_until;
+        if (!first || t < first)
+            first = t;
+    }
+    if (!first || !q.hold_ev)
+        return;
+    time_t now = time(NULL);
+    struct timeval tv = {first > now ? first - now : 0, 0};
+    event_add(q.hold_ev, &tv);
+}
+
+static void queue_on_hold_end(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    time_t now = time(NULL);
+    for (size_t i = 0; i < q.held_len;) {
+        struct queue_domain *qd = q.held[i].qd;
+        int slot = q.held[i].slot;
+        struct queue_lane *lane = &qd->lanes[slot];
+        if (lane->held_until > now) {
+            i++;
+            continue;
+        }
+        lane->held = 0;
+        q.held[i] = q.held[--q.held_len];
+        if (lane->count && binding_available(slot))
+            queue_kick(qd, slot);
+    }
+    queue_hold_arm();
 }
 
 /* ---- retry heap and timer ---- */
@@ -287,11 +339,14 @@ int queue_init(struct event_base *base, queue_ready_fn ready, void *arg)
     q.ready_arg = arg;
     q.timer = evtimer_new(base, queue_on_timer, NULL);
     q.kick_ev = event_new(base, -1, 0, queue_on_kick, NULL);
-    if (!q.timer || !q.kick_ev) {
+    q.hold_ev = evtimer_new(base, queue_on_hold_end, NULL);
+    if (!q.timer || !q.kick_ev || !q.hold_ev) {
         if (q.timer)
             event_free(q.timer);
         if (q.kick_ev)
             event_free(q.kick_ev);
+        if (q.hold_ev)
+            event_free(q.hold_ev);
         memset(&q, 0, sizeof(q));
         return -1;
     }
@@ -346,8 +401,10 @@ void queue_shutdown(void)
     }
     free(q.heap);
     free(q.kicks);
+    free(q.held);
     event_free(q.timer);
     event_free(q.kick_ev);
+    event_free(q.hold_ev);
     memset(&q, 0, sizeof(q));
 }
 
@@ -504,7 +561,8 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
 int queue_has_ready(domain_record *dr, ec_binding_slot slot)
 {
     struct queue_domain *qd = queue_domain_of(dr);
-    return dr && slot >= 0 && slot < qd->nlanes && qd->lanes[slot].count > 0;
+    return dr && slot >= 0 && slot < qd->nlanes && qd->lanes[slot].count > 0 &&
+           !qd->lanes[slot].held;
 }
 
 /* Takes r off the in-flight list. */
@@ -661,6 +719,72 @@ void queue_deferred(struct queue_rcpt *r, const char *reply)
 void queue_vetoed(struct queue_rcpt *r, const char *reply)
 {
     queue_defer(r, reply, 1);
+}
+
+/* "4.4.7 message expired after N days in the queue: REPLY" when r's message
+ * has been queued longer than its domain's max_queue_lifetime, else NULL. */
+static const char *queue_expiry(const struct queue_rcpt *r, const char *reply, time_t now,
+                                char *text, size_t size)
+{
+    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
+    if (!lim || !lim->max_queue_lifetime ||
+        now - r->msg->received <= (time_t)lim->max_queue_lifetime)
+        return NULL;
+    snprintf(text, size, "4.4.7 message expired after %lld days in the queue: %s",
+             (long long)((now - r->msg->received) / 86400), reply ? reply : "");
+    return text;
+}
+
+size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, const char *reply,
+                  void (*expired)(struct queue_rcpt *r, const char *text, void *arg), void *arg)
+{
+    struct queue_domain *qd = queue_domain_of(dr);
+    if (!dr || slot < 0 || slot >= qd->nlanes)
+        return 0;
+    struct queue_lane *lane = &qd->lanes[slot];
+    time_t now = time(NULL);
+    char text[1024];
+    size_t waiting = 0;
+    /* recipients past max_queue_lifetime leave now, as a deferral would make them */
+    for (struct queue_rcpt **link = &lane->head, *last = NULL; *link;) {
+        struct queue_rcpt *r = *link;
+        const char *why = queue_expiry(r, reply, now, text, sizeof(text));
+        if (!why) {
+            waiting++;
+            last = r;
+            link = &r->next;
+            lane->tail = last;
+            continue;
+        }
+        *link = r->next;
+        if (!*link)
+            lane->tail = last;
+        lane->count--;
+        qd->ready--;
+        q.stats.active--;
+        r->next = NULL;
+        expired(r, why, arg);
+    }
+    if (!lane->head)
+        lane->tail = NULL;
+    lane->held_until = now + (time_t)(seconds ? seconds : 1);
+    if (!lane->held) {
+        if (q.held_len == q.held_cap) {
+            size_t cap = q.held_cap ? q.held_cap * 2 : 16;
+            struct queue_held *grown = realloc(q.held, cap * sizeof(*grown));
+            if (!grown)
+                return waiting; /* not held: tried again at the next kick */
+            q.held = grown;
+            q.held_cap = cap;
+        }
+        q.held[q.held_len].qd = qd;
+        q.held[q.held_len].slot = slot;
+        q.held_len++;
+        lane->held = 1;
+    }
+    dr->transients++;
+    queue_hold_arm();
+    return waiting;
 }
 
 void queue_release(struct queue_rcpt *r)

@@ -94,6 +94,15 @@ void queue_deferred(struct queue_rcpt *r, const char *reply);
  * tried again after the domain's veto_retry, without advancing the retry
  * schedule (no remote was asked); still bounced after max_queue_lifetime. */
 void queue_vetoed(struct queue_rcpt *r, const char *reply);
+/* A veto: a module refused the connections for (dr, slot). Its ready mail
+ * stays ready as it is (no attempt counted, no record written): no new
+ * connection is made for it for `seconds`, then it is offered again. A
+ * recipient past its domain's max_queue_lifetime is taken out and handed to
+ * `expired` with the reason ("4.4.7 message expired after N days in the
+ * queue: REPLY"), to be bounced with queue_failed. Returns how many
+ * recipients wait. */
+size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, const char *reply,
+                  void (*expired)(struct queue_rcpt *r, const char *text, void *arg), void *arg);
 /* Bounce now: a DSN to the sender (none for the null sender or a DSN). The
  * DSN is spooled as a new message (null sender, is_dsn, the original's
  * binding) and queued once durable; one DSN per failed recipient. */
