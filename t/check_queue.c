@@ -605,6 +605,48 @@ START_TEST(test_ready_not_reentrant)
 }
 END_TEST
 
+/* Domain records that stay idle are forgotten (memory is bounded by the
+ * domains in use); one with mail is kept. */
+START_TEST(test_idle_domains_forgotten)
+{
+    static const char *const gone_rc[] = {"a@gone.example"};
+    static const char *const kept_rc[] = {"b@kept.example"};
+    struct spool_envelope *env = make_env("s@origin.example", gone_rc, 1);
+    snprintf(env->id, sizeof(env->id), "%016x", 0x200);
+    queue_add(env);
+    env = make_env("s@origin.example", kept_rc, 1);
+    snprintf(env->id, sizeof(env->id), "%016x", 0x201);
+    queue_add(env);
+    domain_record *gone = queue_domain_find("gone.example");
+    ck_assert_ptr_nonnull(gone);
+    struct queue_rcpt *r;
+    ec_binding_slot slot = VIPMTA_BINDING_DEFAULT_SLOT;
+    ck_assert_uint_eq(queue_take(gone, slot, &r, 1), 1);
+    time_t now = time(NULL);
+    queue_sweep_domains(now, 10);
+    ck_assert_ptr_nonnull(queue_domain_find("gone.example")); /* in flight: kept */
+    queue_delivered(r, "250 ok");
+    run_pending();
+    size_t before = queue_domain_count();
+    queue_sweep_domains(now, 10);      /* idle from now on */
+    queue_sweep_domains(now + 5, 10);  /* not long enough */
+    ck_assert_ptr_nonnull(queue_domain_find("gone.example"));
+    queue_sweep_domains(now + 10, 10);
+    ck_assert_ptr_null(queue_domain_find("gone.example"));
+    ck_assert_uint_eq(queue_domain_count(), before - 1);
+    ck_assert_ptr_nonnull(queue_domain_find("kept.example")); /* its mail waits */
+    /* mail for it again: a new record, counting from zero */
+    env = make_env("s@origin.example", gone_rc, 1);
+    snprintf(env->id, sizeof(env->id), "%016x", 0x202);
+    queue_add(env);
+    gone = queue_domain_find("gone.example");
+    ck_assert_ptr_nonnull(gone);
+    ck_assert_uint_eq(gone->deliveries, 0);
+    ck_assert_uint_eq(vipmta_domain_ready(gone), 1);
+    drain_spool();
+}
+END_TEST
+
 START_TEST(test_binding_choice)
 {
     static const char *const rc[] = {"x@bind.example"};
@@ -948,6 +990,7 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, test_expired_bounces);
     tcase_add_test(tc, test_release);
     tcase_add_test(tc, test_ready_not_reentrant);
+    tcase_add_test(tc, test_idle_domains_forgotten);
     tcase_add_test(tc, test_binding_choice);
     tcase_add_test(tc, test_waiting_mail_moves_within_its_group);
     tcase_add_test(tc, test_memory_per_recipient);

@@ -135,6 +135,34 @@ static struct deliver_lane *deliver_lane_get(domain_record *dr, ec_binding_slot 
     return l;
 }
 
+/* The queue forgets an idle domain record: its lanes go too (they have no
+ * connection left; one may still wait for max_outbound_connections). */
+static void deliver_forget_domain(domain_record *dr)
+{
+    int slots = vipmta_binding_count();
+    for (int slot = 0; d.lanes && slot < slots; slot++) {
+        struct deliver_lane **pp = &d.lanes[deliver_lane_hash(dr, slot, d.lane_buckets)];
+        while (*pp && !((*pp)->dr == dr && (*pp)->slot == slot))
+            pp = &(*pp)->next;
+        struct deliver_lane *l = *pp;
+        if (!l)
+            continue;
+        if (l->waiting) {
+            struct deliver_lane **wp = &d.wait_head, *prev = NULL;
+            while (*wp != l) {
+                prev = *wp;
+                wp = &(*wp)->wait_next;
+            }
+            *wp = l->wait_next;
+            if (d.wait_tail == l)
+                d.wait_tail = prev;
+        }
+        *pp = l->next;
+        d.lane_count--;
+        free(l);
+    }
+}
+
 static void deliver_lanes_free(void)
 {
     for (size_t i = 0; d.lanes && i < d.lane_buckets; i++) {
@@ -628,6 +656,7 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
         d.lane_buckets = 0;
         return -1;
     }
+    queue_domain_set_forget_hook(deliver_forget_domain);
     d.running = 1;
     return 0;
 }
@@ -708,6 +737,7 @@ void deliver_shutdown(void)
         }
     }
     deliver_lanes_free();
+    queue_domain_set_forget_hook(NULL);
     if (d.resume_ev)
         event_free(d.resume_ev);
     d.resume_ev = NULL;

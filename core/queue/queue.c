@@ -12,6 +12,10 @@
 #include <string.h>
 #include <sys/time.h>
 
+/* A domain record with no mail and no connection is forgotten after this
+ * long (its counters go with it); the sweep looks every QUEUE_SWEEP_SECONDS. */
+#define QUEUE_DOMAIN_IDLE_SECONDS 600
+#define QUEUE_SWEEP_SECONDS 60
 /* Without limits (or an empty schedule) a deferral waits this long. */
 #define QUEUE_DEFAULT_RETRY 300
 #define QUEUE_VETO_RETRY 5
@@ -61,6 +65,7 @@ static struct {
     struct queue_held *held;
     size_t held_len, held_cap;
     struct event *hold_ev;
+    struct event *sweep_ev;   /* forgets domain records that stay idle */
     int kick_armed;
     /* recipients taken and not yet given an outcome */
     struct queue_rcpt *in_flight;
@@ -227,6 +232,46 @@ static void queue_on_hold_end(evutil_socket_t fd, short what, void *unused)
     queue_hold_arm();
 }
 
+/* ---- forgetting idle domains ---- */
+
+/* Non-zero when nothing refers to qd: no mail in any state, no connection, no
+ * lane waiting for a kick or held by a veto, no module data. */
+static int queue_domain_idle(const struct queue_domain *qd)
+{
+    if (qd->ready || qd->delayed || qd->inflight || qd->connections ||
+        queue_domain_has_module_data(qd))
+        return 0;
+    for (int s = 0; s < qd->nlanes; s++)
+        if (qd->lanes[s].count || qd->lanes[s].kick || qd->lanes[s].held)
+            return 0;
+    return 1;
+}
+
+void queue_sweep_domains(time_t now, unsigned idle_seconds)
+{
+    for (struct queue_domain *qd = queue_domain_all(), *next; qd; qd = next) {
+        next = qd->all_next;
+        if (!queue_domain_idle(qd)) {
+            qd->record.expiry = 0;
+            continue;
+        }
+        if (!qd->record.expiry) {
+            qd->record.expiry = (uint64_t)(now + (time_t)idle_seconds);
+            continue;
+        }
+        if ((uint64_t)now >= qd->record.expiry)
+            queue_domain_forget(qd);
+    }
+}
+
+static void queue_on_sweep(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    queue_sweep_domains(time(NULL), QUEUE_DOMAIN_IDLE_SECONDS);
+}
+
 /* ---- retry heap and timer ---- */
 
 static void queue_heap_up(size_t i)
@@ -340,7 +385,13 @@ int queue_init(struct event_base *base, queue_ready_fn ready, void *arg)
     q.timer = evtimer_new(base, queue_on_timer, NULL);
     q.kick_ev = event_new(base, -1, 0, queue_on_kick, NULL);
     q.hold_ev = evtimer_new(base, queue_on_hold_end, NULL);
-    if (!q.timer || !q.kick_ev || !q.hold_ev) {
+    q.sweep_ev = event_new(base, -1, EV_PERSIST, queue_on_sweep, NULL);
+    struct timeval sweep_every = {QUEUE_SWEEP_SECONDS, 0};
+    if (q.sweep_ev)
+        event_add(q.sweep_ev, &sweep_every);
+    if (!q.timer || !q.kick_ev || !q.hold_ev || !q.sweep_ev) {
+        if (q.sweep_ev)
+            event_free(q.sweep_ev);
         if (q.timer)
             event_free(q.timer);
         if (q.kick_ev)
@@ -405,6 +456,7 @@ void queue_shutdown(void)
     event_free(q.timer);
     event_free(q.kick_ev);
     event_free(q.hold_ev);
+    event_free(q.sweep_ev);
     memset(&q, 0, sizeof(q));
 }
 
@@ -553,6 +605,7 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
         out[n++] = r;
     }
     qd->ready -= (uint32_t)n;
+    qd->inflight += (uint32_t)n;
     q.stats.active -= n;
     q.stats.in_flight += n;
     return n;
@@ -578,6 +631,7 @@ static void queue_land(struct queue_rcpt *r)
         r->next->prev = r->prev;
     r->next = r->prev = NULL;
     r->in_flight = 0;
+    queue_domain_of(r->dr)->inflight--;
     q.stats.in_flight--;
 }
 

@@ -121,6 +121,11 @@ void queue_flush_domain(domain_record *dr);
  * group when one can be used now, and (domain, binding) pairs that can be
  * used and have ready mail are told (queue_ready_fn). */
 void queue_bindings_changed(void);
+/* Forgets the domain records that have been idle (no mail in any state, no
+ * connection, no module data) since a sweep at least `idle_seconds` ago:
+ * memory stays bounded by the domains in use, not every domain ever seen.
+ * The queue runs it every minute with 10 minutes; tests call it. */
+void queue_sweep_domains(time_t now, unsigned idle_seconds);
 /* Recipients in memory per binding slot (ready, delayed and in flight), into
  * counts[0..n) (zeroed first). */
 void queue_count_by_binding(uint64_t *counts, int n);
