@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -467,6 +468,11 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
         return NULL;
     }
     size_t len = strlen(text);
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        config_errors_add(errs, "%s:1:1: the file starts with a UTF-8 byte order mark (the invisible "
+                          "bytes EF BB BF): save it as UTF-8 without a BOM", file);
+        return NULL;
+    }
     if (strspn(text, " \t\r\n") == len) {
         config_errors_add(errs, "%s: the file is empty: the configuration is a JSON object, at least {}",
                    file);
@@ -510,6 +516,14 @@ struct vipmta_config *config_load_file(const char *path, struct config_errors *e
     FILE *f = fopen(path, "re");
     if (!f) {
         config_errors_add(errs, "%s: cannot open the configuration file: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        config_errors_add(errs, "%s: is %s, not a configuration file (give the JSON file itself%s)",
+                          path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file",
+                          S_ISDIR(st.st_mode) ? ", e.g. vipmta.json in it" : "");
+        fclose(f);
         return NULL;
     }
     size_t cap = 65536, len = 0;

@@ -94,7 +94,9 @@ static void control_send(struct control_client *c, json_t *reply)
 static void control_handle_line(struct control_client *c, const char *line, size_t len)
 {
     json_error_t jerr;
-    json_t *req = json_loadb(line, len, 0, &jerr);
+    /* a key given twice is refused, as in the configuration: which one would
+     * count ({"command":"status","command":"shutdown"}) is not guessed */
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *reply;
     enum control_after after = CONTROL_AFTER_NOTHING;
 

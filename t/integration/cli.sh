@@ -69,6 +69,19 @@ expect_contains "-t missing module" "$out" "$work/nowhere"
 out=$("$vipmta" -t -c "$work/does-not-exist.json" 2>&1) && fail "-t accepted a missing file"
 expect_contains "-t missing file" "$out" "does-not-exist.json"
 
+# a directory given for the file: named as such
+mkdir -p "$work/confdir"
+out=$("$vipmta" -t -c "$work/confdir" 2>&1) && fail "-t accepted a directory"
+expect_contains "-t directory" "$out" "$work/confdir: is a directory, not a configuration file (give the JSON file itself, e.g. vipmta.json in it)"
+
+# vipmtactl: a missing or wrong -c file says what is wrong, not "FILE:-1:-1:"
+vipmtactl=$VIPMTA_TOP_BUILDDIR/core/vipmtactl
+out=$("$vipmtactl" -c "$work/missing.json" status 2>&1) && fail "vipmtactl accepted a missing file"
+expect_contains "vipmtactl missing file" "$out" "$work/missing.json: cannot read the configuration: No such file or directory"
+case $out in *":-1:-1:"*) fail "vipmtactl printed a -1 position: $out" ;; esac
+out=$("$vipmtactl" -c "$work/confdir" status 2>&1) && fail "vipmtactl accepted a directory"
+expect_contains "vipmtactl directory" "$out" "$work/confdir: is a directory, not the configuration file"
+
 if [ "$failures" -ne 0 ]; then
     echo "cli.sh: $failures failure(s)"
     exit 1
