@@ -182,9 +182,9 @@ static void rate_veto_log(struct throttle_state *st, struct throttle_entry *e,
 
 static uint32_t connections_open(const domain_record *dr, int slot)
 {
-    if (!dr->binding_connections || slot < 0 || slot >= vipmta_binding_count())
+    if (slot < 0 || slot >= vipmta_binding_count())
         return 0;
-    return dr->binding_connections[slot];
+    return vipmta_domain_connections(dr, slot);
 }
 
 static void table_full_log(struct throttle_state *st, uint64_t now)
