@@ -707,6 +707,35 @@ START_TEST(test_writer_close_body)
 }
 END_TEST
 
+/* The spool cannot be set up: spool_init fails with a message naming the
+ * directory and the reason (the daemon does not start). */
+START_TEST(test_init_fails)
+{
+    static const struct {
+        const char *rule, *want;
+    } cases[] = {
+        {"mkdir path=*/queue errno=EACCES", "cannot create"},
+        {"open path=*/queue errno=EACCES", "cannot open"},
+        {"openat path=*/.probe errno=EROFS", "is not writable"},
+        {"open path=*/check_spool_faults.?????? errno=EMFILE", "cannot open it"},
+    };
+    stop_spool();
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/queue", dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[512] = "";
+        rm_rf(sub);
+        base = event_base_new();
+        set_faults(cases[i].rule);
+        ck_assert_int_eq(spool_init(dir, base, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, cases[i].want) != NULL, "%s: %s", cases[i].rule, err);
+        set_faults(NULL);
+        event_base_free(base);
+    }
+    start_spool();
+}
+END_TEST
+
 static Suite *spool_faults_suite(void)
 {
     Suite *s = suite_create("spool_faults");
@@ -727,6 +756,7 @@ static Suite *spool_faults_suite(void)
     tcase_add_test(tc, test_recover_bounce_in_progress);
     tcase_add_test(tc, test_recover_bounce_record_fails);
     tcase_add_test(tc, test_writer_close_body);
+    tcase_add_test(tc, test_init_fails);
     suite_add_tcase(s, tc);
     return s;
 }
