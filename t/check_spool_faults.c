@@ -537,36 +537,52 @@ END_TEST
 START_TEST(test_recover_read_fails)
 {
     char id[SPOOL_ID_LEN + 1], id2[SPOOL_ID_LEN + 1], id3[SPOOL_ID_LEN + 1];
+    char id4[SPOOL_ID_LEN + 1], orphan[SPOOL_ID_LEN + 1];
     commit_ok("a@example.org", 1, 0, id);
     commit_ok("a@example.org", 1, 0, id2);
     commit_ok("a@example.org", 1, 0, id3);
+    commit_ok("a@example.org", 1, 0, id4);
     append(id3, "st", "T 0 1 17"); /* a torn record: cut off at recovery */
+    /* a body never committed (no envelope): deleted at recovery */
+    struct spool_writer *w = spool_writer_open();
+    ck_assert_ptr_nonnull(w);
+    strcpy(orphan, spool_writer_id(w));
+    ck_assert_int_eq(spool_writer_write(w, BODY, strlen(BODY)), 0);
+    spool_writer_close_body(w);
+    free(w); /* left behind, as by a crash */
     stop_spool();
     start_spool();
-    char rules[512];
+    char rules[1024];
     /* id's envelope cannot be read; id2's body cannot be checked; id3's torn
-     * ID.st cannot be cut; moving id2 aside fails */
+     * ID.st cannot be cut; id4's body cannot be read for its CRC; moving id2
+     * aside fails; the orphan cannot be deleted */
     snprintf(rules, sizeof(rules), "read path=*/queue/%s.env errno=EIO; "
              "fstat path=*/queue/%s.body errno=EIO; ftruncate path=*/queue/%s.st errno=EIO; "
-             "renameat path=*/queue/%s.* errno=EXDEV count=0", id, id2, id3, id2);
+             "read path=*/queue/%s.body errno=EIO; "
+             "renameat path=*/queue/%s.* errno=EXDEV count=0; "
+             "unlinkat path=*/queue/%s.body errno=EIO", id, id2, id3, id4, id2, orphan);
     set_faults(rules);
     struct collected c = {0};
     struct spool_recover_stats st;
     ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 0);
-    ck_assert_uint_eq(st.quarantined, 3);
+    ck_assert_uint_eq(st.quarantined, 4);
+    ck_assert(qexists("quarantine", id4, "env"));
+    ck_assert(qexists("queue", orphan, "body")); /* deleted at the next start */
+    ck_assert(logged("cannot delete"));
     ck_assert(qexists("quarantine", id, "env"));
     ck_assert(qexists("quarantine", id, "body"));
     ck_assert(qexists("queue", id2, "env")); /* could not be moved: still there */
     ck_assert(qexists("quarantine", id3, "st"));
     ck_assert(logged("cannot move to quarantine"));
     set_faults(NULL);
-    /* the next start takes id2 normally */
+    /* the next start takes id2 normally, and deletes the orphan */
     stop_spool();
     start_spool();
     ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_str_eq(c.env[0]->id, id2);
+    ck_assert(!qexists("queue", orphan, "body"));
     collected_free(&c);
 }
 END_TEST
