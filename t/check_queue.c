@@ -324,7 +324,7 @@ START_TEST(test_deferred_and_timer)
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
 
     time_t now = time(NULL);
-    queue_deferred(r, "451 try later");
+    queue_deferred(r, "451 try later", NULL, NULL);
     ck_assert_uint_eq(r->attempts, 1);
     ck_assert(r->next_attempt >= now + 1 && r->next_attempt <= now + 2); /* schedule[0] = 1 s */
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 1);
@@ -350,7 +350,7 @@ START_TEST(test_deferred_and_timer)
     /* second deferral: schedule[1] = 60 s; the last entry repeats after that */
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     now = time(NULL);
-    queue_deferred(r, "451 again");
+    queue_deferred(r, "451 again", NULL, NULL);
     ck_assert_uint_eq(r->attempts, 2);
     ck_assert(r->next_attempt >= now + 60 && r->next_attempt <= now + 61);
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 0);
@@ -362,7 +362,7 @@ START_TEST(test_deferred_and_timer)
     run_until(&ready_calls, before + 1);
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     ck_assert_uint_eq(r->attempts, 2);
-    queue_deferred(r, "451 still");
+    queue_deferred(r, "451 still", NULL, NULL);
     ck_assert_uint_eq(r->attempts, 3);
     ck_assert(r->next_attempt >= time(NULL) + 59); /* last entry repeats */
     struct queue_stats qs;
@@ -438,7 +438,8 @@ START_TEST(test_failed_sends_dsn)
     queue_failed(out[0], "550 5.1.1 <nobody@gone.example>: no such user");
     ck_assert_uint_eq(dr->failures, 1);
     queue_delivered(out[1], "250 ok");
-    ck_assert(!exists(id, "env")); /* the original is done */
+    /* the failed recipient is not final before its DSN is durable */
+    ck_assert(exists(id, "env"));
 
     /* the DSN is queued once durable: to the sender, from the null sender */
     domain_record *origin = NULL;
@@ -447,6 +448,7 @@ START_TEST(test_failed_sends_dsn)
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
+    ck_assert(!exists(id, "env")); /* then the original is done */
     ck_assert_int_eq(queue_has_ready(origin, 1), 1); /* same binding as the original */
     struct queue_rcpt *d;
     ck_assert_uint_eq(queue_take(origin, 1, &d, 1), 1);
@@ -524,6 +526,21 @@ START_TEST(test_no_dsn_for_null_sender)
 }
 END_TEST
 
+/* What the queue told its caller (queue_outcome_fn). */
+static int told_count;
+static enum queue_outcome told_outcome;
+static char told_reason[1024];
+
+static void on_told(const struct queue_rcpt *r, enum queue_outcome o, const char *reason,
+                    void *arg)
+{
+    (void)r;
+    (void)arg;
+    told_count++;
+    told_outcome = o;
+    snprintf(told_reason, sizeof(told_reason), "%s", reason ? reason : "");
+}
+
 START_TEST(test_expired_bounces)
 {
     static const char *const rc[] = {"late@slow.example"};
@@ -534,16 +551,24 @@ START_TEST(test_expired_bounces)
     domain_record *dr = queue_domain_find("slow.example");
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
-    queue_deferred(r, "451 4.7.1 greylisted");
+    ck_assert_int_eq(queue_deferred(r, "451 4.7.1 greylisted", on_told, NULL),
+                     QUEUE_OUTCOME_BOUNCED);
+    /* decided once: bounced for the caller too, counted as a failure only */
+    ck_assert_int_eq(told_count, 1);
+    ck_assert_int_eq(told_outcome, QUEUE_OUTCOME_BOUNCED);
+    ck_assert_str_eq(queue_outcome_name(told_outcome), "bounced");
+    ck_assert_ptr_nonnull(strstr(told_reason, "4.4.7 message expired after 6 days"));
+    ck_assert_ptr_nonnull(strstr(told_reason, "greylisted"));
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert_uint_eq(dr->failures, 1);
-    ck_assert(!exists(id, "env"));
+    ck_assert_uint_eq(dr->transients, 0);
     domain_record *origin = NULL;
     time_t start = time(NULL);
     while (!(origin = queue_domain_find("origin.example")) || !vipmta_domain_ready(origin)) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
+    ck_assert(!exists(id, "env"));
     struct queue_rcpt *d;
     ck_assert_uint_eq(queue_take(origin, 0, &d, 1), 1);
     char *text = body_of(d->msg->id);
@@ -850,7 +875,7 @@ START_TEST(test_op_delete_queued)
     struct queue_rcpt *out[2];
     /* one delayed, one ready and in the middle of a lane, one ready elsewhere */
     ck_assert_uint_eq(queue_take(dr, 0, out, 1), 1);
-    queue_deferred(out[0], "451 later");
+    queue_deferred(out[0], "451 later", NULL, NULL);
     memset(where_count, 0, sizeof(where_count));
     queue_foreach_rcpt(count_where, NULL);
     ck_assert_int_eq(where_count[QUEUE_RCPT_READY], 3);
@@ -899,7 +924,7 @@ START_TEST(test_op_delete_in_flight)
     ck_assert_uint_eq(res.in_flight, 2);
     ck_assert(exists(id, "env")); /* the delivery engine still holds two */
     /* a deferral and a release drop them instead of queueing them again */
-    queue_deferred(out[0], "451 later");
+    queue_deferred(out[0], "451 later", NULL, NULL);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert(exists(id, "env"));
     queue_release(out[1]);
@@ -930,10 +955,10 @@ START_TEST(test_op_bounce)
     ck_assert(exists(id, "env"));
     ck_assert(dsn_arrived()); /* for b@ */
     /* the one in flight is deferred: it bounces instead */
-    queue_deferred(out[0], "451 later");
+    ck_assert_int_eq(queue_deferred(out[0], "451 later", NULL, NULL), QUEUE_OUTCOME_BOUNCED);
     ck_assert_uint_eq(dr->failures, 2);
+    ck_assert_uint_eq(dr->transients, 0);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
-    ck_assert(!exists(id, "env"));
     /* two DSNs to the sender, each naming the operator */
     domain_record *origin = queue_domain_find("origin.example");
     time_t start = time(NULL);
@@ -941,6 +966,7 @@ START_TEST(test_op_bounce)
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
+    ck_assert(!exists(id, "env"));
     struct queue_rcpt *d[2];
     ck_assert_uint_eq(queue_take(origin, 0, d, 1), 1);
     ck_assert_uint_eq(queue_take(origin, 0, d + 1, 1), 1);
@@ -965,8 +991,8 @@ START_TEST(test_flush_domain_count)
     domain_record *dr = queue_domain_find("fl.example");
     struct queue_rcpt *out[2];
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
-    queue_deferred(out[0], "451 later");
-    queue_deferred(out[1], "451 later");
+    queue_deferred(out[0], "451 later", NULL, NULL);
+    queue_deferred(out[1], "451 later", NULL, NULL);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 2);
     ck_assert_uint_eq(queue_flush_domain_count(dr), 2);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);

@@ -309,35 +309,38 @@ static void deliver_ctx(const struct deliver_conn *c, struct deliver_log_ctx *ct
     ctx->mx = c->mx[0] ? c->mx : NULL;
 }
 
-/* "deferred", or what the operator's delete or bounce during the attempt
- * makes of it ("deleted", "bounced"). */
-static const char *deliver_deferred_outcome(const struct queue_rcpt *r)
-{
-    const char *op = queue_rcpt_pending_operation(r);
-    return op ? op : "deferred";
-}
-
 /* Counts one recipient outcome for c's binding; remembers a failure's reply
  * as the domain's last error. */
-static void deliver_count_outcome(struct deliver_conn *c, enum deliver_client_outcome o,
-                                   const char *reply)
+static void deliver_count_outcome(struct deliver_conn *c, enum queue_outcome o, const char *reply)
 {
     struct control_stats_binding *st = control_stats_binding(c->slot);
     switch (o) {
-    case DELIVER_CLIENT_DELIVERED:
+    case QUEUE_OUTCOME_DELIVERED:
         st->delivered++;
         return;
-    case DELIVER_CLIENT_FAILED:
+    case QUEUE_OUTCOME_BOUNCED:
         st->bounced++;
         break;
-    case DELIVER_CLIENT_DEFERRED:
+    case QUEUE_OUTCOME_DEFERRED:
         st->deferred++;
         break;
-    default:
+    case QUEUE_OUTCOME_DELETED:
         return;
     }
     if (reply)
         queue_domain_set_last_error(c->dr, reply);
+}
+
+/* The outcome the queue decided for r (told once, before r changes): one
+ * delivery log line and the counters, so that both say the same. */
+static void deliver_settled(const struct queue_rcpt *r, enum queue_outcome o, const char *reason,
+                            void *arg)
+{
+    struct deliver_conn *c = arg;
+    struct deliver_log_ctx ctx;
+    deliver_ctx(c, &ctx);
+    deliver_log_rcpt(&ctx, r, queue_outcome_name(o), reason);
+    deliver_count_outcome(c, o, reason);
 }
 
 /* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
@@ -345,29 +348,26 @@ static void deliver_count_outcome(struct deliver_conn *c, enum deliver_client_ou
 static void deliver_settle_ready(struct deliver_conn *c, int failed, const char *reply)
 {
     struct queue_rcpt *rs[DELIVER_CLIENT_MAX_RCPTS];
-    struct deliver_log_ctx ctx;
     size_t n, total = 0;
 
-    deliver_ctx(c, &ctx);
     while ((n = queue_take(c->dr, c->slot, rs, DELIVER_CLIENT_MAX_RCPTS)) > 0) {
         c->dr->attempts++;
         for (size_t i = 0; i < n; i++) {
-            deliver_log_rcpt(&ctx, rs[i], failed ? "bounced" : deliver_deferred_outcome(rs[i]),
-                              reply);
-            deliver_count_outcome(c, failed ? DELIVER_CLIENT_FAILED : DELIVER_CLIENT_DEFERRED, reply);
-            if (failed)
+            if (failed) {
+                deliver_settled(rs[i], QUEUE_OUTCOME_BOUNCED, reply, c);
                 queue_failed(rs[i], reply);
-            else if (c->last_vetoed)
-                queue_vetoed(rs[i], reply);
-            else
-                queue_deferred(rs[i], reply);
+            } else if (c->last_vetoed) {
+                queue_vetoed(rs[i], reply, deliver_settled, c);
+            } else {
+                queue_deferred(rs[i], reply, deliver_settled, c);
+            }
         }
         total += n;
     }
     if (total)
         log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): %zu recipients %s: %s",
                   c->dr->domain, config_get_binding_name_from_id(c->slot), total,
-                  failed ? "failed" : "deferred", reply);
+                  failed ? "failed" : "not delivered", reply);
 }
 
 /* ---- SMTP session callbacks ---- */
@@ -389,27 +389,23 @@ static void deliver_outcome(void *arg, struct queue_rcpt *r, enum deliver_client
                              const char *reply)
 {
     struct deliver_conn *c = arg;
-    struct deliver_log_ctx ctx;
 
     if (o == DELIVER_CLIENT_RELEASED) {
         queue_release(r);
         return;
     }
     c->progress++;
-    deliver_ctx(c, &ctx);
-    deliver_count_outcome(c, o, reply);
     switch (o) {
     case DELIVER_CLIENT_DELIVERED:
-        deliver_log_rcpt(&ctx, r, "delivered", reply);
+        deliver_settled(r, QUEUE_OUTCOME_DELIVERED, reply, c);
         queue_delivered(r, reply);
         break;
     case DELIVER_CLIENT_FAILED:
-        deliver_log_rcpt(&ctx, r, "bounced", reply);
+        deliver_settled(r, QUEUE_OUTCOME_BOUNCED, reply, c);
         queue_failed(r, reply);
         break;
     default:
-        deliver_log_rcpt(&ctx, r, deliver_deferred_outcome(r), reply);
-        queue_deferred(r, reply);
+        queue_deferred(r, reply, deliver_settled, c); /* the queue decides: deferred or bounced */
         break;
     }
 }
@@ -460,17 +456,6 @@ static const char *deliver_ehlo_name(const struct deliver_conn *c)
     return c->cfg && c->cfg->hostname ? c->cfg->hostname : "localhost";
 }
 
-/* A recipient a veto held past its max_queue_lifetime: it bounces. */
-static void deliver_veto_expired(struct queue_rcpt *r, const char *text, void *arg)
-{
-    struct deliver_conn *c = arg;
-    struct deliver_log_ctx ctx;
-    deliver_ctx(c, &ctx);
-    deliver_log_rcpt(&ctx, r, "bounced", text);
-    deliver_count_outcome(c, DELIVER_CLIENT_FAILED, text);
-    queue_failed(r, text);
-}
-
 /* Every destination was vetoed by a module: the lane's mail is held as it is
  * for veto_retry (queue_hold: no per-recipient work or log), and the veto is
  * logged once when it starts and then once a minute while it lasts. */
@@ -479,7 +464,7 @@ static void deliver_hold_vetoed(struct deliver_conn *c, const char *reply)
     struct deliver_lane *lane = c->lane;
     unsigned seconds = c->limits && c->limits->veto_retry ? c->limits->veto_retry
                                                           : DELIVER_VETO_RETRY;
-    size_t waiting = queue_hold(c->dr, c->slot, seconds, reply, deliver_veto_expired, c);
+    size_t waiting = queue_hold(c->dr, c->slot, seconds, reply, deliver_settled, c);
     time_t now = time(NULL);
     if (lane->vetoes++ == 0)
         lane->veto_since = now;

@@ -401,6 +401,12 @@ int queue_init(struct event_base *base, queue_ready_fn ready, void *arg)
         memset(&q, 0, sizeof(q));
         return -1;
     }
+    if (queue_dsn_init(base) != 0) {
+        event_free(q.timer);
+        event_free(q.kick_ev);
+        memset(&q, 0, sizeof(q));
+        return -1;
+    }
     q.running = 1;
     return 0;
 }
@@ -440,6 +446,7 @@ void queue_shutdown(void)
     if (!q.running)
         return;
     q.running = 0;
+    queue_dsn_shutdown(); /* before the in-flight recipients its bounces hold are freed */
     queue_domain_foreach(queue_drop_lanes, NULL);
     for (size_t i = 0; i < q.heap_len; i++) {
         queue_domain_of(q.heap[i].r->dr)->delayed--;
@@ -635,8 +642,45 @@ static void queue_land(struct queue_rcpt *r)
     q.stats.in_flight--;
 }
 
-/* r is final (its D/B record written): frees it, and its message when done. */
-static void queue_final(struct queue_rcpt *r)
+void queue_fly(struct queue_rcpt *r)
+{
+    if (r->in_flight)
+        return;
+    r->in_flight = 1;
+    r->prev = NULL;
+    r->next = q.in_flight;
+    if (q.in_flight)
+        q.in_flight->prev = r;
+    q.in_flight = r;
+    q.stats.in_flight++;
+}
+
+void queue_requeue(struct queue_rcpt *r, unsigned delay)
+{
+    queue_land(r);
+    r->next_attempt = time(NULL) + (time_t)delay;
+    if (queue_make_delayed(r) != 0 && queue_make_ready(r, 0) != 0)
+        log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: out of memory: dropped "
+                  "until the next start", r->msg->id, r->index);
+}
+
+void queue_count_waiting_bounce(int delta)
+{
+    q.stats.bounces_waiting += (uint64_t)(int64_t)delta;
+}
+
+unsigned queue_retry_delay(const struct queue_rcpt *r, unsigned tries)
+{
+    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
+    if (!lim || !lim->retry_schedule || !lim->retry_count)
+        return QUEUE_DEFAULT_RETRY;
+    unsigned i = tries ? tries - 1u : 0;
+    if (i >= lim->retry_count)
+        i = lim->retry_count - 1;
+    return lim->retry_schedule[i];
+}
+
+void queue_final(struct queue_rcpt *r)
 {
     struct queue_message *m = r->msg;
     queue_land(r);
@@ -670,14 +714,18 @@ void queue_delivered(struct queue_rcpt *r, const char *reply)
 static void queue_bounce(struct queue_rcpt *r, const char *reply)
 {
     struct queue_message *m = r->msg;
+    r->dr->failures++;
+    if (m->sender[0] && !m->is_dsn && !m->op_delete) {
+        /* the DSN is durable before r is final (queue_dsn.c) */
+        queue_dsn_bounce(r, reply ? reply : "5.0.0 delivery failed");
+        return;
+    }
+    /* no DSN: losing the B record only means bouncing it again */
     if (spool_record_bounced(m->id, r->index, NULL, NULL) != 0) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: cannot record the bounce: %s",
                   m->id, r->index, strerror(errno));
         m->rcpt_open++;
     }
-    r->dr->failures++;
-    if (m->sender[0] && !m->is_dsn && !m->op_delete)
-        queue_dsn_send(m, r->address, reply ? reply : "5.0.0 delivery failed");
     queue_final(r);
 }
 
@@ -686,8 +734,7 @@ void queue_failed(struct queue_rcpt *r, const char *reply)
     queue_bounce(r, reply);
 }
 
-/* Drops r without delivery or DSN (vipmtactl queue delete): final on disk. */
-static void queue_drop(struct queue_rcpt *r)
+void queue_drop(struct queue_rcpt *r)
 {
     struct queue_message *m = r->msg;
     /* the last open recipient: removing the message is the record */
@@ -700,79 +747,43 @@ static void queue_drop(struct queue_rcpt *r)
     queue_final(r);
 }
 
-const char *queue_rcpt_pending_operation(const struct queue_rcpt *r)
+const char *queue_outcome_name(enum queue_outcome o)
 {
-    return r->msg->op_delete ? "deleted" : r->msg->op_bounce ? "bounced" : NULL;
+    switch (o) {
+    case QUEUE_OUTCOME_DELIVERED:
+        return "delivered";
+    case QUEUE_OUTCOME_DEFERRED:
+        return "deferred";
+    case QUEUE_OUTCOME_BOUNCED:
+        return "bounced";
+    case QUEUE_OUTCOME_DELETED:
+        break;
+    }
+    return "deleted";
 }
 
 /* An attempt ended undelivered for a message the operator deleted or bounced
- * meanwhile: carries that out now. 1 when r was consumed. */
-static int queue_operator_pending(struct queue_rcpt *r)
+ * meanwhile: carries that out now (telling `told`) and returns the outcome
+ * (r is consumed); -1 when there is nothing to carry out. */
+static int queue_operator_pending(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                  void *arg)
 {
     struct queue_message *m = r->msg;
     if (m->op_delete) {
+        if (told)
+            told(r, QUEUE_OUTCOME_DELETED, reply, arg);
         log_write("queue", VIPMTA_LOG_NOTICE, "%s: recipient <%s> dropped: the message was "
                   "deleted by the operator during the attempt", m->id, r->address);
         queue_drop(r);
-        return 1;
+        return QUEUE_OUTCOME_DELETED;
     }
     if (m->op_bounce) {
+        if (told)
+            told(r, QUEUE_OUTCOME_BOUNCED, QUEUE_OPERATOR_BOUNCE, arg);
         queue_bounce(r, QUEUE_OPERATOR_BOUNCE);
-        return 1;
+        return QUEUE_OUTCOME_BOUNCED;
     }
-    return 0;
-}
-
-static void queue_defer(struct queue_rcpt *r, const char *reply, int vetoed)
-{
-    if (queue_operator_pending(r))
-        return;
-    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
-    struct queue_message *m = r->msg;
-    time_t now = time(NULL);
-    r->dr->transients++;
-    if (lim && lim->max_queue_lifetime && now - m->received > (time_t)lim->max_queue_lifetime) {
-        char text[1024];
-        snprintf(text, sizeof(text), "4.4.7 message expired after %lld days in the queue: %s",
-                 (long long)((now - m->received) / 86400), reply ? reply : "");
-        queue_bounce(r, text);
-        return;
-    }
-    queue_land(r);
-    unsigned delay = QUEUE_DEFAULT_RETRY;
-    if (vetoed) {
-        delay = lim && lim->veto_retry ? lim->veto_retry : QUEUE_VETO_RETRY;
-    } else {
-        if (r->attempts < 0xffff)
-            r->attempts++;
-        if (lim && lim->retry_schedule && lim->retry_count) {
-            unsigned i = r->attempts - 1u;
-            if (i >= lim->retry_count)
-                i = lim->retry_count - 1;
-            delay = lim->retry_schedule[i];
-        }
-    }
-    r->next_attempt = now + (time_t)delay;
-    /* a veto is not recorded: it would grow ID.st every few seconds, and
-     * losing it only means a retry right after a restart */
-    if (!vetoed && spool_record_deferred(m->id, r->index, r->attempts, r->next_attempt) != 0)
-        log_write("queue", VIPMTA_LOG_WARNING, "%s: recipient %u: cannot record the deferral "
-                  "(an earlier retry after a restart): %s", m->id, r->index, strerror(errno));
-    if (queue_make_delayed(r) != 0) {
-        log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: out of memory: retried now",
-                  m->id, r->index);
-        queue_make_ready(r, 0);
-    }
-}
-
-void queue_deferred(struct queue_rcpt *r, const char *reply)
-{
-    queue_defer(r, reply, 0);
-}
-
-void queue_vetoed(struct queue_rcpt *r, const char *reply)
-{
-    queue_defer(r, reply, 1);
+    return -1;
 }
 
 /* "4.4.7 message expired after N days in the queue: REPLY" when r's message
@@ -789,8 +800,66 @@ static const char *queue_expiry(const struct queue_rcpt *r, const char *reply, t
     return text;
 }
 
+/* The one place a transient failure's outcome is decided: carried out by
+ * the operator's pending delete or bounce, bounced when the message outlived
+ * max_queue_lifetime, else deferred. */
+static enum queue_outcome queue_defer(struct queue_rcpt *r, const char *reply, int vetoed,
+                                      queue_outcome_fn told, void *arg)
+{
+    struct queue_message *m = r->msg;
+    int op = queue_operator_pending(r, reply, told, arg);
+    if (op >= 0)
+        return (enum queue_outcome)op;
+    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
+    time_t now = time(NULL);
+    char text[1024];
+    const char *expired = queue_expiry(r, reply, now, text, sizeof(text));
+    if (expired) {
+        if (told)
+            told(r, QUEUE_OUTCOME_BOUNCED, expired, arg);
+        queue_bounce(r, expired);
+        return QUEUE_OUTCOME_BOUNCED;
+    }
+    if (told)
+        told(r, QUEUE_OUTCOME_DEFERRED, reply, arg);
+    r->dr->transients++;
+    queue_land(r);
+    unsigned delay;
+    if (vetoed) {
+        delay = lim && lim->veto_retry ? lim->veto_retry : QUEUE_VETO_RETRY;
+    } else {
+        if (r->attempts < 0xffff)
+            r->attempts++;
+        delay = queue_retry_delay(r, r->attempts);
+    }
+    r->next_attempt = now + (time_t)delay;
+    /* a veto is not recorded: it would grow ID.st every few seconds, and
+     * losing it only means a retry right after a restart */
+    if (!vetoed && spool_record_deferred(m->id, r->index, r->attempts, r->next_attempt) != 0)
+        log_write("queue", VIPMTA_LOG_WARNING, "%s: recipient %u: cannot record the deferral "
+                  "(an earlier retry after a restart): %s", m->id, r->index, strerror(errno));
+    if (queue_make_delayed(r) != 0) {
+        log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: out of memory: retried now",
+                  m->id, r->index);
+        queue_make_ready(r, 0);
+    }
+    return QUEUE_OUTCOME_DEFERRED;
+}
+
+enum queue_outcome queue_deferred(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                  void *arg)
+{
+    return queue_defer(r, reply, 0, told, arg);
+}
+
+enum queue_outcome queue_vetoed(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                void *arg)
+{
+    return queue_defer(r, reply, 1, told, arg);
+}
+
 size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, const char *reply,
-                  void (*expired)(struct queue_rcpt *r, const char *text, void *arg), void *arg)
+                  queue_outcome_fn told, void *arg)
 {
     struct queue_domain *qd = queue_domain_of(dr);
     if (!dr || slot < 0 || slot >= qd->nlanes)
@@ -817,7 +886,9 @@ size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, con
         qd->ready--;
         q.stats.active--;
         r->next = NULL;
-        expired(r, why, arg);
+        if (told)
+            told(r, QUEUE_OUTCOME_BOUNCED, why, arg);
+        queue_bounce(r, why);
     }
     if (!lane->head)
         lane->tail = NULL;
@@ -843,7 +914,7 @@ size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, con
 
 void queue_release(struct queue_rcpt *r)
 {
-    if (queue_operator_pending(r))
+    if (queue_operator_pending(r, NULL, NULL, NULL) >= 0)
         return;
     queue_land(r);
     if (queue_make_ready(r, 1) != 0) {

@@ -572,11 +572,19 @@ static void spool_unlink_msg(const char *id)
     unlinkat(spool_queue_fd, name, 0);
 }
 
+void spool_writer_close_body(struct spool_writer *w)
+{
+    if (w && w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+}
+
 void spool_writer_abort(struct spool_writer *w)
 {
     if (!w)
         return;
-    close(w->fd);
+    spool_writer_close_body(w);
     spool_unlink_msg(w->id);
     free(w);
 }
@@ -615,7 +623,7 @@ int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spoo
         goto fail;
     spool_buf_free(&text);
     close(envfd);
-    close(w->fd);
+    spool_writer_close_body(w);
     it->commit = 1;
     free(w);
     spool_enqueue(it);
@@ -648,19 +656,19 @@ static int spool_st_append(const char *id, const char *line, size_t len)
     return rc;
 }
 
-static int spool_record_final(const char *id, char kind, unsigned rcpt_index, spool_done_cb done,
-                              void *arg)
+/* Appends `line` to ID.st and queues it for the next group sync; `done` runs
+ * once it is durable. */
+static int spool_record_synced(const char *id, const char *line, size_t len, spool_done_cb done,
+                               void *arg)
 {
-    char line[64];
     if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
         errno = EINVAL;
         return -1;
     }
-    int len = snprintf(line, sizeof(line), "%c %u %lld\n", kind, rcpt_index, (long long)time(NULL));
     struct spool_sync_item *it = spool_item_new(id, done, arg);
     if (!it)
         return -1;
-    if (spool_st_append(id, line, (size_t)len) != 0) {
+    if (spool_st_append(id, line, len) != 0) {
         int saved = errno;
         free(it);
         errno = saved;
@@ -669,6 +677,26 @@ static int spool_record_final(const char *id, char kind, unsigned rcpt_index, sp
     /* records of one message in one round share one fdatasync */
     spool_enqueue(it);
     return 0;
+}
+
+static int spool_record_final(const char *id, char kind, unsigned rcpt_index, spool_done_cb done,
+                              void *arg)
+{
+    char line[64];
+    int len = snprintf(line, sizeof(line), "%c %u %lld\n", kind, rcpt_index, (long long)time(NULL));
+    return spool_record_synced(id, line, (size_t)len, done, arg);
+}
+
+int spool_record_bouncing(const char *id, unsigned rcpt_index, const char *dsn_id,
+                          spool_done_cb done, void *arg)
+{
+    char line[64];
+    if (!dsn_id || strlen(dsn_id) != SPOOL_ID_LEN || !spool_id_valid(dsn_id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int len = snprintf(line, sizeof(line), "F %u %s\n", rcpt_index, dsn_id);
+    return spool_record_synced(id, line, (size_t)len, done, arg);
 }
 
 int spool_record_delivered(const char *id, unsigned rcpt_index, spool_done_cb done, void *arg)
