@@ -52,6 +52,13 @@ static int main_check(struct vipmta_config *cfg, enum main_mode mode)
     config_install(config_ref(cfg)); /* what modules see as the config in force */
     if (binding_table_build(cfg, &errs) != 0)
         rc = -1;
+    /* valid, but probably not meant: said, without failing the check */
+    struct config_errors warnings = {0};
+    if (rc == 0)
+        binding_table_check_addresses(&warnings);
+    config_check_warnings(cfg, &warnings);
+    config_errors_print(&warnings, stderr, "warning: ");
+    config_errors_clear(&warnings);
     queue_domain_registry_init();
     if (plugin_loader_load(cfg, &errs) != 0)
         rc = -1;
@@ -71,13 +78,47 @@ static int main_check(struct vipmta_config *cfg, enum main_mode mode)
     return rc == 0 ? 0 : 1;
 }
 
+/* Detaches from the terminal. The parent stays until the daemon has
+ * started, then exits 0, or prints why it did not start and exits 1: the
+ * errors of a start reach whoever started it. In the daemon (the child)
+ * returns the pipe's write end for daemon_run; -1 on failure (errno). */
 static int main_detach(void)
 {
-    pid_t pid = fork();
-    if (pid < 0)
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
         return -1;
-    if (pid > 0)
-        _exit(0);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char buf[4096];
+        size_t got = 0;
+        ssize_t n;
+        int ok = 0, said = 0;
+        while ((n = read(p[0], buf, sizeof(buf))) != 0) {
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                break;
+            }
+            if (got == 0 && n == 2 && memcmp(buf, "ok", 2) == 0) {
+                ok = 1;
+            } else {
+                fwrite(buf, 1, (size_t)n, stderr);
+                said = 1;
+            }
+            got += (size_t)n;
+        }
+        if (!ok && !said)
+            fprintf(stderr, "vipmta: the daemon ended during its start without a word (see its "
+                    "log: syslog, or log_file)\n");
+        _exit(ok ? 0 : 1);
+    }
+    close(p[0]);
     if (setsid() < 0)
         return -1;
     int fd = open("/dev/null", O_RDWR);
@@ -88,7 +129,9 @@ static int main_detach(void)
         if (fd > STDERR_FILENO)
             close(fd);
     }
-    return chdir("/");
+    if (chdir("/") != 0)
+        return -1;
+    return p[1];
 }
 
 int main(int argc, char **argv)
@@ -173,12 +216,6 @@ int main(int argc, char **argv)
         config_release(cfg);
         return 1;
     }
-    if (mode == MODE_RUN && cfg->log_file && log_open_file(cfg->log_file) != 0) {
-        fprintf(stderr, "vipmta: log_file: cannot open %s: %s (fix log_file, or create its "
-                "directory)\nvipmta: not started\n", cfg->log_file, strerror(errno));
-        config_release(cfg);
-        return 1;
-    }
 
     int status;
     if (mode != MODE_RUN) {
@@ -187,15 +224,17 @@ int main(int argc, char **argv)
         config_release(cfg);
         return status;
     }
+    int ready_fd = -1;
     if (!foreground) {
-        if (main_detach() != 0) {
+        ready_fd = main_detach();
+        if (ready_fd < 0) {
             perror("vipmta: cannot detach (use -f to stay in the foreground)");
             config_release(cfg);
             return 1;
         }
         log_use_syslog(1);
     }
-    status = daemon_run(cfg); /* takes cfg */
+    status = daemon_run(cfg, ready_fd); /* takes cfg */
     log_close();
     return status;
 }

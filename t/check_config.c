@@ -210,9 +210,9 @@ START_TEST(test_control_characters_escaped)
     expect_error("{\"hostname\": \"evil\\n\\u001b[31mred\\u007f\", \"x\\ty\": 1}",
                  "/etc/t/test.json: hostname: \"evil\\n\\x1b[31mred\\x7f\" is not a host name");
     ck_assert_str_eq(errs.messages[0],
-                     "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, spool_dir, "
+                     "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, postmaster, spool_dir, "
                      "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
-                     "binding_groups, default_binding_group, binding_rules, domains, routes, smtp, "
+                     "binding_groups, default_binding_group, binding_rules, domains, routes, max_outbound_connections, smtp, "
                      "dns, modules, log_level, delivery_log, control_socket, metrics, tls, log_format, "
                      "log_file, user, group, run_as_root)");
 }
@@ -236,9 +236,9 @@ END_TEST
 START_TEST(test_unknown_top_level_key)
 {
     expect_error("{\"hostnme\": \"x\"}",
-                 "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, spool_dir, spool_sync, "
+                 "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, postmaster, spool_dir, spool_sync, "
                  "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
-                 "default_binding_group, binding_rules, domains, routes, smtp, dns, modules, "
+                 "default_binding_group, binding_rules, domains, routes, max_outbound_connections, smtp, dns, modules, "
                  "log_level, delivery_log, control_socket, metrics, tls, log_format, log_file, user, "
                  "group, run_as_root)");
 }

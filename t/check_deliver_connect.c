@@ -263,9 +263,28 @@ START_TEST(test_dot_stuffing)
 }
 END_TEST
 
+/* Never a bare CR or LF to a next hop: each becomes a CRLF line end, so a
+ * "\r.\r\n" in spooled text is a stuffed line, not a second end of data. */
+START_TEST(test_dot_stuffing_bare_line_ends)
+{
+    const char *in = "a\r.\r\nb\n.c\rd\r\r\ne\n";
+    const char *want = "a\r\n..\r\nb\r\n..c\r\nd\r\n\r\ne\r\n.\r\n";
+    for (size_t chunk = 1; chunk <= strlen(in); chunk++)
+        ck_assert_str_eq(stuff_all(in, chunk), want);
+    ck_assert_str_eq(stuff_all("x\r", 1), "x\r\n.\r\n");
+    ck_assert_str_eq(stuff_all("\r.", 1), "\r\n..\r\n.\r\n");
+    /* the output bound: 2 * len + 2 for a piece after a pending CR */
+    char out[16];
+    unsigned st = 0;
+    ck_assert_uint_eq(deliver_client_dot_stuff("\r", 1, out, &st), 0);
+    ck_assert_uint_le(deliver_client_dot_stuff(".", 1, out, &st), 2 * 1 + 2);
+}
+END_TEST
+
 /* ---- an SMTP session against a scripted server thread ---- */
 
-enum scenario { SC_PIPELINE, SC_SIZE, SC_DROP, SC_GREET421, SC_HELO, SC_MAIL_REJECT };
+enum scenario { SC_PIPELINE, SC_SIZE, SC_DROP, SC_GREET421, SC_HELO, SC_MAIL_REJECT, SC_PLAIN,
+                SC_UTF8 };
 
 struct fake {
     enum scenario sc;
@@ -289,6 +308,10 @@ static const char *fake_reply(struct fake *f, const char *line)
             return "502 5.5.1 no EHLO here\r\n";
         if (f->sc == SC_SIZE)
             return "250-fake.test\r\n250-PIPELINING\r\n250 SIZE 10\r\n";
+        if (f->sc == SC_PLAIN) /* neither 8BITMIME nor SMTPUTF8 */
+            return "250-fake.test\r\n250 PIPELINING\r\n";
+        if (f->sc == SC_UTF8)
+            return "250-fake.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
         return "250-fake.test hello\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250 8BITMIME\r\n";
     }
     if (strncmp(line, "HELO", 4) == 0)
@@ -445,6 +468,8 @@ static void sess_done(void *arg, enum deliver_client_end end, const char *reason
 static const struct deliver_client_ops sess_ops = {sess_take, sess_outcome, sess_done, NULL};
 
 static char spool_tmp[64];
+/* the first message's flags for the next run_session */
+static int msg_eightbit, msg_smtputf8;
 static const char *body_id = "0123456789abcdef";
 static const char *body_text = "Subject: t\r\n\r\n.hello\r\nline\r\n..\r\nlast\r\n";
 
@@ -483,6 +508,9 @@ static void run_session(enum scenario sc, const char *const *addrs, size_t n, st
     s->msg2 = calloc(1, sizeof(*s->msg2));
     *s->msg2 = *s->msg;
     s->msg2->sender = "second@src.test";
+    s->msg->eightbit = msg_eightbit != 0; /* the first message only */
+    s->msg->smtputf8 = msg_smtputf8 != 0;
+    msg_eightbit = msg_smtputf8 = 0;
     s->nrcpt = n;
     for (size_t i = 0; i < n; i++) {
         /* "2:addr" puts the recipient in a second message */
@@ -540,7 +568,7 @@ START_TEST(test_session_pipelined)
     ck_assert_int_eq(s.outcome[2], DELIVER_CLIENT_DEFERRED);
     char want[512];
     snprintf(want, sizeof(want),
-             "EHLO me.test\nMAIL FROM:<sender@src.test> SIZE=%zu BODY=8BITMIME\n"
+             "EHLO me.test\nMAIL FROM:<sender@src.test> SIZE=%zu\n"
              "RCPT TO:<good@example.test>\nRCPT TO:<bad@example.test>\n"
              "RCPT TO:<later@example.test>\nDATA\n.\nQUIT\n",
              strlen(body_text));
@@ -617,12 +645,64 @@ START_TEST(test_session_mail_rejected_then_next_message)
     ck_assert_int_eq(s.outcome[2], DELIVER_CLIENT_DELIVERED);
     char want[768];
     snprintf(want, sizeof(want),
-             "EHLO me.test\nMAIL FROM:<sender@src.test> SIZE=%zu BODY=8BITMIME\n"
+             "EHLO me.test\nMAIL FROM:<sender@src.test> SIZE=%zu\n"
              "RCPT TO:<a@example.test>\nRCPT TO:<b@example.test>\nDATA\nRSET\n"
-             "MAIL FROM:<second@src.test> SIZE=%zu BODY=8BITMIME\nRCPT TO:<c@example.test>\n"
+             "MAIL FROM:<second@src.test> SIZE=%zu\nRCPT TO:<c@example.test>\n"
              "DATA\n.\nQUIT\n",
              strlen(body_text), strlen(body_text));
     ck_assert_str_eq(f.cmds, want);
+}
+END_TEST
+
+/* 8-bit content goes with BODY=8BITMIME to a next hop that offers it. */
+START_TEST(test_session_8bit_declared)
+{
+    static const char *const addrs[] = {"a@example.test"};
+    struct sess s;
+    struct fake f;
+    msg_eightbit = 1;
+    run_session(SC_PIPELINE, addrs, 1, &s, &f);
+    ck_assert_int_eq(s.outcome[0], DELIVER_CLIENT_DELIVERED);
+    ck_assert_msg(strstr(f.cmds, "MAIL FROM:<sender@src.test> SIZE=38 BODY=8BITMIME\n"), "%s",
+                  f.cmds);
+}
+END_TEST
+
+/* To a next hop without 8BITMIME, 8-bit content bounces (no conversion). */
+START_TEST(test_session_8bit_refused)
+{
+    static const char *const addrs[] = {"a@example.test", "2:b@example.test"};
+    struct sess s;
+    struct fake f;
+    msg_eightbit = 1;
+    run_session(SC_PLAIN, addrs, 2, &s, &f);
+    ck_assert_int_eq(s.outcome[0], DELIVER_CLIENT_FAILED);
+    ck_assert_str_eq(s.reply[0], "554 5.6.3 the message has 8-bit content and fake does not "
+                                 "offer 8BITMIME (vipmta does not convert it to 7-bit)");
+    ck_assert_int_eq(s.outcome[1], DELIVER_CLIENT_DELIVERED); /* the 7-bit one goes */
+    ck_assert_msg(!strstr(f.cmds, "<a@example.test>"), "%s", f.cmds);
+}
+END_TEST
+
+/* SMTPUTF8: passed on where offered; without it, ASCII addresses go (a
+ * downgrade) and the others bounce with 5.6.7. */
+START_TEST(test_session_smtputf8)
+{
+    static const char *const addrs[] = {"a@example.test", "\xc3\xa9l\xc3\xa8ve@example.test"};
+    struct sess s;
+    struct fake f;
+    msg_smtputf8 = 1;
+    run_session(SC_UTF8, addrs, 2, &s, &f);
+    ck_assert_int_eq(s.outcome[0], DELIVER_CLIENT_DELIVERED);
+    ck_assert_int_eq(s.outcome[1], DELIVER_CLIENT_DELIVERED);
+    ck_assert_msg(strstr(f.cmds, "MAIL FROM:<sender@src.test> SMTPUTF8\n"), "%s", f.cmds);
+    msg_smtputf8 = 1;
+    run_session(SC_PLAIN, addrs, 2, &s, &f);
+    ck_assert_int_eq(s.outcome[0], DELIVER_CLIENT_DELIVERED);
+    ck_assert_int_eq(s.outcome[1], DELIVER_CLIENT_FAILED);
+    ck_assert_str_eq(s.reply[1], "553 5.6.7 the recipient <\xc3\xa9l\xc3\xa8ve@example.test> is "
+                                 "not ASCII and fake does not offer SMTPUTF8");
+    ck_assert_msg(strstr(f.cmds, "MAIL FROM:<sender@src.test>\n"), "%s", f.cmds);
 }
 END_TEST
 
@@ -642,12 +722,16 @@ static Suite *outbound_suite(void)
     TCase *ts = tcase_create("smtp_client");
     tcase_add_checked_fixture(ts, spool_setup, teardown);
     tcase_add_test(ts, test_dot_stuffing);
+    tcase_add_test(ts, test_dot_stuffing_bare_line_ends);
     tcase_add_test(ts, test_session_pipelined);
     tcase_add_test(ts, test_session_size_limit);
     tcase_add_test(ts, test_session_dropped);
     tcase_add_test(ts, test_session_greeting_421);
     tcase_add_test(ts, test_session_helo_fallback);
     tcase_add_test(ts, test_session_mail_rejected_then_next_message);
+    tcase_add_test(ts, test_session_8bit_declared);
+    tcase_add_test(ts, test_session_8bit_refused);
+    tcase_add_test(ts, test_session_smtputf8);
     tcase_set_timeout(ts, 30);
     suite_add_tcase(s, ts);
     return s;

@@ -1,5 +1,7 @@
 /* check_log.c: Check suite for the main log: JSON lines (escaping, fields), text lines, reopening after rotation. */
 #include <check.h>
+#include <errno.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +192,75 @@ START_TEST(test_open_failure)
 }
 END_TEST
 
+/* Never through a symbolic link, never a file with other links. */
+START_TEST(test_open_refuses_links)
+{
+    char target[400], sym[400], hard[400];
+    snprintf(target, sizeof(target), "%s/target", dir);
+    snprintf(sym, sizeof(sym), "%s/link.log", dir);
+    snprintf(hard, sizeof(hard), "%s/hard.log", dir);
+    FILE *f = fopen(target, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("untouched\n", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(target, sym), 0);
+    ck_assert_int_eq(log_open_file(sym), -1);
+    ck_assert_str_eq(log_open_error(errno), "it is a symbolic link (vipmta opens log files only directly)");
+    ck_assert_int_eq(link(target, hard), 0);
+    ck_assert_int_eq(log_open_file(hard), -1);
+    ck_assert_str_eq(log_open_error(errno), "it is not a regular file with a single link");
+    ck_assert_int_eq(log_delivery_open(sym), -1);
+    struct stat st;
+    ck_assert_int_eq(stat(target, &st), 0);
+    ck_assert_int_eq(st.st_size, 10); /* nothing appended */
+}
+END_TEST
+
+/* The spool's threads log while the loop replaces the log file (a reload,
+ * SIGHUP): every line lands whole in one of the files, and nothing is
+ * written through a stream being closed (ASan would report it). */
+static volatile int writers_stop;
+
+static void *log_writer(void *arg)
+{
+    long id = (long)arg;
+    for (long n = 0; !writers_stop; n++)
+        log_write("spool", VIPMTA_LOG_INFO, "writer %ld line %ld", id, n);
+    return NULL;
+}
+
+START_TEST(test_streams_replaced_while_threads_log)
+{
+    char other[400];
+    snprintf(other, sizeof(other), "%s/other.log", dir);
+    ck_assert_int_eq(log_open_file(path), 0);
+    pthread_t th[4];
+    writers_stop = 0;
+    for (long i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, log_writer, (void *)i), 0);
+    for (int i = 0; i < 400; i++) {
+        ck_assert_int_eq(log_open_file(i % 2 ? path : other), 0);
+        ck_assert_int_eq(log_reopen(), 0);
+    }
+    writers_stop = 1;
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    log_close();
+    const char *files[2] = {path, other};
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen(files[k], "r");
+        ck_assert_ptr_nonnull(f);
+        char line[512];
+        while (fgets(line, sizeof(line), f)) {
+            ck_assert_msg(strchr(line, '\n') && (strstr(line, " info [spool] writer ") ||
+                                                 strstr(line, "log files reopened")),
+                          "a torn or mixed line: %s", line);
+        }
+        fclose(f);
+    }
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
     Suite *s = suite_create("log");
@@ -201,6 +272,8 @@ static Suite *log_suite(void)
     tcase_add_test(tc, test_reopen_after_rotation);
     tcase_add_test(tc, test_reopen_failure_keeps_old_stream);
     tcase_add_test(tc, test_open_failure);
+    tcase_add_test(tc, test_open_refuses_links);
+    tcase_add_test(tc, test_streams_replaced_while_threads_log);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -114,7 +114,8 @@ static void setup(void)
     config_setup();
     ck_assert_int_eq(binding_table_build(&cfg, &errs), 0);
     config_errors_clear(&errs);
-    binding_table_check_addresses();
+    binding_table_check_addresses(&errs);
+    config_errors_clear(&errs);
     config_install(config_ref(&cfg));
     queue_domain_registry_init();
     ck_assert_msg(spool_init(dir, base, err, sizeof(err)) == 0, "spool_init: %s", err);
@@ -323,7 +324,7 @@ START_TEST(test_deferred_and_timer)
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
 
     time_t now = time(NULL);
-    queue_deferred(r, "451 try later");
+    queue_deferred(r, "451 try later", NULL, NULL);
     ck_assert_uint_eq(r->attempts, 1);
     ck_assert(r->next_attempt >= now + 1 && r->next_attempt <= now + 2); /* schedule[0] = 1 s */
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 1);
@@ -349,7 +350,7 @@ START_TEST(test_deferred_and_timer)
     /* second deferral: schedule[1] = 60 s; the last entry repeats after that */
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     now = time(NULL);
-    queue_deferred(r, "451 again");
+    queue_deferred(r, "451 again", NULL, NULL);
     ck_assert_uint_eq(r->attempts, 2);
     ck_assert(r->next_attempt >= now + 60 && r->next_attempt <= now + 61);
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 0);
@@ -361,7 +362,7 @@ START_TEST(test_deferred_and_timer)
     run_until(&ready_calls, before + 1);
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     ck_assert_uint_eq(r->attempts, 2);
-    queue_deferred(r, "451 still");
+    queue_deferred(r, "451 still", NULL, NULL);
     ck_assert_uint_eq(r->attempts, 3);
     ck_assert(r->next_attempt >= time(NULL) + 59); /* last entry repeats */
     struct queue_stats qs;
@@ -437,7 +438,8 @@ START_TEST(test_failed_sends_dsn)
     queue_failed(out[0], "550 5.1.1 <nobody@gone.example>: no such user");
     ck_assert_uint_eq(dr->failures, 1);
     queue_delivered(out[1], "250 ok");
-    ck_assert(!exists(id, "env")); /* the original is done */
+    /* the failed recipient is not final before its DSN is durable */
+    ck_assert(exists(id, "env"));
 
     /* the DSN is queued once durable: to the sender, from the null sender */
     domain_record *origin = NULL;
@@ -446,6 +448,7 @@ START_TEST(test_failed_sends_dsn)
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
+    ck_assert(!exists(id, "env")); /* then the original is done */
     ck_assert_int_eq(queue_has_ready(origin, 1), 1); /* same binding as the original */
     struct queue_rcpt *d;
     ck_assert_uint_eq(queue_take(origin, 1, &d, 1), 1);
@@ -523,6 +526,21 @@ START_TEST(test_no_dsn_for_null_sender)
 }
 END_TEST
 
+/* What the queue told its caller (queue_outcome_fn). */
+static int told_count;
+static enum queue_outcome told_outcome;
+static char told_reason[1024];
+
+static void on_told(const struct queue_rcpt *r, enum queue_outcome o, const char *reason,
+                    void *arg)
+{
+    (void)r;
+    (void)arg;
+    told_count++;
+    told_outcome = o;
+    snprintf(told_reason, sizeof(told_reason), "%s", reason ? reason : "");
+}
+
 START_TEST(test_expired_bounces)
 {
     static const char *const rc[] = {"late@slow.example"};
@@ -533,16 +551,24 @@ START_TEST(test_expired_bounces)
     domain_record *dr = queue_domain_find("slow.example");
     struct queue_rcpt *r;
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
-    queue_deferred(r, "451 4.7.1 greylisted");
+    ck_assert_int_eq(queue_deferred(r, "451 4.7.1 greylisted", on_told, NULL),
+                     QUEUE_OUTCOME_BOUNCED);
+    /* decided once: bounced for the caller too, counted as a failure only */
+    ck_assert_int_eq(told_count, 1);
+    ck_assert_int_eq(told_outcome, QUEUE_OUTCOME_BOUNCED);
+    ck_assert_str_eq(queue_outcome_name(told_outcome), "bounced");
+    ck_assert_ptr_nonnull(strstr(told_reason, "4.4.7 message expired after 6 days"));
+    ck_assert_ptr_nonnull(strstr(told_reason, "greylisted"));
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert_uint_eq(dr->failures, 1);
-    ck_assert(!exists(id, "env"));
+    ck_assert_uint_eq(dr->transients, 0);
     domain_record *origin = NULL;
     time_t start = time(NULL);
     while (!(origin = queue_domain_find("origin.example")) || !vipmta_domain_ready(origin)) {
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
+    ck_assert(!exists(id, "env"));
     struct queue_rcpt *d;
     ck_assert_uint_eq(queue_take(origin, 0, &d, 1), 1);
     char *text = body_of(d->msg->id);
@@ -604,23 +630,70 @@ START_TEST(test_ready_not_reentrant)
 }
 END_TEST
 
+/* Domain records that stay idle are forgotten (memory is bounded by the
+ * domains in use); one with mail is kept. */
+START_TEST(test_idle_domains_forgotten)
+{
+    static const char *const gone_rc[] = {"a@gone.example"};
+    static const char *const kept_rc[] = {"b@kept.example"};
+    struct spool_envelope *env = make_env("s@origin.example", gone_rc, 1);
+    snprintf(env->id, sizeof(env->id), "%016x", 0x200);
+    queue_add(env);
+    env = make_env("s@origin.example", kept_rc, 1);
+    snprintf(env->id, sizeof(env->id), "%016x", 0x201);
+    queue_add(env);
+    domain_record *gone = queue_domain_find("gone.example");
+    ck_assert_ptr_nonnull(gone);
+    struct queue_rcpt *r;
+    ec_binding_slot slot = VIPMTA_BINDING_DEFAULT_SLOT;
+    ck_assert_uint_eq(queue_take(gone, slot, &r, 1), 1);
+    time_t now = time(NULL);
+    queue_sweep_domains(now, 10);
+    ck_assert_ptr_nonnull(queue_domain_find("gone.example")); /* in flight: kept */
+    queue_delivered(r, "250 ok");
+    run_pending();
+    size_t before = queue_domain_count();
+    queue_sweep_domains(now, 10);      /* idle from now on */
+    queue_sweep_domains(now + 5, 10);  /* not long enough */
+    ck_assert_ptr_nonnull(queue_domain_find("gone.example"));
+    queue_sweep_domains(now + 10, 10);
+    ck_assert_ptr_null(queue_domain_find("gone.example"));
+    ck_assert_uint_eq(queue_domain_count(), before - 1);
+    ck_assert_ptr_nonnull(queue_domain_find("kept.example")); /* its mail waits */
+    /* mail for it again: a new record, counting from zero */
+    env = make_env("s@origin.example", gone_rc, 1);
+    snprintf(env->id, sizeof(env->id), "%016x", 0x202);
+    queue_add(env);
+    gone = queue_domain_find("gone.example");
+    ck_assert_ptr_nonnull(gone);
+    ck_assert_uint_eq(gone->deliveries, 0);
+    ck_assert_uint_eq(vipmta_domain_ready(gone), 1);
+    drain_spool();
+}
+END_TEST
+
 START_TEST(test_binding_choice)
 {
     static const char *const rc[] = {"x@bind.example"};
     ec_binding_slot b1 = config_get_binding_id_from_name("b1");
     ck_assert_int_gt(b1, 0);
     ck_assert_int_ne(vipmta_binding_by_name("bad")->suspended, 0);
+    /* the binding the envelope names and its group -> where the mail goes:
+     * never to a binding the envelope does not name or allow */
     struct {
-        const char *binding, *group;
-        ec_binding_slot want;
+        const char *binding, *group, *want;
+        int waits;
     } cases[] = {
-        {"b1", NULL, b1},
-        {"bad", "g", b1},   /* suspended: from the group */
-        {"nope", "g", b1},  /* unknown: from the group */
-        {"nope", "gbad", 0}, /* group all suspended: default */
-        {NULL, "nogroup", 0},
-        {NULL, NULL, 0},
-        {"default", "g", 0},
+        {"b1", NULL, "b1", 0},
+        {"bad", "g", "b1", 0},     /* suspended, chosen from a group: another member */
+        {"nope", "g", "b1", 0},    /* not configured (removed), from a group: another member */
+        {"bad", NULL, "bad", 1},   /* suspended and pinned: waits for it */
+        {"bad", "gbad", "bad", 1}, /* no member of its group usable: waits */
+        {"gone", "gbad", "gone", 1}, /* not configured, group unusable: waits, absent */
+        {"gone", NULL, "gone", 1},  /* the same absent binding again */
+        {NULL, "nogroup", "default", 0},
+        {NULL, NULL, "default", 0},
+        {"default", "g", "default", 0},
     };
     domain_record *dr = queue_domain_get("bind.example");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -630,14 +703,61 @@ START_TEST(test_binding_choice)
         env->binding = cases[i].binding ? strdup(cases[i].binding) : NULL;
         env->binding_group = cases[i].group ? strdup(cases[i].group) : NULL;
         env->received = time(NULL);
+        ready_calls = 0;
         queue_add(env);
+        run_pending();
+        ec_binding_slot want = config_get_binding_id_from_name(cases[i].want);
+        ck_assert_msg(want != EC_BINDING_SLOT_UNBOUND, "case %zu: no binding %s", i, cases[i].want);
+        ck_assert_int_eq(binding_available(want), !cases[i].waits);
+        /* waiting mail asks for no connection */
+        ck_assert_msg(ready_calls == (cases[i].waits ? 0 : 1), "case %zu: %d ready calls", i,
+                      ready_calls);
         struct queue_rcpt *r;
-        ck_assert_msg(queue_take(dr, cases[i].want, &r, 1) == 1, "case %zu", i);
-        ck_assert_int_eq(r->msg->binding, cases[i].want);
+        ck_assert_msg(queue_take(dr, want, &r, 1) == 1, "case %zu", i);
+        ck_assert_int_eq(r->msg->binding, want);
         queue_release(r);
-        ck_assert_uint_eq(queue_take(dr, cases[i].want, &r, 1), 1);
+        ck_assert_uint_eq(queue_take(dr, want, &r, 1), 1);
         /* leave it in flight: queue_shutdown frees it */
     }
+    const vipmta_binding *gone = vipmta_binding_by_name("gone");
+    ck_assert_ptr_nonnull(gone);
+    ck_assert_int_ne(gone->absent, 0);
+    ck_assert_int_ne(gone->suspended, 0);
+}
+END_TEST
+
+/* Mail waiting on a suspended binding of a group moves when another member
+ * becomes usable; pinned mail stays. */
+START_TEST(test_waiting_mail_moves_within_its_group)
+{
+    static const char *const rc[] = {"y@wait.example"};
+    domain_record *dr = queue_domain_get("wait.example");
+    ec_binding_slot bad = config_get_binding_id_from_name("bad");
+    ec_binding_slot b1 = config_get_binding_id_from_name("b1");
+    vipmta_binding *b1w = (vipmta_binding *)vipmta_binding_by_slot(b1);
+    b1w->suspended = 1; /* as if its address had gone: group g has nothing usable */
+    const char *names[2] = {"bad", "b1"}, *wanted_groups[2] = {NULL, "g"};
+    for (int i = 0; i < 2; i++) {
+        struct spool_envelope *env = make_env("s@origin.example", rc, 1);
+        snprintf(env->id, sizeof(env->id), "%016x", 0x100 + i);
+        free(env->binding);
+        env->binding = strdup(names[i]);
+        env->binding_group = wanted_groups[i] ? strdup(wanted_groups[i]) : NULL;
+        queue_add(env);
+    }
+    ck_assert_uint_eq(vipmta_domain_ready(dr), 2);
+    b1w->suspended = 0; /* b1 is back */
+    ready_calls = 0;
+    queue_bindings_changed();
+    run_pending();
+    ck_assert_int_ge(ready_calls, 1);
+    struct queue_rcpt *r;
+    ck_assert_uint_eq(queue_take(dr, b1, &r, 1), 1);
+    ck_assert_str_eq(r->msg->id, "0000000000000101"); /* the group's message, on b1 now */
+    queue_release(r);
+    ck_assert_uint_eq(queue_take(dr, bad, &r, 1), 1); /* the pinned one still waits on bad */
+    ck_assert_str_eq(r->msg->id, "0000000000000100");
+    queue_release(r);
 }
 END_TEST
 
@@ -755,7 +875,7 @@ START_TEST(test_op_delete_queued)
     struct queue_rcpt *out[2];
     /* one delayed, one ready and in the middle of a lane, one ready elsewhere */
     ck_assert_uint_eq(queue_take(dr, 0, out, 1), 1);
-    queue_deferred(out[0], "451 later");
+    queue_deferred(out[0], "451 later", NULL, NULL);
     memset(where_count, 0, sizeof(where_count));
     queue_foreach_rcpt(count_where, NULL);
     ck_assert_int_eq(where_count[QUEUE_RCPT_READY], 3);
@@ -804,7 +924,7 @@ START_TEST(test_op_delete_in_flight)
     ck_assert_uint_eq(res.in_flight, 2);
     ck_assert(exists(id, "env")); /* the delivery engine still holds two */
     /* a deferral and a release drop them instead of queueing them again */
-    queue_deferred(out[0], "451 later");
+    queue_deferred(out[0], "451 later", NULL, NULL);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
     ck_assert(exists(id, "env"));
     queue_release(out[1]);
@@ -835,10 +955,10 @@ START_TEST(test_op_bounce)
     ck_assert(exists(id, "env"));
     ck_assert(dsn_arrived()); /* for b@ */
     /* the one in flight is deferred: it bounces instead */
-    queue_deferred(out[0], "451 later");
+    ck_assert_int_eq(queue_deferred(out[0], "451 later", NULL, NULL), QUEUE_OUTCOME_BOUNCED);
     ck_assert_uint_eq(dr->failures, 2);
+    ck_assert_uint_eq(dr->transients, 0);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
-    ck_assert(!exists(id, "env"));
     /* two DSNs to the sender, each naming the operator */
     domain_record *origin = queue_domain_find("origin.example");
     time_t start = time(NULL);
@@ -846,6 +966,7 @@ START_TEST(test_op_bounce)
         event_base_loop(base, EVLOOP_ONCE);
         ck_assert(time(NULL) - start < 10);
     }
+    ck_assert(!exists(id, "env"));
     struct queue_rcpt *d[2];
     ck_assert_uint_eq(queue_take(origin, 0, d, 1), 1);
     ck_assert_uint_eq(queue_take(origin, 0, d + 1, 1), 1);
@@ -870,8 +991,8 @@ START_TEST(test_flush_domain_count)
     domain_record *dr = queue_domain_find("fl.example");
     struct queue_rcpt *out[2];
     ck_assert_uint_eq(queue_take(dr, 0, out, 2), 2);
-    queue_deferred(out[0], "451 later");
-    queue_deferred(out[1], "451 later");
+    queue_deferred(out[0], "451 later", NULL, NULL);
+    queue_deferred(out[1], "451 later", NULL, NULL);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 2);
     ck_assert_uint_eq(queue_flush_domain_count(dr), 2);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
@@ -895,7 +1016,9 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, test_expired_bounces);
     tcase_add_test(tc, test_release);
     tcase_add_test(tc, test_ready_not_reentrant);
+    tcase_add_test(tc, test_idle_domains_forgotten);
     tcase_add_test(tc, test_binding_choice);
+    tcase_add_test(tc, test_waiting_mail_moves_within_its_group);
     tcase_add_test(tc, test_memory_per_recipient);
     tcase_add_test(tc, test_op_delete_queued);
     tcase_add_test(tc, test_op_delete_in_flight);

@@ -26,12 +26,14 @@ static const char *binding_address_domain(const char *address)
     return at ? at + 1 : NULL;
 }
 
-/* Resolves a target (a group or a binding name) into `out`; 0 when usable. */
+/* Resolves a target into `out`: a group (a member that is available, else
+ * one that waits) or a binding named directly (pinned: its mail waits for
+ * it when it cannot be used). 0, or -1 for an unknown group or binding. */
 static int binding_resolve_target(const char *group, const char *binding,
                                   struct binding_choice *out)
 {
     if (group) {
-        ec_binding_slot slot = binding_group_choose(group);
+        ec_binding_slot slot = binding_group_choose_any(group);
         if (slot == EC_BINDING_SLOT_UNBOUND)
             return -1;
         out->group = group;
@@ -39,12 +41,8 @@ static int binding_resolve_target(const char *group, const char *binding,
         return 0;
     }
     const vipmta_binding *b = vipmta_binding_by_name(binding);
-    if (!b || b->suspended) {
-        /* a suspended binding's mail moves to its group's other bindings */
-        if (b && b->group)
-            return binding_resolve_target(b->group, NULL, out);
+    if (!b || b->absent)
         return -1;
-    }
     out->group = NULL;
     out->slot = b->slot;
     return 0;

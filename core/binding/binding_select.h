@@ -15,8 +15,11 @@ struct binding_choice {
  * recipient's domain, the user the client authenticated as (`auth_user`,
  * NULL: none), or the X-Binding header (only honoured when
  * `client_may_relay`; it names a binding or a group). Without a match:
- * default_binding_group, else the `default` binding. Never fails: an unknown
- * or fully suspended target falls back to the default. */
+ * default_binding_group, else the `default` binding. A binding named by a
+ * rule or X-Binding is the message's even when it cannot be used now (its
+ * mail waits for it); from a group, an available member is chosen, else one
+ * that waits. Mail never goes to another binding than the configuration
+ * says. */
 void binding_select(const struct vipmta_config *cfg, const char *sender,
                     const char *const *rcpts, size_t rcpt_count, const char *x_binding,
                     int client_may_relay, const char *auth_user, struct binding_choice *out);

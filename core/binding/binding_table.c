@@ -26,6 +26,10 @@ static struct binding_group_entry *groups;
 static size_t group_count;
 /* the config the table was built from: names point into it (held) */
 static struct vipmta_config *table_cfg;
+/* names of absent bindings (binding_table_add_absent), owned here until
+ * binding_table_free: both tables of a reload may point at them */
+static char **absent_names;
+static size_t absent_count;
 
 int vipmta_binding_count(void)
 {
@@ -201,20 +205,49 @@ static int binding_address_is_local(int family, const void *addr, const struct i
     return 0;
 }
 
-int binding_table_check_addresses(void)
+/* What happens to the mail of binding `b` while it cannot be used, for the
+ * warnings: "its mail waits" and where group mail goes. */
+static void binding_waiting_note(const vipmta_binding *b, char *out, size_t size)
+{
+    char others[256] = "";
+    size_t len = 0;
+    for (size_t g = 0; g < group_count; g++) {
+        for (size_t m = 0; m < groups[g].member_count; m++) {
+            if (groups[g].members[m].slot != b->slot)
+                continue;
+            for (size_t o = 0; o < groups[g].member_count; o++) {
+                const vipmta_binding *ob = &table[groups[g].members[o].slot];
+                if (ob->slot == b->slot || ob->suspended || ob->absent || len >= sizeof(others) - 1)
+                    continue;
+                len += (size_t)snprintf(others + len, sizeof(others) - len, "%s%s (group %s)",
+                                        len ? ", " : "", ob->name, groups[g].name);
+            }
+        }
+    }
+    if (others[0])
+        snprintf(out, size, "mail pinned to it (by a binding rule, X-Binding or a restart) waits "
+                 "for it; mail chosen from its groups moves to %s", others);
+    else
+        snprintf(out, size, "its mail waits for it (%s)",
+                 b->group ? "no other binding of its group is usable"
+                          : "it is in no binding group");
+}
+
+int binding_table_check_addresses(struct config_errors *warnings)
 {
     struct ifaddrs *ifs = NULL;
     int suspended = 0;
 
     if (getifaddrs(&ifs) != 0) {
-        log_write("binding", VIPMTA_LOG_WARNING,
-                  "cannot list local addresses (%s): binding addresses not checked",
-                  strerror(errno));
+        config_errors_add(warnings, "cannot list local addresses (%s): binding addresses not checked",
+                          strerror(errno));
         return 0;
     }
     for (int i = 0; i < table_count; i++) {
         vipmta_binding *b = &table[i];
         char text[INET6_ADDRSTRLEN];
+        if (b->absent)
+            continue; /* suspended for good */
         if (b->has_addr4 && !binding_address_is_local(AF_INET, &b->addr4.sin_addr, ifs)) {
             inet_ntop(AF_INET, &b->addr4.sin_addr, text, sizeof(text));
             b->suspended = 1;
@@ -226,14 +259,37 @@ int binding_table_check_addresses(void)
             continue;
         }
         suspended++;
-        log_write("binding", VIPMTA_LOG_WARNING,
-                  "binding \"%s\" (slot %d) suspended: source address %s is not configured on "
-                  "this host; its mail moves to the other bindings of its group (add the "
-                  "address, or remove the binding)",
-                  b->name, b->slot, text);
+    }
+    for (int i = 0; i < table_count; i++) {
+        vipmta_binding *b = &table[i];
+        char text[INET6_ADDRSTRLEN], note[400];
+        if (!b->suspended || b->absent)
+            continue;
+        if (b->has_addr4 && !binding_address_is_local(AF_INET, &b->addr4.sin_addr, ifs))
+            inet_ntop(AF_INET, &b->addr4.sin_addr, text, sizeof(text));
+        else
+            inet_ntop(AF_INET6, &b->addr6.sin6_addr, text, sizeof(text));
+        binding_waiting_note(b, note, sizeof(note));
+        config_errors_add(warnings, "binding \"%s\" (slot %d) suspended: source address %s is not "
+                          "configured on this host; no mail leaves from it: %s (add the address "
+                          "to the host, or fix the binding)", b->name, b->slot, text, note);
     }
     freeifaddrs(ifs);
     return suspended;
+}
+
+void binding_table_describe_absent(ec_binding_slot slot, uint64_t waiting,
+                                   struct config_errors *warnings)
+{
+    const vipmta_binding *b = vipmta_binding_by_slot(slot);
+    if (!b || !b->absent)
+        return;
+    char note[400];
+    binding_waiting_note(b, note, sizeof(note));
+    config_errors_add(warnings, "binding \"%s\" (slot %d) is not in the configuration, but %llu "
+                      "queued recipient(s) were assigned to it: no mail leaves from it: %s (put "
+                      "the binding back, or bounce or delete that mail with vipmtactl queue)",
+                      b->name, b->slot, (unsigned long long)waiting, note);
 }
 
 void binding_table_free(void)
@@ -243,11 +299,50 @@ void binding_table_free(void)
     free(groups);
     free(table);
     config_release(table_cfg);
+    for (size_t i = 0; i < absent_count; i++)
+        free(absent_names[i]);
+    free(absent_names);
+    absent_names = NULL;
+    absent_count = 0;
     groups = NULL;
     table = NULL;
     table_cfg = NULL;
     group_count = 0;
     table_count = 0;
+}
+
+int binding_available(ec_binding_slot slot)
+{
+    const vipmta_binding *b = vipmta_binding_by_slot(slot);
+    return b && !b->suspended && !b->absent;
+}
+
+ec_binding_slot binding_table_add_absent(const char *name)
+{
+    if (!name || !*name || vipmta_binding_by_name(name))
+        return EC_BINDING_SLOT_UNBOUND;
+    char **names = realloc(absent_names, (absent_count + 1) * sizeof(*names));
+    if (!names)
+        return EC_BINDING_SLOT_UNBOUND;
+    absent_names = names;
+    vipmta_binding *grown = realloc(table, ((size_t)table_count + 1) * sizeof(*grown));
+    char *copy = strdup(name);
+    if (!grown || !copy) {
+        if (grown)
+            table = grown;
+        free(copy);
+        return EC_BINDING_SLOT_UNBOUND;
+    }
+    table = grown;
+    absent_names[absent_count++] = copy;
+    vipmta_binding *b = &table[table_count];
+    memset(b, 0, sizeof(*b));
+    b->slot = table_count++;
+    b->name = copy;
+    b->ehlo = table[0].ehlo;
+    b->suspended = 1;
+    b->absent = 1;
+    return b->slot;
 }
 
 static struct binding_group_entry *binding_group_find(const char *name)
@@ -277,7 +372,7 @@ ec_binding_slot binding_group_choose(const char *group)
     int total = 0;
     for (size_t m = 0; m < ge->member_count; m++) {
         struct binding_group_member *gm = &ge->members[m];
-        if (table[gm->slot].suspended)
+        if (table[gm->slot].suspended || table[gm->slot].absent)
             continue;
         gm->current += gm->weight;
         total += gm->weight;
@@ -288,6 +383,15 @@ ec_binding_slot binding_group_choose(const char *group)
         return EC_BINDING_SLOT_UNBOUND;
     best->current -= total;
     return best->slot;
+}
+
+ec_binding_slot binding_group_choose_any(const char *group)
+{
+    ec_binding_slot slot = binding_group_choose(group);
+    if (slot != EC_BINDING_SLOT_UNBOUND)
+        return slot;
+    struct binding_group_entry *ge = binding_group_find(group);
+    return ge && ge->member_count ? ge->members[0].slot : EC_BINDING_SLOT_UNBOUND;
 }
 
 /* ---- reload: a new table with stable slots, swapped in whole ---- */
@@ -343,6 +447,12 @@ struct binding_table_saved *binding_table_prepare(struct vipmta_config *cfg,
     for (int i = 0; i < table_count; i++) {
         const struct config_binding *cb =
             i == 0 ? NULL : binding_config_find(cfg, table[i].name);
+        if (i > 0 && !cb && table[i].absent) {
+            /* still absent: kept for the mail that waits on it */
+            s->table[i] = table[i];
+            s->table[i].ehlo = cfg->hostname;
+            continue;
+        }
         if (i > 0 && !cb) {
             config_errors_add(errs, "bindings: \"%s\" (slot %d) is missing from the new configuration: "
                        "a binding cannot be removed or renamed while running (mail queued on it "
@@ -353,7 +463,7 @@ struct binding_table_saved *binding_table_prepare(struct vipmta_config *cfg,
         vipmta_binding *b = &s->table[i];
         b->slot = i;
         b->name = i == 0 ? "default" : cb ? cb->name : table[i].name;
-        b->suspended = table[i].suspended;
+        b->suspended = table[i].absent ? 0 : table[i].suspended; /* back in the config: checked anew */
     }
     s->table_count = table_count;
     for (size_t i = 0; i < cfg->binding_count; i++) {
@@ -366,6 +476,8 @@ struct binding_table_saved *binding_table_prepare(struct vipmta_config *cfg,
     }
     for (int i = 0; i < s->table_count; i++) {
         vipmta_binding *b = &s->table[i];
+        if (b->absent)
+            continue;
         const struct config_binding *cb = binding_config_find(cfg, b->name);
         b->ehlo = cb && cb->ehlo ? cb->ehlo : cfg->hostname;
         if (cb && binding_set_addresses(b, cb, errs) != 0)

@@ -7,14 +7,15 @@
 #include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 static const char *const top_keys[] = {
-    "hostname", "spool_dir", "spool_sync", "module_path", "listen", "relay_from", "relay_domains",
+    "hostname", "postmaster", "spool_dir", "spool_sync", "module_path", "listen", "relay_from", "relay_domains",
     "bindings", "binding_groups", "default_binding_group", "binding_rules", "domains",
-    "routes", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket",
+    "routes", "max_outbound_connections", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket",
     "metrics", "tls",
     "log_format", "log_file", "user", "group", "run_as_root", /* config_ops.c */
     NULL};
@@ -115,6 +116,12 @@ static void config_parse_listen(struct config_ctx *c, struct vipmta_config *cfg,
                   config_type_name(v));
         return;
     }
+    if (json_array_size(v) == 0) {
+        config_error(c, "listen", "expected at least one {\"address\", \"port\"}, found an empty "
+                     "list: vipmta would accept no mail (leave listen out for the default, "
+                     "127.0.0.1:2525)");
+        return;
+    }
     cfg->listen = calloc(json_array_size(v) + 1, sizeof(*cfg->listen));
     size_t i;
     json_t *item;
@@ -154,9 +161,15 @@ static void config_parse_smtp(struct config_ctx *c, struct vipmta_config *cfg, c
 {
     static const char *const keys[] = {"max_message_size", "max_recipients", "max_sessions",
                                        "max_sessions_per_ip", "command_timeout", "data_timeout",
-                                       "max_errors", NULL};
+                                       "max_errors", "data_deadline", "busy_command_timeout",
+                                       "busy_percent", "ipv6_prefix", "bare_line_ends", NULL};
     struct config_smtp_limits *s = &cfg->smtp;
-    *s = (struct config_smtp_limits){26214400, 1000, 1000, 50, 300, 180, 10};
+    *s = (struct config_smtp_limits){.max_message_size = 26214400, .max_recipients = 1000,
+                                     .max_sessions = 1000, .max_sessions_per_ip = 50,
+                                     .command_timeout = 300, .data_timeout = 180,
+                                     .max_errors = 10, .data_deadline = 600,
+                                     .busy_command_timeout = 10, .busy_percent = 80,
+                                     .ipv6_prefix = 64};
     if (!v)
         return;
     if (!json_is_object(v)) {
@@ -180,7 +193,21 @@ static void config_parse_smtp(struct config_ctx *c, struct vipmta_config *cfg, c
     CFG_SMTP(command_timeout, 1, 3600);
     CFG_SMTP(data_timeout, 1, 3600);
     CFG_SMTP(max_errors, 1, 1000);
+    CFG_SMTP(data_deadline, 1, 86400);
+    CFG_SMTP(busy_command_timeout, 1, 3600);
+    CFG_SMTP(busy_percent, 1, 100);
+    CFG_SMTP(ipv6_prefix, 32, 128);
 #undef CFG_SMTP
+    char *bare = NULL;
+    if (config_get_string(c, v, "bare_line_ends", "smtp", &bare) == 0 && bare) {
+        if (strcmp(bare, "reject") == 0)
+            s->bare_line_ends_reject = 1;
+        else if (strcmp(bare, "normalize") != 0)
+            config_error(c, "smtp.bare_line_ends", "expected \"normalize\" (the default: a bare CR "
+                         "or LF in a message ends its line, stored as CRLF) or \"reject\" (such a "
+                         "message is refused with 554 5.6.0), found \"%s\"", bare);
+    }
+    free(bare);
 }
 
 static void config_parse_dns(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v)
@@ -336,6 +363,17 @@ static void config_parse_root(struct config_ctx *c, struct vipmta_config *cfg, c
         host[sizeof(host) - 1] = '\0';
         cfg->hostname = strdup(host);
     }
+    /* where mail to <Postmaster> (no domain, RFC 5321 4.5.1) goes */
+    config_get_string(c, root, "postmaster", "", &cfg->postmaster);
+    if (cfg->postmaster) {
+        const char *at = strrchr(cfg->postmaster, '@');
+        if (!at || at == cfg->postmaster || !config_hostname_ok(at + 1) ||
+            strpbrk(cfg->postmaster, " <>\"\\"))
+            config_error(c, "postmaster", "expected an address like postmaster@example.com, "
+                         "found \"%s\"", cfg->postmaster);
+    } else if (cfg->hostname && asprintf(&cfg->postmaster, "postmaster@%s", cfg->hostname) < 0) {
+        cfg->postmaster = NULL;
+    }
     config_parse_paths(c, cfg, root);
     config_parse_tls(c, cfg, json_object_get(root, "tls")); /* before listen: AUTH defaults */
     config_parse_listen(c, cfg, json_object_get(root, "listen"));
@@ -347,6 +385,9 @@ static void config_parse_root(struct config_ctx *c, struct vipmta_config *cfg, c
     config_parse_binding_rules(c, cfg, json_object_get(root, "binding_rules"));
     config_parse_domains(c, cfg, json_object_get(root, "domains"));
     config_parse_routes(c, cfg, json_object_get(root, "routes"));
+    unsigned long long max_out = 20000;
+    config_get_uint(c, root, "max_outbound_connections", "", 1, 10000000, &max_out);
+    cfg->max_outbound_connections = (unsigned)max_out;
     config_parse_smtp(c, cfg, json_object_get(root, "smtp"));
     config_parse_dns(c, cfg, json_object_get(root, "dns"));
     config_parse_modules(c, cfg, json_object_get(root, "modules"));
@@ -430,6 +471,11 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
         return NULL;
     }
     size_t len = strlen(text);
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        config_errors_add(errs, "%s:1:1: the file starts with a UTF-8 byte order mark (the invisible "
+                          "bytes EF BB BF): save it as UTF-8 without a BOM", file);
+        return NULL;
+    }
     if (strspn(text, " \t\r\n") == len) {
         config_errors_add(errs, "%s: the file is empty: the configuration is a JSON object, at least {}",
                    file);
@@ -473,6 +519,14 @@ struct vipmta_config *config_load_file(const char *path, struct config_errors *e
     FILE *f = fopen(path, "re");
     if (!f) {
         config_errors_add(errs, "%s: cannot open the configuration file: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        config_errors_add(errs, "%s: is %s, not a configuration file (give the JSON file itself%s)",
+                          path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file",
+                          S_ISDIR(st.st_mode) ? ", e.g. vipmta.json in it" : "");
+        fclose(f);
         return NULL;
     }
     size_t cap = 65536, len = 0;
@@ -522,6 +576,7 @@ static void config_destroy(struct vipmta_config *cfg)
 {
     free(cfg->path);
     free(cfg->hostname);
+    free(cfg->postmaster);
     free(cfg->spool_dir);
     free(cfg->spool_sync);
     config_free_strings(cfg->module_path, cfg->module_path_count);

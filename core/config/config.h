@@ -133,10 +133,18 @@ struct config_smtp_limits {
     size_t max_message_size;      /* bytes, advertised with SIZE (default 25 MiB) */
     unsigned max_recipients;      /* per message (default 1000) */
     unsigned max_sessions;        /* concurrent inbound sessions in total (default 1000) */
-    unsigned max_sessions_per_ip; /* concurrent inbound sessions per client address (default 50) */
+    unsigned max_sessions_per_ip; /* concurrent inbound sessions per client IPv4 address or
+                                   * IPv6 network (ipv6_prefix) (default 50) */
     unsigned command_timeout;     /* seconds waiting for a command (default 300) */
     unsigned data_timeout;        /* seconds waiting for data during DATA (default 180) */
     unsigned max_errors;          /* protocol errors before disconnect (default 10) */
+    unsigned data_deadline;       /* seconds the whole DATA phase may take (default 600) */
+    unsigned busy_command_timeout; /* command_timeout while the server is busy: over
+                                   * busy_percent of max_sessions in use (default 10) */
+    unsigned busy_percent;        /* (default 80) */
+    unsigned ipv6_prefix;         /* IPv6 clients are counted per network of this prefix
+                                   * length for max_sessions_per_ip (default 64) */
+    int bare_line_ends_reject;    /* bare_line_ends "reject" (1) or "normalize" (0, default) */
 };
 
 struct config_dns {
@@ -166,6 +174,7 @@ struct config_module {
 struct vipmta_config {
     char *path;                   /* the file it came from */
     char *hostname;               /* default: gethostname() */
+    char *postmaster;             /* where mail to <Postmaster> goes (default postmaster@hostname) */
     char *spool_dir;              /* default: LOCALSTATEDIR/spool/vipmta */
     char *spool_sync;             /* "fsync" (default) or "syncfs" */
     char **module_path;           /* default: { MODULEDIR } */
@@ -188,6 +197,7 @@ struct vipmta_config {
     struct config_route *routes;
     size_t route_count;
     struct config_smtp_limits smtp;
+    unsigned max_outbound_connections; /* open outbound connections in all (default 20000) */
     struct config_dns dns;
     struct config_module *modules; /* every entry, enabled or not, in config order */
     size_t module_count;
@@ -236,6 +246,9 @@ enum config_tls_policy config_tls_policy_for(const struct vipmta_config *cfg, co
                                              const struct config_route *route);
 /* "none", "opportunistic", "required", "verify". */
 const char *config_tls_policy_name(enum config_tls_policy policy);
+/* Appends a warning for each setting of `cfg` that is valid but probably
+ * not meant (relay_from covering the internet: an open relay). */
+void config_check_warnings(const struct vipmta_config *cfg, struct config_errors *warnings);
 
 /* Parses "10.0.0.0/8", "::1", "127.0.0.1" into `out`; 0 on success. */
 int config_parse_cidr(const char *text, struct config_cidr *out);

@@ -3,7 +3,6 @@
 #include "control_internal.h"
 #include "daemon/daemon.h"
 #include "log/log.h"
-#include "daemon/daemon_priv.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -95,7 +94,9 @@ static void control_send(struct control_client *c, json_t *reply)
 static void control_handle_line(struct control_client *c, const char *line, size_t len)
 {
     json_error_t jerr;
-    json_t *req = json_loadb(line, len, 0, &jerr);
+    /* a key given twice is refused, as in the configuration: which one would
+     * count ({"command":"status","command":"shutdown"}) is not guessed */
+    json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *reply;
     enum control_after after = CONTROL_AFTER_NOTHING;
 
@@ -340,10 +341,13 @@ int control_start(struct event_base *base, const struct vipmta_config *cfg,
         free(path);
         return -1;
     }
+    /* created by the run user (the daemon has dropped root by now), mode 0600
+     * through the umask above; remembered so that only this socket is removed */
     struct stat st;
-    if (chmod(path, 0600) != 0 || daemon_priv_give_to_run_user(path) != 0 || stat(path, &st) != 0) {
-        config_errors_add(errs, "control_socket: cannot set mode 0600 and the run user as owner on "
-                   "%s: %s", path, strerror(errno));
+    errno = 0;
+    if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        config_errors_add(errs, "control_socket: %s is not the socket just created: %s", path,
+                          errno ? strerror(errno) : "replaced meanwhile");
         unlink(path);
         close(fd);
         free(path);

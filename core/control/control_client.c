@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,14 +70,26 @@ static void __attribute__((noreturn, format(printf, 1, 2))) control_client_die(c
 static char *control_client_socket_from_config(const char *config, int explicit)
 {
     json_error_t jerr;
-    json_t *root = json_load_file(config, 0, &jerr);
+    struct stat st;
     char *out = NULL;
 
-    if (!root) {
-        if (!explicit && access(config, F_OK) != 0)
+    if (stat(config, &st) != 0) {
+        if (!explicit)
             return strdup(DEFAULT_SOCKET);
-        control_client_die("%s:%d:%d: cannot read the configuration: %s (give the socket with -s)", config,
-                jerr.line, jerr.column, jerr.text);
+        control_client_die("%s: cannot read the configuration: %s (give the right file with -c, or "
+                           "the socket with -s)", config, strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        control_client_die("%s: is a directory, not the configuration file (give the file, e.g. "
+                           "%s/vipmta.json, with -c)", config, config);
+    json_t *root = json_load_file(config, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (jerr.line < 0)
+            control_client_die("%s: cannot read the configuration: %s (give the socket with -s)",
+                               config, jerr.text);
+        control_client_die("%s:%d:%d: cannot read the configuration: %s (vipmta -t -c %s says more; "
+                           "or give the socket with -s)", config, jerr.line, jerr.column, jerr.text,
+                           config);
     }
     const char *sock = json_string_value(json_object_get(root, "control_socket"));
     const char *spool = json_string_value(json_object_get(root, "spool_dir"));
@@ -129,6 +142,10 @@ static void control_client_write_all(int fd, const char *buf, size_t len, const 
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
+        /* the daemon may have refused us (too many clients) and closed: its
+         * reason is waiting to be read, which says more than EPIPE */
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return;
         if (n <= 0)
             control_client_die("%s: cannot send the request: %s", path, strerror(errno));
         buf += n;

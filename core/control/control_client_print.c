@@ -157,12 +157,12 @@ static void control_client_print_status(FILE *out, const json_t *r)
 
 static void control_client_print_bindings(FILE *out, const json_t *r)
 {
-    struct control_client_table t = {.ncols = 9};
+    struct control_client_table t = {.ncols = 11};
     const json_t *list = json_object_get(r, "bindings");
     size_t i;
     const json_t *b;
-    control_client_table_row(&t, "NAME", "SLOT", "ADDRESS", "CONNECTIONS", "OPEN", "DELIVERED", "DEFERRED",
-                  "BOUNCED", "VETOES");
+    control_client_table_row(&t, "NAME", "SLOT", "ADDRESS", "STATE", "QUEUED", "CONNECTIONS", "OPEN",
+                  "DELIVERED", "DEFERRED", "BOUNCED", "VETOES");
     json_array_foreach(list, i, b) {
         char addr[128];
         const char *a4 = json_string_value(json_object_get(b, "address"));
@@ -171,11 +171,12 @@ static void control_client_print_bindings(FILE *out, const json_t *r)
             snprintf(addr, sizeof(addr), "%s,%s", a4, a6);
         else
             snprintf(addr, sizeof(addr), "%s", a4 ? a4 : a6 ? a6 : "(any)");
-        if (json_is_true(json_object_get(b, "suspended")))
-            strncat(addr, " (suspended)", sizeof(addr) - strlen(addr) - 1);
-        control_client_table_row(&t, control_client_str(b, "name"), control_client_num(b, "slot"), addr,
-                      control_client_num(b, "connections"), control_client_num(b, "open"), control_client_num(b, "delivered"),
-                      control_client_num(b, "deferred"), control_client_num(b, "bounced"), control_client_num(b, "vetoes"));
+        const char *state = json_string_value(json_object_get(b, "state"));
+        control_client_table_row(&t, control_client_str(b, "name"), control_client_num(b, "slot"),
+                                 addr, state ? state : "?", control_client_num(b, "queued"),
+                                 control_client_num(b, "connections"), control_client_num(b, "open"),
+                                 control_client_num(b, "delivered"), control_client_num(b, "deferred"),
+                                 control_client_num(b, "bounced"), control_client_num(b, "vetoes"));
     }
     control_client_table_print(out, &t);
 }

@@ -97,6 +97,13 @@ static json_t *control_bindings(void)
 {
     int n = vipmta_binding_count();
     json_t *list = json_array();
+    uint64_t *queued = calloc(n > 0 ? (size_t)n : 1, sizeof(*queued));
+    if (!list || !queued) {
+        json_decref(list);
+        free(queued);
+        return control_error("out of memory");
+    }
+    queue_count_by_binding(queued, n);
     for (int i = 0; i < n; i++) {
         const vipmta_binding *b = vipmta_binding_by_slot(i);
         const struct control_stats_binding *s = control_stats_binding(i);
@@ -116,6 +123,11 @@ static json_t *control_bindings(void)
         control_set(o, "address6", b->has_addr6 ? json_string(a6) : json_null());
         control_set(o, "group", control_str(b->group));
         control_set(o, "suspended", json_boolean(b->suspended));
+        /* active: mail leaves from it; suspended: its address is not on this
+         * host; absent: not in the configuration (kept for queued mail) */
+        control_set(o, "state", json_string(b->absent ? "absent" : b->suspended ? "suspended"
+                                                                               : "active"));
+        control_set(o, "queued", control_uint(queued[i]));
         control_set(o, "connections", control_uint(s->connections));
         control_set(o, "connect_failures", control_uint(s->connect_failures));
         control_set(o, "open", control_uint(s->open));
@@ -125,6 +137,7 @@ static json_t *control_bindings(void)
         control_set(o, "vetoes", control_uint(s->vetoes));
         json_array_append_new(list, o);
     }
+    free(queued);
     json_t *r = control_ok();
     control_set(r, "bindings", list);
     return r;

@@ -16,7 +16,7 @@ struct control_stats_binding {
     uint64_t delivered;        /* recipients delivered (2xx) */
     uint64_t deferred;         /* recipient attempts deferred (4xx, no connection, veto) */
     uint64_t bounced;          /* recipients failed permanently (5xx, expiry) */
-    uint64_t open;             /* outbound connections open now (a gauge, kept by delivery.c) */
+    uint64_t open;             /* outbound connections open now (a gauge, kept by deliver.c) */
 };
 
 /* Daemon-wide counters since start. Written on the event loop only. */

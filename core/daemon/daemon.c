@@ -20,27 +20,20 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct event_base *loop;
 static int stopping;
 
-/* How far daemon_start got, so shutdown undoes exactly that. */
-enum daemon_stage {
-    STAGE_NONE,
-    STAGE_BINDINGS,
-    STAGE_MODULES,
-    STAGE_SPOOL,
-    STAGE_ROUTE,
-    STAGE_DELIVERY,
-    STAGE_QUEUE,
-    STAGE_METRICS,
-    STAGE_CONTROL,
-    STAGE_SERVER,
-};
-static enum daemon_stage stage;
+/* What daemon_start started, so that shutdown undoes exactly that. */
+static struct {
+    unsigned bindings : 1, metrics : 1, server : 1, logs : 1, spool : 1, modules : 1, route : 1,
+        deliver : 1, queue : 1, control : 1, running : 1;
+} up;
 
 struct event_base *vipmta_event_base(void)
 {
@@ -99,7 +92,7 @@ static void daemon_on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 int daemon_reload(struct config_errors *errs)
 {
-    if (stage != STAGE_SERVER || stopping) {
+    if (!up.running || stopping) {
         config_errors_add(errs, "the daemon is %s: nothing reloaded", stopping ? "stopping" : "starting");
         return -1;
     }
@@ -112,6 +105,9 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     (void)arg;
+    /* the log files first, whatever becomes of the reload: after rotation
+     * the daemon must not keep writing to the renamed files */
+    log_reopen();
     log_write("core", VIPMTA_LOG_NOTICE, "SIGHUP: reloading %s",
               config_current()->path ? config_current()->path : "the configuration");
     if (daemon_reload(&errs) != 0) {
@@ -123,28 +119,83 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
     config_errors_clear(&errs);
 }
 
-/* Starts every subsystem in dependency order; -1 with errors printed. */
+/* The log files, as the run user: never followed through a symbolic link. */
+static int daemon_open_logs(const struct vipmta_config *cfg, struct config_errors *errs)
+{
+    if (cfg->log_file && log_open_file(cfg->log_file) != 0) {
+        config_errors_add(errs, "log_file: cannot open %s as the run user: %s (create its "
+                          "directory, writable by the user vipmta runs as, or fix log_file)",
+                          cfg->log_file, log_open_error(errno));
+        return -1;
+    }
+    if (log_delivery_open(cfg->delivery_log) != 0) {
+        config_errors_add(errs, "delivery_log: cannot open %s as the run user: %s (create its "
+                          "directory, writable by the user vipmta runs as, or fix delivery_log)",
+                          cfg->delivery_log, log_open_error(errno));
+        return -1;
+    }
+    up.logs = 1;
+    return 0;
+}
+
+/* After recovery: bindings absent from the configuration that queued mail
+ * names were added (binding_table_add_absent): counters for every slot, and
+ * a warning per absent binding with the mail waiting for it. 0, or -1 when
+ * out of memory. */
+static int daemon_report_waiting(void)
+{
+    int n = vipmta_binding_count();
+    if (control_stats_init(n) != 0 || queue_domain_registry_grow_bindings(n) != 0)
+        return -1;
+    uint64_t *counts = calloc((size_t)n, sizeof(*counts));
+    if (!counts)
+        return -1;
+    queue_count_by_binding(counts, n);
+    struct config_errors warnings = {0};
+    for (int slot = 0; slot < n; slot++)
+        binding_table_describe_absent(slot, counts[slot], &warnings);
+    for (size_t i = 0; i < warnings.count; i++)
+        log_write("core", VIPMTA_LOG_WARNING, "%s", warnings.messages[i]);
+    config_errors_clear(&warnings);
+    free(counts);
+    return 0;
+}
+
+/* Starts every subsystem in dependency order; -1 with the reasons in errs.
+ * Root (when started as root) is used only to bind the listening sockets:
+ * every file is opened, every module loaded and the spool read after the
+ * privilege drop, as the run user. */
 static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
 {
     char errbuf[512];
 
     if (control_probe(cfg, errs) != 0)
         return -1;
-    stage = STAGE_BINDINGS;
+    up.bindings = 1;
     if (binding_table_build(cfg, errs) != 0)
         return -1;
-    binding_table_check_addresses();
+    struct config_errors warnings = {0};
+    binding_table_check_addresses(&warnings);
+    config_check_warnings(cfg, &warnings);
+    for (size_t i = 0; i < warnings.count; i++)
+        log_write("core", VIPMTA_LOG_WARNING, "%s", warnings.messages[i]);
+    config_errors_clear(&warnings);
     if (control_stats_init(vipmta_binding_count()) != 0) {
         config_errors_add(errs, "out of memory");
         return -1;
     }
     queue_domain_registry_init();
-    if (log_delivery_open(cfg->delivery_log) != 0) {
-        config_errors_add(errs, "delivery_log: cannot open %s: %m", cfg->delivery_log);
+    if (control_metrics_start(loop, cfg, errs) != 0)
         return -1;
-    }
-    stage = STAGE_MODULES;
-    if (plugin_loader_load(cfg, errs) != 0 || plugin_loader_init(errs) != 0)
+    up.metrics = 1;
+    if (smtpd_server_start(loop, cfg, errs) != 0)
+        return -1;
+    up.server = 1;
+    /* daemon_priv.c: from here on the daemon is the configured `user` for
+     * good; main() checked the spool directory is that user's */
+    if (daemon_priv_drop(errs) != 0)
+        return -1;
+    if (daemon_open_logs(cfg, errs) != 0)
         return -1;
     if (spool_set_sync_method(cfg->spool_sync) != 0) {
         config_errors_add(errs, "spool_sync: unknown method \"%s\"", cfg->spool_sync);
@@ -154,18 +205,21 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
         config_errors_add(errs, "spool_dir %s: %s", cfg->spool_dir, errbuf);
         return -1;
     }
-    stage = STAGE_SPOOL;
+    up.spool = 1;
+    up.modules = 1;
+    if (plugin_loader_load(cfg, errs) != 0 || plugin_loader_init(errs) != 0)
+        return -1;
     if (route_init(loop, cfg, errs) != 0)
         return -1;
-    stage = STAGE_ROUTE;
+    up.route = 1;
     if (deliver_init(loop, errs) != 0)
         return -1;
-    stage = STAGE_DELIVERY;
+    up.deliver = 1;
     if (queue_init(loop, deliver_kick, NULL) != 0) {
         config_errors_add(errs, "cannot start the queue");
         return -1;
     }
-    stage = STAGE_QUEUE;
+    up.queue = 1;
     struct spool_recover_stats st = {0};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -179,54 +233,71 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
               "removed in %.3f s",
               st.messages, st.recipients_pending, st.quarantined, st.removed,
               (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-    if (control_metrics_start(loop, cfg, errs) != 0)
+    if (daemon_report_waiting() != 0) {
+        config_errors_add(errs, "out of memory");
         return -1;
-    stage = STAGE_METRICS;
+    }
     if (control_start(loop, cfg, errs) != 0)
         return -1;
-    stage = STAGE_CONTROL;
-    if (smtpd_server_start(loop, cfg, errs) != 0)
-        return -1;
-    stage = STAGE_SERVER;
-    /* Privileges (priv.c): root was kept only to bind the listeners (ports
-     * below 1024). From here on the daemon is the configured `user` for good;
-     * main() checked the spool is that user's before anything started. */
-    if (daemon_priv_drop(errs) != 0)
-        return -1;
+    up.control = 1;
+    up.running = 1;
     return 0;
 }
 
 /* Undoes daemon_start in reverse order, as far as it got. */
 static void daemon_stop_subsystems(void)
 {
-    if (stage >= STAGE_CONTROL)
+    up.running = 0;
+    if (up.control)
         control_stop();
-    if (stage >= STAGE_SERVER)
+    if (up.server)
         smtpd_server_stop();
     tls_shutdown(); /* the AUTH worker (its sessions are gone) and the session cache */
-    if (stage >= STAGE_METRICS)
+    if (up.metrics)
         control_metrics_stop();
-    if (stage >= STAGE_DELIVERY)
+    if (up.deliver)
         deliver_shutdown();
     /* the spool's last completions may still hand mail to the queue */
-    if (stage >= STAGE_SPOOL)
+    if (up.spool)
         spool_shutdown();
-    if (stage >= STAGE_QUEUE)
+    if (up.queue)
         queue_shutdown();
-    if (stage >= STAGE_ROUTE)
+    if (up.route)
         route_shutdown();
-    if (stage >= STAGE_MODULES)
+    if (up.modules)
         plugin_loader_unload();
-    if (stage >= STAGE_BINDINGS) {
+    if (up.bindings) {
         queue_domain_registry_free();
         binding_table_free();
         control_stats_free();
     }
-    log_delivery_close();
-    stage = STAGE_NONE;
+    if (up.logs)
+        log_delivery_close();
+    memset(&up, 0, sizeof(up));
 }
 
-int daemon_run(struct vipmta_config *cfg)
+/* Tells the parent of a detached daemon (main.c) how the start went: "ok",
+ * or the reasons it did not start; then closes the pipe. */
+static void daemon_report_start(int fd, const struct config_errors *errs, const char *path)
+{
+    if (fd < 0)
+        return;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return;
+    }
+    if (!errs) {
+        fputs("ok", f);
+    } else {
+        config_errors_print(errs, f, "vipmta: ");
+        fprintf(f, "vipmta: not started: fix the errors above (vipmta -t -c %s checks the "
+                "configuration)\n", path ? path : "FILE");
+    }
+    fclose(f);
+}
+
+int daemon_run(struct vipmta_config *cfg, int ready_fd)
 {
     struct config_errors errs = {0};
     int status = 0;
@@ -243,7 +314,12 @@ int daemon_run(struct vipmta_config *cfg)
     if (ecfg)
         event_config_free(ecfg);
     if (!loop) {
+        struct config_errors none = {0};
+        config_errors_add(&none, "cannot create the event loop");
         log_write("core", VIPMTA_LOG_ERROR, "cannot create the event loop");
+        daemon_report_start(ready_fd, &none, cfg->path);
+        config_errors_clear(&none);
+        config_install(NULL);
         return 1;
     }
     struct event *ev_term = evsignal_new(loop, SIGTERM, daemon_on_stop_signal, NULL);
@@ -261,11 +337,13 @@ int daemon_run(struct vipmta_config *cfg)
             log_write("core", VIPMTA_LOG_ERROR, "%s", errs.messages[i]);
         log_write("core", VIPMTA_LOG_ERROR, "not started: fix the errors above (vipmta -t -c %s "
                   "checks the configuration)", cfg->path ? cfg->path : "FILE");
+        daemon_report_start(ready_fd, &errs, cfg->path);
         status = 1;
     } else {
         log_write("core", VIPMTA_LOG_NOTICE, "vipmta %s started (hostname %s, %d bindings, %zu "
                   "modules)", PACKAGE_VERSION, cfg->hostname, vipmta_binding_count(),
                   plugin_loader_count());
+        daemon_report_start(ready_fd, NULL, NULL);
         event_base_dispatch(loop);
     }
 

@@ -11,8 +11,10 @@ struct event_base;
  * takes time at start (config, privileges, detaching). */
 void daemon_block_signals(void);
 /* Runs until SIGTERM/SIGINT; returns the process exit status. Takes over the
- * caller's reference to `cfg` and puts it in force (config_current.h). */
-int daemon_run(struct vipmta_config *cfg);
+ * caller's reference to `cfg` and puts it in force (config_current.h). When
+ * `ready_fd` is not -1 (a detached daemon), the start's outcome is written
+ * to it ("ok", or the reasons it did not start) and it is closed. */
+int daemon_run(struct vipmta_config *cfg, int ready_fd);
 /* The loop (NULL before daemon_run). */
 struct event_base *daemon_event_base(void);
 /* For programs that drive the core without daemon_run (benchmarks): the loop

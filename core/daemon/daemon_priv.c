@@ -3,6 +3,7 @@
 #include "log/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -119,8 +120,11 @@ static char *daemon_priv_owner_name(uid_t uid, char *buf, size_t len)
     return buf;
 }
 
-/* One directory of the spool: create it (0700, the run user's) or check it. */
-static int daemon_priv_check_dir(const char *path, const char *fix_dir, struct config_errors *errs)
+/* One directory of the spool: created (0700, the run user's) when `create`
+ * is set and it is missing, else checked when it exists: a directory, not a
+ * symbolic link, owned by the run user, not writable by group or others. */
+static int daemon_priv_check_dir(const char *path, const char *fix_dir, int create,
+                                 struct config_errors *errs)
 {
     uid_t uid;
     gid_t gid;
@@ -128,21 +132,34 @@ static int daemon_priv_check_dir(const char *path, const char *fix_dir, struct c
     struct stat st;
 
     daemon_priv_effective(&uid, &gid, user, sizeof(user));
-    if (mkdir(path, 0700) == 0) {
-        if (will_drop && chown(path, uid, gid) != 0) {
+    if (create && mkdir(path, 0700) == 0) {
+        /* chown what was just made, through a descriptor: never a path a
+         * symbolic link could have replaced meanwhile */
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || (will_drop && fchown(fd, uid, gid) != 0)) {
             config_errors_add(errs, "spool_dir: cannot give %s to user %s: %s", path, user,
-                       strerror(errno));
+                              strerror(errno));
+            if (fd >= 0)
+                close(fd);
             return -1;
         }
+        close(fd);
         return 0;
     }
-    if (errno != EEXIST) {
+    if (create && errno != EEXIST) {
         config_errors_add(errs, "spool_dir: cannot create %s: %s (create its parent directory, or "
                    "fix spool_dir)", path, strerror(errno));
         return -1;
     }
-    if (stat(path, &st) != 0) {
+    if (lstat(path, &st) != 0) {
+        if (!create && errno == ENOENT)
+            return 0; /* created later, by the run user */
         config_errors_add(errs, "spool_dir: cannot use %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        config_errors_add(errs, "spool_dir: %s is a symbolic link: refusing it; give spool_dir the "
+                          "real directory, or replace the link with a directory", path);
         return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
@@ -171,11 +188,13 @@ int daemon_priv_check_spool(const struct vipmta_config *cfg, struct config_error
     static const char *const subs[] = {"queue", "quarantine"};
     char path[4096];
 
-    if (daemon_priv_check_dir(cfg->spool_dir, cfg->spool_dir, errs) != 0)
+    if (daemon_priv_check_dir(cfg->spool_dir, cfg->spool_dir, 1, errs) != 0)
         return -1;
+    /* the folders inside belong to the run user: checked here when they
+     * exist, created by the spool once the daemon runs as that user */
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, subs[i]);
-        if (daemon_priv_check_dir(path, cfg->spool_dir, errs) != 0)
+        if (daemon_priv_check_dir(path, cfg->spool_dir, 0, errs) != 0)
             return -1;
     }
     return 0;
@@ -186,20 +205,10 @@ int daemon_priv_owner_trusted(uid_t uid)
     return uid == 0 || uid == geteuid() || (have_user && uid == run_uid);
 }
 
-int daemon_priv_give_to_run_user(const char *path)
-{
-    if (!will_drop)
-        return 0;
-    return chown(path, run_uid, run_gid);
-}
-
 int daemon_priv_drop(struct config_errors *errs)
 {
     if (!will_drop)
         return 0;
-    /* the log files stay open; hand them over so that a reopen (SIGHUP after
-     * rotation) still works as the run user */
-    log_chown_files(run_uid, run_gid);
     if (initgroups(run_user, run_gid) != 0) {
         config_errors_add(errs, "user: cannot set the supplementary groups of %s: %s", run_user,
                    strerror(errno));

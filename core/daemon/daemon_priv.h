@@ -15,14 +15,12 @@
  * run_as_root, and `user` when not started as root (unless already that
  * user). 0, or -1 with the reasons in `errs`. */
 int daemon_priv_setup(const struct vipmta_config *cfg, int run, struct config_errors *errs);
-/* Checks spool_dir (and its queue/ and quarantine/) before the spool opens:
- * created 0700 for the run user when missing; otherwise it must be a
- * directory owned by the run user and not writable by group or others. */
+/* Checks spool_dir before the spool opens: created 0700 for the run user
+ * when missing; otherwise it must be a directory (not a symbolic link) owned
+ * by the run user and not writable by group or others. Its queue/ and
+ * quarantine/ are checked the same way when they exist (the spool creates
+ * them as the run user). */
 int daemon_priv_check_spool(const struct vipmta_config *cfg, struct config_errors *errs);
-/* Hands a file the daemon created while still root (the control socket) to
- * the run user, so that it can remove it at shutdown and the run user's
- * vipmtactl can use it. A no-op without a user to drop to. 0, or -1 (errno). */
-int daemon_priv_give_to_run_user(const char *path);
 /* Non-zero when files owned by `uid` may hold code we run (modules): root,
  * the user we run as now, or the configured run user. */
 int daemon_priv_owner_trusted(uid_t uid);

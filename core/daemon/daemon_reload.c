@@ -5,10 +5,12 @@
 #include "control/control_stats.h"
 #include "log/log.h"
 #include "plugin/plugin_reload.h"
+#include "queue/queue.h"
 #include "queue/queue_domain.h"
 #include "route/route.h"
 #include "tls/tls.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,8 +137,11 @@ static int daemon_reload_apply(const struct vipmta_config *old, struct vipmta_co
     plugin_reload_describe(plan, modules, sizeof(modules));
     plugin_reload_plan_free(plan);
     binding_table_saved_free(bindings); /* nothing keeps pointers to table entries */
-    binding_table_check_addresses();
+    struct config_errors notes = {0}; /* about the new config, not about a restart */
+    binding_table_check_addresses(&notes);
+    config_check_warnings(cfg, &notes);
     queue_domain_registry_apply_config(cfg);
+    queue_bindings_changed();
     int level = log_level_from_name(cfg->log_level);
     if (level >= 0)
         log_set_level((enum vipmta_log_level)level);
@@ -144,12 +149,15 @@ static int daemon_reload_apply(const struct vipmta_config *old, struct vipmta_co
     /* the same path is reopened (log rotation), a new one opened, none:
      * back to stderr (-f) or syslog */
     if (log_open_file(cfg->log_file) != 0)
-        log_write("core", VIPMTA_LOG_ERROR, "reload: cannot open log_file %s: %m; still writing "
-                  "to the old one", cfg->log_file);
+        log_write("core", VIPMTA_LOG_ERROR, "reload: cannot open log_file %s: %s; still writing "
+                  "to the old one", cfg->log_file, log_open_error(errno));
     if (log_delivery_open(cfg->delivery_log) != 0)
-        log_write("core", VIPMTA_LOG_ERROR, "reload: cannot open the delivery log %s: %m",
-                  cfg->delivery_log ? cfg->delivery_log : "(main log)");
+        log_write("core", VIPMTA_LOG_ERROR, "reload: cannot open the delivery log %s: %s",
+                  cfg->delivery_log ? cfg->delivery_log : "(main log)", log_open_error(errno));
 
+    for (size_t i = 0; i < notes.count; i++)
+        log_write("core", VIPMTA_LOG_WARNING, "reload: %s", notes.messages[i]);
+    config_errors_clear(&notes);
     for (size_t i = 0; i < warnings.count; i++)
         log_write("core", VIPMTA_LOG_WARNING, "reload: %s", warnings.messages[i]);
     char summary[1200];

@@ -1,6 +1,7 @@
 /* deliver.c: the delivery engine: connections per (domain, binding) within limits, targets in order, outcomes. */
 #include "deliver.h"
 #include "deliver_internal.h"
+#include "binding/binding_table.h"
 #include "config/config_current.h"
 #include "queue/queue_domain.h"
 #include "log/log.h"
@@ -13,6 +14,7 @@
 #include "vipmta_tls.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,10 @@
 #define DELIVER_DEFAULT_MESSAGES 100
 /* One more connection per this many ready recipients, up to the limits. */
 #define DELIVER_RCPTS_PER_CONN 8
+/* Without limits, mail held by a veto is offered again after this long. */
+#define DELIVER_VETO_RETRY 5
+/* While a (domain, binding) stays vetoed, a summary line this often. */
+#define DELIVER_VETO_SUMMARY_SECONDS 60
 /* A connection without work stays open this long for more (then QUIT). */
 #define DELIVER_IDLE_MS 2000
 
@@ -66,15 +72,23 @@ struct deliver_lane {
     domain_record *dr;
     ec_binding_slot slot;
     struct deliver_conn *conns;
-    struct deliver_lane *next; /* hash chain */
+    unsigned vetoes;                /* vetoes in a row (0: not vetoed) */
+    time_t veto_since, veto_logged; /* the first of them, and the last summary line */
+    struct deliver_lane *next;      /* hash chain */
+    struct deliver_lane *wait_next; /* waiting for a connection under max_outbound_connections */
+    unsigned waiting : 1;
 };
 
 static struct {
     int running;
     struct event_base *base;
     struct deliver_conn *all;
+    unsigned open;                  /* connections (all states) */
+    int saturated;                  /* max_outbound_connections reached (said once) */
     struct deliver_lane **lanes;
     size_t lane_buckets, lane_count;
+    struct deliver_lane *wait_head, *wait_tail; /* lanes that wanted a connection, in order */
+    struct event *resume_ev;        /* a connection was freed: serve the waiting lanes */
 } d;
 
 static void deliver_try_next(struct deliver_conn *c);
@@ -128,6 +142,34 @@ static struct deliver_lane *deliver_lane_get(domain_record *dr, ec_binding_slot 
     return l;
 }
 
+/* The queue forgets an idle domain record: its lanes go too (they have no
+ * connection left; one may still wait for max_outbound_connections). */
+static void deliver_forget_domain(domain_record *dr)
+{
+    int slots = vipmta_binding_count();
+    for (int slot = 0; d.lanes && slot < slots; slot++) {
+        struct deliver_lane **pp = &d.lanes[deliver_lane_hash(dr, slot, d.lane_buckets)];
+        while (*pp && !((*pp)->dr == dr && (*pp)->slot == slot))
+            pp = &(*pp)->next;
+        struct deliver_lane *l = *pp;
+        if (!l)
+            continue;
+        if (l->waiting) {
+            struct deliver_lane **wp = &d.wait_head, *prev = NULL;
+            while (*wp != l) {
+                prev = *wp;
+                wp = &(*wp)->wait_next;
+            }
+            *wp = l->wait_next;
+            if (d.wait_tail == l)
+                d.wait_tail = prev;
+        }
+        *pp = l->next;
+        d.lane_count--;
+        free(l);
+    }
+}
+
 static void deliver_lanes_free(void)
 {
     for (size_t i = 0; d.lanes && i < d.lane_buckets; i++) {
@@ -140,6 +182,59 @@ static void deliver_lanes_free(void)
     free(d.lanes);
     d.lanes = NULL;
     d.lane_buckets = d.lane_count = 0;
+    d.wait_head = d.wait_tail = NULL;
+}
+
+/* ---- max_outbound_connections ---- */
+
+/* Non-zero when no connection may be opened now (said once per episode). */
+static int deliver_saturated(void)
+{
+    const struct vipmta_config *cfg = config_current();
+    unsigned cap = cfg && cfg->max_outbound_connections ? cfg->max_outbound_connections : 20000;
+    if (d.open < cap) {
+        if (d.saturated)
+            log_write("delivery", VIPMTA_LOG_NOTICE, "outbound connections below "
+                      "max_outbound_connections %u again", cap);
+        d.saturated = 0;
+        return 0;
+    }
+    if (!d.saturated)
+        log_write("delivery", VIPMTA_LOG_WARNING, "max_outbound_connections %u reached: new "
+                  "connections wait for open ones to close (raise it, or lower domain limits)",
+                  cap);
+    d.saturated = 1;
+    return 1;
+}
+
+static void deliver_wait(struct deliver_lane *lane)
+{
+    if (lane->waiting)
+        return;
+    lane->waiting = 1;
+    lane->wait_next = NULL;
+    if (d.wait_tail)
+        d.wait_tail->wait_next = lane;
+    else
+        d.wait_head = lane;
+    d.wait_tail = lane;
+}
+
+/* Connections closed: the lanes that waited get theirs, first come first. */
+static void deliver_on_resume(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    while (d.wait_head && d.running && !deliver_saturated()) {
+        struct deliver_lane *lane = d.wait_head;
+        d.wait_head = lane->wait_next;
+        if (!d.wait_head)
+            d.wait_tail = NULL;
+        lane->waiting = 0;
+        if (queue_has_ready(lane->dr, lane->slot))
+            deliver_kick(lane->dr, lane->slot, NULL);
+    }
 }
 
 /* ---- connection bookkeeping ---- */
@@ -166,6 +261,7 @@ static struct deliver_conn *deliver_conn_new(domain_record *dr, ec_binding_slot 
     if (d.all)
         d.all->all_prev = c;
     d.all = c;
+    d.open++;
     struct queue_domain *qd = queue_domain_of(dr);
     qd->connections++;
     qd->binding_connections[slot]++;
@@ -194,6 +290,9 @@ static void deliver_conn_unlink(struct deliver_conn *c)
     if (c->all_next)
         c->all_next->all_prev = c->all_prev;
     c->lane = NULL;
+    d.open--;
+    if (d.wait_head && d.resume_ev)
+        event_active(d.resume_ev, EV_TIMEOUT, 0);
     struct queue_domain *qd = queue_domain_of(c->dr);
     qd->connections--;
     qd->binding_connections[c->slot]--;
@@ -219,35 +318,38 @@ static void deliver_ctx(const struct deliver_conn *c, struct deliver_log_ctx *ct
     ctx->tls = c->tls_known && c->tls.active ? &c->tls : NULL;
 }
 
-/* "deferred", or what the operator's delete or bounce during the attempt
- * makes of it ("deleted", "bounced"). */
-static const char *deliver_deferred_outcome(const struct queue_rcpt *r)
-{
-    const char *op = queue_rcpt_pending_operation(r);
-    return op ? op : "deferred";
-}
-
 /* Counts one recipient outcome for c's binding; remembers a failure's reply
  * as the domain's last error. */
-static void deliver_count_outcome(struct deliver_conn *c, enum deliver_client_outcome o,
-                                   const char *reply)
+static void deliver_count_outcome(struct deliver_conn *c, enum queue_outcome o, const char *reply)
 {
     struct control_stats_binding *st = control_stats_binding(c->slot);
     switch (o) {
-    case DELIVER_CLIENT_DELIVERED:
+    case QUEUE_OUTCOME_DELIVERED:
         st->delivered++;
         return;
-    case DELIVER_CLIENT_FAILED:
+    case QUEUE_OUTCOME_BOUNCED:
         st->bounced++;
         break;
-    case DELIVER_CLIENT_DEFERRED:
+    case QUEUE_OUTCOME_DEFERRED:
         st->deferred++;
         break;
-    default:
+    case QUEUE_OUTCOME_DELETED:
         return;
     }
     if (reply)
         queue_domain_set_last_error(c->dr, reply);
+}
+
+/* The outcome the queue decided for r (told once, before r changes): one
+ * delivery log line and the counters, so that both say the same. */
+static void deliver_settled(const struct queue_rcpt *r, enum queue_outcome o, const char *reason,
+                            void *arg)
+{
+    struct deliver_conn *c = arg;
+    struct deliver_log_ctx ctx;
+    deliver_ctx(c, &ctx);
+    deliver_log_rcpt(&ctx, r, queue_outcome_name(o), reason);
+    deliver_count_outcome(c, o, reason);
 }
 
 /* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
@@ -255,29 +357,26 @@ static void deliver_count_outcome(struct deliver_conn *c, enum deliver_client_ou
 static void deliver_settle_ready(struct deliver_conn *c, int failed, const char *reply)
 {
     struct queue_rcpt *rs[DELIVER_CLIENT_MAX_RCPTS];
-    struct deliver_log_ctx ctx;
     size_t n, total = 0;
 
-    deliver_ctx(c, &ctx);
     while ((n = queue_take(c->dr, c->slot, rs, DELIVER_CLIENT_MAX_RCPTS)) > 0) {
         c->dr->attempts++;
         for (size_t i = 0; i < n; i++) {
-            deliver_log_rcpt(&ctx, rs[i], failed ? "bounced" : deliver_deferred_outcome(rs[i]),
-                              reply);
-            deliver_count_outcome(c, failed ? DELIVER_CLIENT_FAILED : DELIVER_CLIENT_DEFERRED, reply);
-            if (failed)
+            if (failed) {
+                deliver_settled(rs[i], QUEUE_OUTCOME_BOUNCED, reply, c);
                 queue_failed(rs[i], reply);
-            else if (c->last_vetoed)
-                queue_vetoed(rs[i], reply);
-            else
-                queue_deferred(rs[i], reply);
+            } else if (c->last_vetoed) {
+                queue_vetoed(rs[i], reply, deliver_settled, c);
+            } else {
+                queue_deferred(rs[i], reply, deliver_settled, c);
+            }
         }
         total += n;
     }
     if (total)
         log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): %zu recipients %s: %s",
                   c->dr->domain, config_get_binding_name_from_id(c->slot), total,
-                  failed ? "failed" : "deferred", reply);
+                  failed ? "failed" : "not delivered", reply);
 }
 
 /* ---- SMTP session callbacks ---- */
@@ -299,27 +398,23 @@ static void deliver_outcome(void *arg, struct queue_rcpt *r, enum deliver_client
                              const char *reply)
 {
     struct deliver_conn *c = arg;
-    struct deliver_log_ctx ctx;
 
     if (o == DELIVER_CLIENT_RELEASED) {
         queue_release(r);
         return;
     }
     c->progress++;
-    deliver_ctx(c, &ctx);
-    deliver_count_outcome(c, o, reply);
     switch (o) {
     case DELIVER_CLIENT_DELIVERED:
-        deliver_log_rcpt(&ctx, r, "delivered", reply);
+        deliver_settled(r, QUEUE_OUTCOME_DELIVERED, reply, c);
         queue_delivered(r, reply);
         break;
     case DELIVER_CLIENT_FAILED:
-        deliver_log_rcpt(&ctx, r, "bounced", reply);
+        deliver_settled(r, QUEUE_OUTCOME_BOUNCED, reply, c);
         queue_failed(r, reply);
         break;
     default:
-        deliver_log_rcpt(&ctx, r, deliver_deferred_outcome(r), reply);
-        queue_deferred(r, reply);
+        queue_deferred(r, reply, deliver_settled, c); /* the queue decides: deferred or bounced */
         break;
     }
 }
@@ -402,7 +497,7 @@ static void deliver_tls_settled(void *arg, const struct tls_info *info)
     }
 }
 
-static const struct deliver_client_ops deliver_smtpc_ops = {
+static const struct deliver_client_ops deliver_client_callbacks = {
     .take = deliver_take,
     .outcome = deliver_outcome,
     .done = deliver_session_done,
@@ -419,6 +514,42 @@ static const char *deliver_ehlo_name(const struct deliver_conn *c)
         if (strcmp(c->cfg->bindings[i].name, name) == 0 && c->cfg->bindings[i].ehlo)
             return c->cfg->bindings[i].ehlo;
     return c->cfg && c->cfg->hostname ? c->cfg->hostname : "localhost";
+}
+
+/* Every destination was vetoed by a module: the lane's mail is held as it is
+ * for veto_retry (queue_hold: no per-recipient work or log), and the veto is
+ * logged once when it starts and then once a minute while it lasts. */
+static void deliver_hold_vetoed(struct deliver_conn *c, const char *reply)
+{
+    struct deliver_lane *lane = c->lane;
+    unsigned seconds = c->limits && c->limits->veto_retry ? c->limits->veto_retry
+                                                          : DELIVER_VETO_RETRY;
+    size_t waiting = queue_hold(c->dr, c->slot, seconds, reply, deliver_settled, c);
+    time_t now = time(NULL);
+    if (lane->vetoes++ == 0)
+        lane->veto_since = now;
+    if (lane->vetoes > 1 && now - lane->veto_logged < DELIVER_VETO_SUMMARY_SECONDS)
+        return;
+    lane->veto_logged = now;
+    struct deliver_log_ctx ctx;
+    deliver_ctx(c, &ctx);
+    deliver_log_veto(&ctx, reply, lane->vetoes, waiting);
+    log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): %zu recipients wait, vetoed %u "
+              "time(s) in %lld s, tried again every %u s: %s", c->dr->domain,
+              config_get_binding_name_from_id(c->slot), waiting, lane->vetoes,
+              (long long)(now - lane->veto_since), seconds, reply);
+}
+
+/* A connection got through: a veto of its lane is over. */
+static void deliver_veto_over(struct deliver_conn *c)
+{
+    struct deliver_lane *lane = c->lane;
+    if (!lane || !lane->vetoes)
+        return;
+    log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): no longer vetoed (%u veto(es) in "
+              "%lld s)", c->dr->domain, config_get_binding_name_from_id(c->slot), lane->vetoes,
+              (long long)(time(NULL) - lane->veto_since));
+    lane->vetoes = 0;
 }
 
 /* Every target failed: unless another connection of the lane is at work,
@@ -438,7 +569,10 @@ static void deliver_all_failed(struct deliver_conn *c)
         else
             snprintf(reply, sizeof(reply), "451 %s %s", c->last_vetoed ? "4.4.5" : "4.4.1", why);
         c->source[0] = '\0';
-        deliver_settle_ready(c, 0, reply);
+        if (c->last_vetoed)
+            deliver_hold_vetoed(c, reply);
+        else
+            deliver_settle_ready(c, 0, reply);
     }
     deliver_conn_free(c);
 }
@@ -479,14 +613,17 @@ static void deliver_try_next(struct deliver_conn *c)
                 control_stats_binding(c->slot)->connect_failures++;
             }
             queue_domain_set_last_error(c->dr, res.message);
-            deliver_log_conn(&ctx, vetoed ? "vetoed" : "connect_failed", res.message);
-            log_write("delivery", vetoed ? VIPMTA_LOG_NOTICE : VIPMTA_LOG_INFO, "%s: %s",
-                      c->dr->domain, res.message);
+            /* a veto is logged for the lane (deliver_hold_vetoed), not per try */
+            if (!vetoed) {
+                deliver_log_conn(&ctx, "connect_failed", res.message);
+                log_write("delivery", VIPMTA_LOG_INFO, "%s: %s", c->dr->domain, res.message);
+            }
             snprintf(c->last_error, sizeof(c->last_error), "%s", res.message);
             c->last_vetoed = vetoed;
             continue;
         }
         control_stats_binding(c->slot)->connections++;
+        deliver_veto_over(c);
         struct sockaddr_storage local;
         socklen_t llen = sizeof(local);
         if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
@@ -511,7 +648,7 @@ static void deliver_try_next(struct deliver_conn *c)
         c->tls_clear_retry = clear_retry;
         c->progress = 0;
         c->state = CONN_SESSION;
-        c->session = deliver_client_start(d.base, &p, &deliver_smtpc_ops, c);
+        c->session = deliver_client_start(d.base, &p, &deliver_client_callbacks, c);
         if (c->session)
             return;
         c->state = CONN_CONNECTING;
@@ -571,11 +708,18 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
     d.base = base;
     d.lane_buckets = 256;
     d.lanes = calloc(d.lane_buckets, sizeof(*d.lanes));
-    if (!d.lanes) {
+    d.resume_ev = event_new(base, -1, 0, deliver_on_resume, NULL);
+    if (!d.lanes || !d.resume_ev) {
         config_errors_add(errs, "delivery: out of memory");
+        free(d.lanes);
+        d.lanes = NULL;
+        if (d.resume_ev)
+            event_free(d.resume_ev);
+        d.resume_ev = NULL;
         d.lane_buckets = 0;
         return -1;
     }
+    queue_domain_set_forget_hook(deliver_forget_domain);
     d.running = 1;
     return 0;
 }
@@ -583,7 +727,9 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
 void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
 {
     (void)arg;
-    if (!d.running || !dr || !deliver_slot_ok(dr, slot))
+    /* a binding that cannot be used now makes no connection: its mail waits
+     * (binding_table.h), never to leave from another address */
+    if (!d.running || !dr || !deliver_slot_ok(dr, slot) || !binding_available(slot))
         return;
     struct deliver_lane *lane = deliver_lane_get(dr, slot);
     if (!lane) {
@@ -621,6 +767,10 @@ void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
         if (qd->binding_connections[slot] >= per_binding ||
             (total_cap && qd->connections >= total_cap))
             break;
+        if (deliver_saturated()) {
+            deliver_wait(lane); /* served as connections close, in order */
+            break;
+        }
         struct deliver_conn *c = deliver_conn_new(dr, slot, lane);
         if (!c) {
             log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
@@ -650,6 +800,10 @@ void deliver_shutdown(void)
         }
     }
     deliver_lanes_free();
+    queue_domain_set_forget_hook(NULL);
+    if (d.resume_ev)
+        event_free(d.resume_ev);
+    d.resume_ev = NULL;
     if (was_running)
         log_write("delivery", VIPMTA_LOG_INFO, "delivery stopped");
 }

@@ -62,7 +62,7 @@ struct deliver_client_session {
     char peer[96];
     unsigned connect_timeout, command_timeout, data_timeout, idle_ms, max_messages;
     enum deliver_client_state state;
-    unsigned pipelining : 1, eightbit : 1, size_offered : 1, hello_done : 1;
+    unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, size_offered : 1, hello_done : 1;
     unsigned long long size_limit;
     unsigned messages;
 
@@ -91,6 +91,7 @@ struct deliver_client_session {
 };
 
 static void deliver_client_next_message(struct deliver_client_session *s);
+static size_t deliver_client_fit(struct deliver_client_session *s);
 static void deliver_client_on_read(struct bufferevent *bev, void *arg);
 static void deliver_client_on_write(struct bufferevent *bev, void *arg);
 static void deliver_client_on_event(struct bufferevent *bev, short what, void *arg);
@@ -273,8 +274,11 @@ static void deliver_client_begin(struct deliver_client_session *s)
     memset(s->rstate, R_NEW, sizeof(s->rstate));
     if (s->size_offered)
         snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)m->body_size);
-    if (deliver_client_send(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s%s\r\n", m->sender, size,
-                   s->eightbit ? " BODY=8BITMIME" : "") != 0)
+    /* BODY=8BITMIME for 8-bit content, SMTPUTF8 for an internationalized
+     * message (deliver_client_fit made sure the next hop takes both) */
+    if (deliver_client_send(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s%s%s\r\n", m->sender, size,
+                            m->eightbit ? " BODY=8BITMIME" : "",
+                            m->smtputf8 && s->smtputf8 ? " SMTPUTF8" : "") != 0)
         return;
     if (s->pipelining) {
         for (size_t i = 0; i < s->nrcpt && s->state == ST_TXN; i++)
@@ -318,6 +322,8 @@ static void deliver_client_next_message(struct deliver_client_session *s)
         s->nrcpt = n;
         memset(s->rstate, R_NEW, sizeof(s->rstate));
         const struct queue_message *m = s->rcpts[0]->msg;
+        if (deliver_client_fit(s) == 0)
+            continue; /* this next hop can take none of them: they failed */
         if (s->size_limit && m->body_size > s->size_limit) {
             char why[256];
             snprintf(why, sizeof(why),
@@ -345,6 +351,51 @@ static void deliver_client_next_message(struct deliver_client_session *s)
             deliver_client_arm(s, deliver_client_reply_timeout(s));
         return;
     }
+}
+
+static int deliver_client_ascii(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if (*p >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* Fails (permanently) the recipients of the message in hand that this next
+ * hop cannot take, and keeps the others: 8-bit content needs 8BITMIME (no
+ * conversion to quoted-printable is made); an internationalized message
+ * needs SMTPUTF8, unless its addresses are ASCII (it then goes without, as
+ * RFC 6531 3.4 allows a downgrade of ASCII addresses). Returns how many are
+ * left in s->rcpts. */
+static size_t deliver_client_fit(struct deliver_client_session *s)
+{
+    const struct queue_message *m = s->rcpts[0]->msg;
+    char all[512], why[512];
+
+    all[0] = '\0';
+    if (m->smtputf8 && !s->smtputf8 && !deliver_client_ascii(m->sender))
+        snprintf(all, sizeof(all), "553 5.6.7 the sender <%s> is not ASCII and %s does not offer "
+                 "SMTPUTF8", m->sender, s->peer);
+    else if (m->eightbit && !s->eightbit)
+        snprintf(all, sizeof(all), "554 5.6.3 the message has 8-bit content and %s does not offer "
+                 "8BITMIME (vipmta does not convert it to 7-bit)", s->peer);
+    size_t kept = 0;
+    for (size_t i = 0; i < s->nrcpt; i++) {
+        const char *reason = all[0] ? all : NULL;
+        /* the address first: it is the better reason when both apply */
+        if (m->smtputf8 && !s->smtputf8 && !deliver_client_ascii(s->rcpts[i]->address)) {
+            snprintf(why, sizeof(why), "553 5.6.7 the recipient <%s> is not ASCII and %s does not "
+                     "offer SMTPUTF8", s->rcpts[i]->address, s->peer);
+            reason = why;
+        }
+        if (reason) {
+            s->ops.outcome(s->arg, s->rcpts[i], DELIVER_CLIENT_FAILED, reason);
+            continue;
+        }
+        s->rcpts[kept++] = s->rcpts[i];
+    }
+    s->nrcpt = kept;
+    return kept;
 }
 
 /* Fills the output with dot-stuffed body data up to the high mark. */
@@ -376,7 +427,7 @@ static void deliver_client_fill_body(struct deliver_client_session *s)
             return;
         }
         struct evbuffer_iovec v;
-        if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * (size_t)n), &v, 1) < 1) {
+        if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * (size_t)n + 2), &v, 1) < 1) {
             deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "out of memory writing to %s", s->peer);
             return;
         }
@@ -576,6 +627,7 @@ static void deliver_client_on_hello(struct deliver_client_session *s, uint8_t cm
     if (cmd == CMD_EHLO) {
         s->pipelining = r->ext_pipelining != 0;
         s->eightbit = r->ext_8bitmime != 0;
+        s->smtputf8 = r->ext_smtputf8 != 0;
         s->size_offered = r->ext_size != 0;
         s->size_limit = r->ext_size ? r->ext_size_limit : 0;
         s->ext_starttls = r->ext_starttls != 0;

@@ -89,7 +89,8 @@ void deliver_client_abort(struct deliver_client_session *s);
 
 /* Dot-stuffing of a body made of CRLF lines (RFC 5321 4.5.2), usable in
  * pieces. `state` starts at 0 (line start) and carries over between calls.
- * Writes at most 2 * len bytes to out and returns the count. */
+ * Every line end goes out as CRLF (a bare CR or LF becomes one). Writes at
+ * most 2 * len + 2 bytes to out and returns the count. */
 size_t deliver_client_dot_stuff(const char *in, size_t len, char *out, unsigned *state);
 /* The end of data to send after the last piece: CRLF first when the body did
  * not end with one, then ".\r\n". Returns its length (at most 5). */

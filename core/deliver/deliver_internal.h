@@ -31,8 +31,13 @@ struct deliver_log_ctx {
 /* One delivery log line for recipient `r` ("delivered", "deferred", "bounced"). */
 void deliver_log_rcpt(const struct deliver_log_ctx *ctx, const struct queue_rcpt *r,
                        const char *outcome, const char *reply);
-/* One line for a connection attempt that carried no recipient ("vetoed",
- * "connect_failed"): id and rcpt are null. */
+/* A (domain, binding) vetoed by a module: one line when it starts and one a
+ * minute while it lasts, with "vetoes" (since it started) and "waiting"
+ * (recipients held): the mail it holds is not logged per recipient. */
+void deliver_log_veto(const struct deliver_log_ctx *ctx, const char *reply, unsigned vetoes,
+                      size_t waiting);
+/* One line for a connection attempt that carried no recipient
+ * ("connect_failed"): id and rcpt are null. */
 void deliver_log_conn(const struct deliver_log_ctx *ctx, const char *outcome, const char *reply);
 
 #endif

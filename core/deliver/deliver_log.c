@@ -70,9 +70,10 @@ static json_t *deliver_log_tls(const struct deliver_log_ctx *ctx)
     return t;
 }
 
+/* One line; `extra` (NULL or an object, taken) adds its members at the end. */
 static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
-                               const char *rcpt, const char *outcome, const char *reply,
-                               const char *auth_user)
+                              const char *rcpt, const char *outcome, const char *reply,
+                              const char *auth_user, json_t *extra)
 {
     json_t *o = json_object();
     if (!o)
@@ -90,16 +91,27 @@ static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
         json_object_set_new(o, "auth_user", deliver_json_str(auth_user));
     json_object_set_new(o, "outcome", deliver_json_str(outcome));
     json_object_set_new(o, "reply", deliver_json_str(reply));
+    if (extra)
+        json_object_update(o, extra);
+    json_decref(extra);
     log_delivery(o);
 }
 
 void deliver_log_rcpt(const struct deliver_log_ctx *ctx, const struct queue_rcpt *r,
                        const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, r->msg->auth_user);
+    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, r->msg->auth_user, NULL);
 }
 
 void deliver_log_conn(const struct deliver_log_ctx *ctx, const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, NULL, NULL, outcome, reply, NULL);
+    deliver_log_write(ctx, NULL, NULL, outcome, reply, NULL, NULL);
+}
+
+void deliver_log_veto(const struct deliver_log_ctx *ctx, const char *reply, unsigned vetoes,
+                      size_t waiting)
+{
+    deliver_log_write(ctx, NULL, NULL, "vetoed", reply, NULL,
+                      json_pack("{s:I, s:I}", "vetoes", (json_int_t)vetoes, "waiting",
+                                (json_int_t)waiting));
 }

@@ -24,7 +24,10 @@ typedef struct vipmta_binding {
     struct sockaddr_in6 addr6;
     const char *ehlo;              /* EHLO name; the config's hostname when unset */
     const char *group;             /* first binding group listing it, or NULL */
-    int suspended;                 /* address missing on this host: no connections */
+    int suspended;                 /* no connections: its address is missing on this host, or
+                                    * it is absent (below); mail assigned to it waits */
+    int absent;                    /* not in the configuration: kept (suspended) only for the
+                                    * mail queued on it before a restart, which waits */
 } vipmta_binding;
 
 /* Number of bindings (slots 0 .. count-1). */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,12 @@
 #include <unistd.h>
 
 static enum vipmta_log_level current_level = VIPMTA_LOG_INFO;
+/* Held while a line is written and while a stream is opened, replaced or
+ * closed: the spool's threads log too, and a reload or SIGHUP replaces the
+ * streams on the loop thread. Nothing logs while holding it. */
+static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 static int use_syslog;
-static FILE *delivery_stream;
-static int delivery_owned;
+static FILE *delivery_stream;  /* delivery_log, or NULL: the main log */
 static char *delivery_path;     /* for log_reopen */
 static int json_format;         /* main log as JSON lines */
 static FILE *main_stream;       /* log_file, or NULL: stderr / syslog */
@@ -117,16 +121,15 @@ void log_writev(const char *component, enum vipmta_log_level level, const char *
     }
     char when[40];
     log_format_time(when, sizeof(when));
+    char *line = json_format ? log_json_line(when, level_names[level], component, msg) : NULL;
+    pthread_mutex_lock(&stream_lock);
     FILE *out = main_stream ? main_stream : stderr;
-    if (json_format) {
-        char *line = log_json_line(when, level_names[level], component, msg);
-        if (line) {
-            fprintf(out, "%s\n", line);
-            free(line);
-            return;
-        }
-    }
-    fprintf(out, "%s %s [%s] %s\n", when, level_names[level], component, msg);
+    if (line)
+        fprintf(out, "%s\n", line);
+    else
+        fprintf(out, "%s %s [%s] %s\n", when, level_names[level], component, msg);
+    pthread_mutex_unlock(&stream_lock);
+    free(line);
 }
 
 void log_set_json(int on)
@@ -134,13 +137,68 @@ void log_set_json(int on)
     json_format = on;
 }
 
-/* Opens `path` for appending, line-buffered, close-on-exec. */
+/* Opens `path` for appending, line-buffered, close-on-exec: a regular file
+ * with one link, never through a symbolic link (O_NOFOLLOW), created 0640
+ * when missing. NULL with errno (ELOOP: a symbolic link; EINVAL: not a
+ * regular file or more than one link). */
 static FILE *log_open_append(const char *path)
 {
-    FILE *f = fopen(path, "ae");
-    if (f)
-        setvbuf(f, NULL, _IOLBF, 0);
+    /* O_NONBLOCK: a FIFO planted there fails at once instead of blocking */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC |
+                  O_NONBLOCK, 0640);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+        err = EINVAL;
+    else if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) != 0)
+        err = errno;
+    if (err) {
+        close(fd);
+        errno = err;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "a");
+    if (!f) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return NULL;
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
     return f;
+}
+
+const char *log_open_error(int err)
+{
+    switch (err) {
+    case ELOOP:
+        return "it is a symbolic link (vipmta opens log files only directly)";
+    case EINVAL:
+        return "it is not a regular file with a single link";
+    case ENXIO:
+        return "it is a FIFO or a socket, not a regular file";
+    default:
+        return strerror(err);
+    }
+}
+
+/* Puts `f` (NULL: none) in place of *stream, and `path` in place of *saved;
+ * closes the stream it replaces. */
+static void log_swap(FILE **stream, char **saved, FILE *f, char *path)
+{
+    pthread_mutex_lock(&stream_lock);
+    FILE *old = *stream;
+    char *old_path = *saved;
+    *stream = f;
+    *saved = path;
+    pthread_mutex_unlock(&stream_lock);
+    if (old)
+        fclose(old);
+    free(old_path);
 }
 
 int log_open_file(const char *path)
@@ -148,71 +206,48 @@ int log_open_file(const char *path)
     FILE *f = NULL;
     if (path && !(f = log_open_append(path)))
         return -1;
-    if (main_stream)
-        fclose(main_stream);
-    free(main_path);
-    main_stream = f;
-    main_path = path ? strdup(path) : NULL;
+    log_swap(&main_stream, &main_path, f, path ? strdup(path) : NULL);
+    return 0;
+}
+
+/* Reopens the file at *saved in place of *stream; 0, or -1 with errno. */
+static int log_reopen_one(FILE **stream, char **saved)
+{
+    if (!*saved)
+        return 0;
+    FILE *f = log_open_append(*saved);
+    if (!f)
+        return -1;
+    pthread_mutex_lock(&stream_lock);
+    FILE *old = *stream;
+    *stream = f;
+    pthread_mutex_unlock(&stream_lock);
+    if (old)
+        fclose(old);
     return 0;
 }
 
 int log_reopen(void)
 {
     int rc = 0;
-    if (main_path) {
-        FILE *f = log_open_append(main_path);
-        if (f) {
-            fclose(main_stream);
-            main_stream = f;
-        } else {
-            log_write("core", VIPMTA_LOG_ERROR, "cannot reopen the log file %s: %s (still "
-                      "writing to the old one)", main_path, strerror(errno));
-            rc = -1;
-        }
+    if (log_reopen_one(&main_stream, &main_path) != 0) {
+        log_write("core", VIPMTA_LOG_ERROR, "cannot reopen the log file %s: %s (still "
+                  "writing to the old one)", main_path, log_open_error(errno));
+        rc = -1;
     }
-    if (delivery_path && delivery_owned) {
-        FILE *f = log_open_append(delivery_path);
-        if (f) {
-            fclose(delivery_stream);
-            delivery_stream = f;
-        } else {
-            log_write("core", VIPMTA_LOG_ERROR, "cannot reopen the delivery log %s: %s (still "
-                      "writing to the old one)", delivery_path, strerror(errno));
-            rc = -1;
-        }
+    if (log_reopen_one(&delivery_stream, &delivery_path) != 0) {
+        log_write("core", VIPMTA_LOG_ERROR, "cannot reopen the delivery log %s: %s (still "
+                  "writing to the old one)", delivery_path, log_open_error(errno));
+        rc = -1;
     }
     if (rc == 0 && (main_path || delivery_path))
         log_write("core", VIPMTA_LOG_NOTICE, "log files reopened");
     return rc;
 }
 
-int log_chown_files(uid_t uid, gid_t gid)
-{
-    FILE *files[2] = {main_stream, delivery_owned ? delivery_stream : NULL};
-    const char *paths[2] = {main_path, delivery_path};
-    struct stat st;
-    int rc = 0;
-
-    for (int i = 0; i < 2; i++) {
-        if (!files[i] || fstat(fileno(files[i]), &st) != 0 || !S_ISREG(st.st_mode) ||
-            st.st_uid != 0)
-            continue;
-        if (fchown(fileno(files[i]), uid, gid) != 0) {
-            log_write("core", VIPMTA_LOG_WARNING, "cannot hand %s to the run user: %s (reopening "
-                      "it after rotation will fail)", paths[i], strerror(errno));
-            rc = -1;
-        }
-    }
-    return rc;
-}
-
 void log_close(void)
 {
-    if (main_stream)
-        fclose(main_stream);
-    main_stream = NULL;
-    free(main_path);
-    main_path = NULL;
+    log_swap(&main_stream, &main_path, NULL, NULL);
 }
 
 void log_write(const char *component, enum vipmta_log_level level, const char *fmt, ...)
@@ -233,17 +268,10 @@ void vipmta_log(enum vipmta_log_level level, const char *fmt, ...)
 
 int log_delivery_open(const char *path)
 {
-    log_delivery_close();
-    if (!path) {
-        delivery_stream = NULL;
-        return 0;
-    }
-    FILE *f = log_open_append(path);
-    if (!f)
+    FILE *f = NULL;
+    if (path && !(f = log_open_append(path)))
         return -1;
-    delivery_stream = f;
-    delivery_owned = 1;
-    delivery_path = strdup(path);
+    log_swap(&delivery_stream, &delivery_path, f, path ? strdup(path) : NULL);
     return 0;
 }
 
@@ -257,6 +285,7 @@ void log_delivery(json_t *record)
     json_decref(record);
     if (!line)
         return;
+    pthread_mutex_lock(&stream_lock);
     if (delivery_stream)
         fprintf(delivery_stream, "%s\n", line);
     else if (main_stream)
@@ -265,15 +294,11 @@ void log_delivery(json_t *record)
         syslog(LOG_INFO, "delivery %s", line);
     else
         fprintf(stderr, "%s\n", line);
+    pthread_mutex_unlock(&stream_lock);
     free(line);
 }
 
 void log_delivery_close(void)
 {
-    if (delivery_stream && delivery_owned)
-        fclose(delivery_stream);
-    delivery_stream = NULL;
-    delivery_owned = 0;
-    free(delivery_path);
-    delivery_path = NULL;
+    log_swap(&delivery_stream, &delivery_path, NULL, NULL);
 }

@@ -16,14 +16,17 @@ void log_use_syslog(int on);
 /* JSON lines instead of text (config log_format "json"). */
 void log_set_json(int on);
 /* Sends the main log to `path` (appended; NULL: back to stderr / syslog).
- * 0, or -1 with errno when it cannot be opened (the old stream stays). */
+ * The file is opened as whoever runs the daemon then (the run user after the
+ * privilege drop), never through a symbolic link, and must be a regular file
+ * with one link (created 0640 when missing). 0, or -1 with errno when it
+ * cannot be opened (log_open_error says why; the old stream stays). */
 int log_open_file(const char *path);
+/* Why a log file could not be opened, for errno `err` of log_open_file or
+ * log_delivery_open. */
+const char *log_open_error(int err);
 /* Reopens the main log file and the delivery log at their paths (after
  * rotation; SIGHUP). The old streams stay in use for any that fail: -1. */
 int log_reopen(void);
-/* Gives the open log files that root owns to uid:gid, so that the daemon can
- * still reopen them after it has dropped its privileges. -1 when one failed. */
-int log_chown_files(uid_t uid, gid_t gid);
 /* Closes the main log file (back to stderr / syslog). */
 void log_close(void);
 /* "error", "warning", "notice", "info", "debug"; -1 when unknown. */
@@ -34,7 +37,8 @@ void log_write(const char *component, enum vipmta_log_level level, const char *f
     __attribute__((format(printf, 3, 4)));
 
 /* Delivery log: one JSON object per line, to `path` (NULL: the main log's
- * stream). Returns 0, or -1 with errno when the file cannot be opened. */
+ * stream), opened as log_open_file opens. Returns 0, or -1 with errno when
+ * the file cannot be opened (the old stream stays). */
 int log_delivery_open(const char *path);
 /* Writes `record` as one compact JSON line with a "time" member added; takes
  * the reference. */

@@ -12,6 +12,10 @@
 #include <string.h>
 #include <sys/time.h>
 
+/* A domain record with no mail and no connection is forgotten after this
+ * long (its counters go with it); the sweep looks every QUEUE_SWEEP_SECONDS. */
+#define QUEUE_DOMAIN_IDLE_SECONDS 600
+#define QUEUE_SWEEP_SECONDS 60
 /* Without limits (or an empty schedule) a deferral waits this long. */
 #define QUEUE_DEFAULT_RETRY 300
 #define QUEUE_VETO_RETRY 5
@@ -20,7 +24,15 @@
 struct queue_lane {
     struct queue_rcpt *head, *tail;
     uint32_t count;
-    uint8_t kick; /* on the kick list */
+    uint8_t kick;      /* on the kick list */
+    uint8_t held;      /* on the hold list: no new connection until held_until */
+    time_t held_until;
+};
+
+/* A held lane (queue_hold), in the hold list. */
+struct queue_held {
+    struct queue_domain *qd;
+    int slot;
 };
 
 /* A delayed recipient in the retry heap (time copied for cache-friendly compares). */
@@ -49,6 +61,11 @@ static struct {
     struct queue_kick *kicks;
     size_t kick_len, kick_cap;
     struct event *kick_ev;
+    /* lanes held after a veto, and the timer for the earliest to end */
+    struct queue_held *held;
+    size_t held_len, held_cap;
+    struct event *hold_ev;
+    struct event *sweep_ev;   /* forgets domain records that stay idle */
     int kick_armed;
     /* recipients taken and not yet given an outcome */
     struct queue_rcpt *in_flight;
@@ -59,7 +76,7 @@ static struct {
 static struct queue_lane *queue_lane_get(struct queue_domain *qd, int slot)
 {
     if (slot < 0)
-        slot = 0;
+        return NULL;
     if (slot >= qd->nlanes) {
         int n = vipmta_binding_count();
         if (n <= slot)
@@ -100,7 +117,7 @@ static void queue_on_kick(evutil_socket_t fd, short what, void *unused)
 static void queue_kick(struct queue_domain *qd, int slot)
 {
     struct queue_lane *lane = &qd->lanes[slot];
-    if (lane->kick)
+    if (lane->kick || lane->held)
         return;
     if (q.kick_len == q.kick_cap) {
         size_t cap = q.kick_cap ? q.kick_cap * 2 : 64;
@@ -125,10 +142,24 @@ static void queue_kick(struct queue_domain *qd, int slot)
 
 /* ---- lanes ---- */
 
+/* The binding m's recipients go out from: its own, unless that cannot be
+ * used now and m was given it from a group that has another binding that
+ * can (then m moves to that one). Mail pinned to a binding (by a rule,
+ * X-Binding, or the default binding) keeps it and waits for it. */
+static ec_binding_slot queue_message_binding(struct queue_message *m)
+{
+    if (m->group && !binding_available(m->binding)) {
+        ec_binding_slot slot = binding_group_choose(m->group);
+        if (slot != EC_BINDING_SLOT_UNBOUND)
+            m->binding = slot;
+    }
+    return m->binding;
+}
+
 static struct queue_lane *queue_rcpt_lane(struct queue_rcpt *r, struct queue_domain **qd_out)
 {
     struct queue_domain *qd = queue_domain_of(r->dr);
-    struct queue_lane *lane = queue_lane_get(qd, r->msg->binding);
+    struct queue_lane *lane = queue_lane_get(qd, queue_message_binding(r->msg));
     *qd_out = qd;
     return lane;
 }
@@ -156,8 +187,89 @@ static int queue_make_ready(struct queue_rcpt *r, int at_head)
     lane->count++;
     qd->ready++;
     q.stats.active++;
-    queue_kick(qd, r->msg->binding < 0 ? 0 : r->msg->binding);
+    if (binding_available(r->msg->binding))
+        queue_kick(qd, r->msg->binding); /* else its mail waits: nothing to start */
     return 0;
+}
+
+/* ---- lanes held after a veto ---- */
+
+/* Arms the hold timer for the earliest hold to end. */
+static void queue_hold_arm(void)
+{
+    time_t first = 0;
+    for (size_t i = 0; i < q.held_len; i++) {
+        time_t t = q.held[i].qd->lanes[q.held[i].slot].held_until;
+        if (!first || t < first)
+            first = t;
+    }
+    if (!first || !q.hold_ev)
+        return;
+    time_t now = time(NULL);
+    struct timeval tv = {first > now ? first - now : 0, 0};
+    event_add(q.hold_ev, &tv);
+}
+
+static void queue_on_hold_end(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    time_t now = time(NULL);
+    for (size_t i = 0; i < q.held_len;) {
+        struct queue_domain *qd = q.held[i].qd;
+        int slot = q.held[i].slot;
+        struct queue_lane *lane = &qd->lanes[slot];
+        if (lane->held_until > now) {
+            i++;
+            continue;
+        }
+        lane->held = 0;
+        q.held[i] = q.held[--q.held_len];
+        if (lane->count && binding_available(slot))
+            queue_kick(qd, slot);
+    }
+    queue_hold_arm();
+}
+
+/* ---- forgetting idle domains ---- */
+
+/* Non-zero when nothing refers to qd: no mail in any state, no connection, no
+ * lane waiting for a kick or held by a veto, no module data. */
+static int queue_domain_idle(const struct queue_domain *qd)
+{
+    if (qd->ready || qd->delayed || qd->inflight || qd->connections ||
+        queue_domain_has_module_data(qd))
+        return 0;
+    for (int s = 0; s < qd->nlanes; s++)
+        if (qd->lanes[s].count || qd->lanes[s].kick || qd->lanes[s].held)
+            return 0;
+    return 1;
+}
+
+void queue_sweep_domains(time_t now, unsigned idle_seconds)
+{
+    for (struct queue_domain *qd = queue_domain_all(), *next; qd; qd = next) {
+        next = qd->all_next;
+        if (!queue_domain_idle(qd)) {
+            qd->record.expiry = 0;
+            continue;
+        }
+        if (!qd->record.expiry) {
+            qd->record.expiry = (uint64_t)(now + (time_t)idle_seconds);
+            continue;
+        }
+        if ((uint64_t)now >= qd->record.expiry)
+            queue_domain_forget(qd);
+    }
+}
+
+static void queue_on_sweep(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    queue_sweep_domains(time(NULL), QUEUE_DOMAIN_IDLE_SECONDS);
 }
 
 /* ---- retry heap and timer ---- */
@@ -272,11 +384,26 @@ int queue_init(struct event_base *base, queue_ready_fn ready, void *arg)
     q.ready_arg = arg;
     q.timer = evtimer_new(base, queue_on_timer, NULL);
     q.kick_ev = event_new(base, -1, 0, queue_on_kick, NULL);
-    if (!q.timer || !q.kick_ev) {
+    q.hold_ev = evtimer_new(base, queue_on_hold_end, NULL);
+    q.sweep_ev = event_new(base, -1, EV_PERSIST, queue_on_sweep, NULL);
+    struct timeval sweep_every = {QUEUE_SWEEP_SECONDS, 0};
+    if (q.sweep_ev)
+        event_add(q.sweep_ev, &sweep_every);
+    if (!q.timer || !q.kick_ev || !q.hold_ev || !q.sweep_ev) {
+        if (q.sweep_ev)
+            event_free(q.sweep_ev);
         if (q.timer)
             event_free(q.timer);
         if (q.kick_ev)
             event_free(q.kick_ev);
+        if (q.hold_ev)
+            event_free(q.hold_ev);
+        memset(&q, 0, sizeof(q));
+        return -1;
+    }
+    if (queue_dsn_init(base) != 0) {
+        event_free(q.timer);
+        event_free(q.kick_ev);
         memset(&q, 0, sizeof(q));
         return -1;
     }
@@ -319,6 +446,7 @@ void queue_shutdown(void)
     if (!q.running)
         return;
     q.running = 0;
+    queue_dsn_shutdown(); /* before the in-flight recipients its bounces hold are freed */
     queue_domain_foreach(queue_drop_lanes, NULL);
     for (size_t i = 0; i < q.heap_len; i++) {
         queue_domain_of(q.heap[i].r->dr)->delayed--;
@@ -331,27 +459,39 @@ void queue_shutdown(void)
     }
     free(q.heap);
     free(q.kicks);
+    free(q.held);
     event_free(q.timer);
     event_free(q.kick_ev);
+    event_free(q.hold_ev);
+    event_free(q.sweep_ev);
     memset(&q, 0, sizeof(q));
 }
 
 /* ---- adding ---- */
 
+/* The binding of a message being queued: the one its envelope names when it
+ * can be used, else another of the group it was chosen from, else still the
+ * one it names (its mail waits for it). A name the configuration no longer
+ * has (a binding removed before a restart) becomes an absent binding: its
+ * mail waits too, and never leaves from another address. */
 static ec_binding_slot queue_choose_binding(const struct spool_envelope *env)
 {
-    if (env->binding && *env->binding) {
-        ec_binding_slot slot = config_get_binding_id_from_name(env->binding);
-        const vipmta_binding *b = vipmta_binding_by_slot(slot);
-        if (b && !b->suspended)
-            return slot;
-    }
+    const char *name = env->binding && *env->binding ? env->binding : "default";
+    ec_binding_slot slot = config_get_binding_id_from_name(name);
+    if (slot != EC_BINDING_SLOT_UNBOUND && binding_available(slot))
+        return slot;
     if (env->binding_group && *env->binding_group) {
-        ec_binding_slot slot = binding_group_choose(env->binding_group);
-        if (slot != EC_BINDING_SLOT_UNBOUND)
-            return slot;
+        ec_binding_slot other = binding_group_choose(env->binding_group);
+        if (other != EC_BINDING_SLOT_UNBOUND)
+            return other;
     }
-    return VIPMTA_BINDING_DEFAULT_SLOT;
+    if (slot != EC_BINDING_SLOT_UNBOUND)
+        return slot;
+    slot = binding_table_add_absent(name);
+    if (slot != EC_BINDING_SLOT_UNBOUND)
+        log_write("queue", VIPMTA_LOG_WARNING, "%s: binding \"%s\" is not in the configuration: "
+                  "its mail waits for it (vipmtactl bindings lists it)", env->id, name);
+    return slot;
 }
 
 void queue_add(struct spool_envelope *env)
@@ -373,9 +513,12 @@ void queue_add(struct spool_envelope *env)
         return;
     }
     const char *sender = env->sender ? env->sender : "";
-    size_t slen = strlen(sender);
+    const char *group = env->binding_group && *env->binding_group ? env->binding_group : NULL;
+    size_t slen = strlen(sender), glen = group ? strlen(group) + 1 : 0;
     size_t auth_len = env->auth_user ? strlen(env->auth_user) + 1 : 0;
-    struct queue_message *m = malloc(sizeof(*m) + slen + 1 + auth_len);
+    ec_binding_slot binding = queue_choose_binding(env);
+    struct queue_message *m = binding == EC_BINDING_SLOT_UNBOUND ? NULL
+                              : malloc(sizeof(*m) + slen + 1 + glen + auth_len);
     if (!m) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: out of memory: stays in the spool until the "
                   "next start", env->id);
@@ -385,14 +528,15 @@ void queue_add(struct spool_envelope *env)
     memcpy(m->id, env->id, sizeof(m->id));
     m->sender = (char *)(m + 1);
     memcpy(m->sender, sender, slen + 1);
-    m->auth_user = auth_len ? m->sender + slen + 1 : NULL;
-    if (auth_len)
-        memcpy(m->auth_user, env->auth_user, auth_len);
-    m->binding = queue_choose_binding(env);
+    m->group = group ? memcpy(m->sender + slen + 1, group, glen) : NULL;
+    m->auth_user = auth_len ? memcpy(m->sender + slen + 1 + glen, env->auth_user, auth_len) : NULL;
+    m->binding = binding;
     m->rcpt_open = pending;
     m->body_size = env->body_size;
     m->received = env->received;
     m->is_dsn = env->is_dsn != 0;
+    m->smtputf8 = env->smtputf8 != 0;
+    m->eightbit = env->eightbit != 0;
     m->refs = 0;
     m->op_delete = m->op_bounce = 0;
     q.stats.messages++;
@@ -470,6 +614,7 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
         out[n++] = r;
     }
     qd->ready -= (uint32_t)n;
+    qd->inflight += (uint32_t)n;
     q.stats.active -= n;
     q.stats.in_flight += n;
     return n;
@@ -478,7 +623,8 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
 int queue_has_ready(domain_record *dr, ec_binding_slot slot)
 {
     struct queue_domain *qd = queue_domain_of(dr);
-    return dr && slot >= 0 && slot < qd->nlanes && qd->lanes[slot].count > 0;
+    return dr && slot >= 0 && slot < qd->nlanes && qd->lanes[slot].count > 0 &&
+           !qd->lanes[slot].held;
 }
 
 /* Takes r off the in-flight list. */
@@ -494,11 +640,49 @@ static void queue_land(struct queue_rcpt *r)
         r->next->prev = r->prev;
     r->next = r->prev = NULL;
     r->in_flight = 0;
+    queue_domain_of(r->dr)->inflight--;
     q.stats.in_flight--;
 }
 
-/* r is final (its D/B record written): frees it, and its message when done. */
-static void queue_final(struct queue_rcpt *r)
+void queue_fly(struct queue_rcpt *r)
+{
+    if (r->in_flight)
+        return;
+    r->in_flight = 1;
+    r->prev = NULL;
+    r->next = q.in_flight;
+    if (q.in_flight)
+        q.in_flight->prev = r;
+    q.in_flight = r;
+    q.stats.in_flight++;
+}
+
+void queue_requeue(struct queue_rcpt *r, unsigned delay)
+{
+    queue_land(r);
+    r->next_attempt = time(NULL) + (time_t)delay;
+    if (queue_make_delayed(r) != 0 && queue_make_ready(r, 0) != 0)
+        log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: out of memory: dropped "
+                  "until the next start", r->msg->id, r->index);
+}
+
+void queue_count_waiting_bounce(int delta)
+{
+    q.stats.bounces_waiting += (uint64_t)(int64_t)delta;
+}
+
+unsigned queue_retry_delay(const struct queue_rcpt *r, unsigned tries)
+{
+    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
+    if (!lim || !lim->retry_schedule || !lim->retry_count)
+        return QUEUE_DEFAULT_RETRY;
+    unsigned i = tries ? tries - 1u : 0;
+    if (i >= lim->retry_count)
+        i = lim->retry_count - 1;
+    return lim->retry_schedule[i];
+}
+
+void queue_final(struct queue_rcpt *r)
 {
     struct queue_message *m = r->msg;
     queue_land(r);
@@ -532,14 +716,18 @@ void queue_delivered(struct queue_rcpt *r, const char *reply)
 static void queue_bounce(struct queue_rcpt *r, const char *reply)
 {
     struct queue_message *m = r->msg;
+    r->dr->failures++;
+    if (m->sender[0] && !m->is_dsn && !m->op_delete) {
+        /* the DSN is durable before r is final (queue_dsn.c) */
+        queue_dsn_bounce(r, reply ? reply : "5.0.0 delivery failed");
+        return;
+    }
+    /* no DSN: losing the B record only means bouncing it again */
     if (spool_record_bounced(m->id, r->index, NULL, NULL) != 0) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: recipient %u: cannot record the bounce: %s",
                   m->id, r->index, strerror(errno));
         m->rcpt_open++;
     }
-    r->dr->failures++;
-    if (m->sender[0] && !m->is_dsn && !m->op_delete)
-        queue_dsn_send(m, r->address, reply ? reply : "5.0.0 delivery failed");
     queue_final(r);
 }
 
@@ -548,8 +736,7 @@ void queue_failed(struct queue_rcpt *r, const char *reply)
     queue_bounce(r, reply);
 }
 
-/* Drops r without delivery or DSN (vipmtactl queue delete): final on disk. */
-static void queue_drop(struct queue_rcpt *r)
+void queue_drop(struct queue_rcpt *r)
 {
     struct queue_message *m = r->msg;
     /* the last open recipient: removing the message is the record */
@@ -562,57 +749,90 @@ static void queue_drop(struct queue_rcpt *r)
     queue_final(r);
 }
 
-const char *queue_rcpt_pending_operation(const struct queue_rcpt *r)
+const char *queue_outcome_name(enum queue_outcome o)
 {
-    return r->msg->op_delete ? "deleted" : r->msg->op_bounce ? "bounced" : NULL;
+    switch (o) {
+    case QUEUE_OUTCOME_DELIVERED:
+        return "delivered";
+    case QUEUE_OUTCOME_DEFERRED:
+        return "deferred";
+    case QUEUE_OUTCOME_BOUNCED:
+        return "bounced";
+    case QUEUE_OUTCOME_DELETED:
+        break;
+    }
+    return "deleted";
 }
 
 /* An attempt ended undelivered for a message the operator deleted or bounced
- * meanwhile: carries that out now. 1 when r was consumed. */
-static int queue_operator_pending(struct queue_rcpt *r)
+ * meanwhile: carries that out now (telling `told`) and returns the outcome
+ * (r is consumed); -1 when there is nothing to carry out. */
+static int queue_operator_pending(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                  void *arg)
 {
     struct queue_message *m = r->msg;
     if (m->op_delete) {
+        if (told)
+            told(r, QUEUE_OUTCOME_DELETED, reply, arg);
         log_write("queue", VIPMTA_LOG_NOTICE, "%s: recipient <%s> dropped: the message was "
                   "deleted by the operator during the attempt", m->id, r->address);
         queue_drop(r);
-        return 1;
+        return QUEUE_OUTCOME_DELETED;
     }
     if (m->op_bounce) {
+        if (told)
+            told(r, QUEUE_OUTCOME_BOUNCED, QUEUE_OPERATOR_BOUNCE, arg);
         queue_bounce(r, QUEUE_OPERATOR_BOUNCE);
-        return 1;
+        return QUEUE_OUTCOME_BOUNCED;
     }
-    return 0;
+    return -1;
 }
 
-static void queue_defer(struct queue_rcpt *r, const char *reply, int vetoed)
+/* "4.4.7 message expired after N days in the queue: REPLY" when r's message
+ * has been queued longer than its domain's max_queue_lifetime, else NULL. */
+static const char *queue_expiry(const struct queue_rcpt *r, const char *reply, time_t now,
+                                char *text, size_t size)
 {
-    if (queue_operator_pending(r))
-        return;
     const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
+    if (!lim || !lim->max_queue_lifetime ||
+        now - r->msg->received <= (time_t)lim->max_queue_lifetime)
+        return NULL;
+    snprintf(text, size, "4.4.7 message expired after %lld days in the queue: %s",
+             (long long)((now - r->msg->received) / 86400), reply ? reply : "");
+    return text;
+}
+
+/* The one place a transient failure's outcome is decided: carried out by
+ * the operator's pending delete or bounce, bounced when the message outlived
+ * max_queue_lifetime, else deferred. */
+static enum queue_outcome queue_defer(struct queue_rcpt *r, const char *reply, int vetoed,
+                                      queue_outcome_fn told, void *arg)
+{
     struct queue_message *m = r->msg;
+    int op = queue_operator_pending(r, reply, told, arg);
+    if (op >= 0)
+        return (enum queue_outcome)op;
+    const struct config_domain_limits *lim = queue_domain_of(r->dr)->limits;
     time_t now = time(NULL);
-    r->dr->transients++;
-    if (lim && lim->max_queue_lifetime && now - m->received > (time_t)lim->max_queue_lifetime) {
-        char text[1024];
-        snprintf(text, sizeof(text), "4.4.7 message expired after %lld days in the queue: %s",
-                 (long long)((now - m->received) / 86400), reply ? reply : "");
-        queue_bounce(r, text);
-        return;
+    char text[1024];
+    const char *expired = queue_expiry(r, reply, now, text, sizeof(text));
+    if (expired) {
+        if (told)
+            told(r, QUEUE_OUTCOME_BOUNCED, expired, arg);
+        queue_bounce(r, expired);
+        return QUEUE_OUTCOME_BOUNCED;
     }
+    if (told)
+        told(r, QUEUE_OUTCOME_DEFERRED, reply, arg);
+    r->dr->transients++;
     queue_land(r);
-    unsigned delay = QUEUE_DEFAULT_RETRY;
+    unsigned delay;
     if (vetoed) {
         delay = lim && lim->veto_retry ? lim->veto_retry : QUEUE_VETO_RETRY;
     } else {
         if (r->attempts < 0xffff)
             r->attempts++;
-        if (lim && lim->retry_schedule && lim->retry_count) {
-            unsigned i = r->attempts - 1u;
-            if (i >= lim->retry_count)
-                i = lim->retry_count - 1;
-            delay = lim->retry_schedule[i];
-        }
+        delay = queue_retry_delay(r, r->attempts);
     }
     r->next_attempt = now + (time_t)delay;
     /* a veto is not recorded: it would grow ID.st every few seconds, and
@@ -625,21 +845,78 @@ static void queue_defer(struct queue_rcpt *r, const char *reply, int vetoed)
                   m->id, r->index);
         queue_make_ready(r, 0);
     }
+    return QUEUE_OUTCOME_DEFERRED;
 }
 
-void queue_deferred(struct queue_rcpt *r, const char *reply)
+enum queue_outcome queue_deferred(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                  void *arg)
 {
-    queue_defer(r, reply, 0);
+    return queue_defer(r, reply, 0, told, arg);
 }
 
-void queue_vetoed(struct queue_rcpt *r, const char *reply)
+enum queue_outcome queue_vetoed(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                void *arg)
 {
-    queue_defer(r, reply, 1);
+    return queue_defer(r, reply, 1, told, arg);
+}
+
+size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, const char *reply,
+                  queue_outcome_fn told, void *arg)
+{
+    struct queue_domain *qd = queue_domain_of(dr);
+    if (!dr || slot < 0 || slot >= qd->nlanes)
+        return 0;
+    struct queue_lane *lane = &qd->lanes[slot];
+    time_t now = time(NULL);
+    char text[1024];
+    size_t waiting = 0;
+    /* recipients past max_queue_lifetime leave now, as a deferral would make them */
+    for (struct queue_rcpt **link = &lane->head, *last = NULL; *link;) {
+        struct queue_rcpt *r = *link;
+        const char *why = queue_expiry(r, reply, now, text, sizeof(text));
+        if (!why) {
+            waiting++;
+            last = r;
+            link = &r->next;
+            lane->tail = last;
+            continue;
+        }
+        *link = r->next;
+        if (!*link)
+            lane->tail = last;
+        lane->count--;
+        qd->ready--;
+        q.stats.active--;
+        r->next = NULL;
+        if (told)
+            told(r, QUEUE_OUTCOME_BOUNCED, why, arg);
+        queue_bounce(r, why);
+    }
+    if (!lane->head)
+        lane->tail = NULL;
+    lane->held_until = now + (time_t)(seconds ? seconds : 1);
+    if (!lane->held) {
+        if (q.held_len == q.held_cap) {
+            size_t cap = q.held_cap ? q.held_cap * 2 : 16;
+            struct queue_held *grown = realloc(q.held, cap * sizeof(*grown));
+            if (!grown)
+                return waiting; /* not held: tried again at the next kick */
+            q.held = grown;
+            q.held_cap = cap;
+        }
+        q.held[q.held_len].qd = qd;
+        q.held[q.held_len].slot = slot;
+        q.held_len++;
+        lane->held = 1;
+    }
+    dr->transients++;
+    queue_hold_arm();
+    return waiting;
 }
 
 void queue_release(struct queue_rcpt *r)
 {
-    if (queue_operator_pending(r))
+    if (queue_operator_pending(r, NULL, NULL, NULL) >= 0)
         return;
     queue_land(r);
     if (queue_make_ready(r, 1) != 0) {
@@ -680,6 +957,57 @@ void queue_flush_domain(domain_record *dr)
         queue_undelay(due[i]);
     }
     free(due);
+}
+
+void queue_bindings_changed(void)
+{
+    for (struct queue_domain *qd = queue_domain_all(); qd; qd = qd->all_next) {
+        for (int slot = 0; slot < qd->nlanes; slot++) {
+            struct queue_lane *lane = &qd->lanes[slot];
+            if (!lane->count)
+                continue;
+            if (binding_available(slot)) {
+                queue_kick(qd, slot);
+                continue;
+            }
+            /* take the lane's recipients out; each goes back where its
+             * message now goes (another binding of its group, or here) */
+            struct queue_rcpt *r = lane->head;
+            lane->head = lane->tail = NULL;
+            qd->ready -= lane->count;
+            q.stats.active -= lane->count;
+            lane->count = 0;
+            while (r) {
+                struct queue_rcpt *next = r->next;
+                if (queue_make_ready(r, 0) != 0) {
+                    r->next_attempt = time(NULL) + 60;
+                    queue_make_delayed(r);
+                }
+                r = next;
+            }
+        }
+    }
+}
+
+struct queue_binding_counts {
+    uint64_t *counts;
+    int n;
+};
+
+/* Counts r under its message's binding. */
+static void queue_count_rcpt(const struct queue_rcpt *r, enum queue_rcpt_where where, void *arg)
+{
+    struct queue_binding_counts *c = arg;
+    (void)where;
+    if (r->msg->binding >= 0 && r->msg->binding < c->n)
+        c->counts[r->msg->binding]++;
+}
+
+void queue_count_by_binding(uint64_t *counts, int n)
+{
+    struct queue_binding_counts c = {counts, n};
+    memset(counts, 0, (size_t)n * sizeof(*counts));
+    queue_foreach_rcpt(queue_count_rcpt, &c);
 }
 
 void queue_get_stats(struct queue_stats *out)

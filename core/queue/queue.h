@@ -12,16 +12,20 @@
 struct event_base;
 
 /* One spooled message in memory (bodies stay on disk). One allocation: the
- * sender string lives right after the struct. */
+ * sender, group and auth_user strings live right after the struct. */
 struct queue_message {
     char id[SPOOL_ID_LEN + 1];
     char *sender;
-    ec_binding_slot binding;      /* chosen binding */
+    char *group;                  /* the binding group `binding` was chosen from (the mail
+                                   * may move within it), NULL: pinned to `binding` */
+    ec_binding_slot binding;      /* the binding its mail leaves from (or waits for) */
     uint32_t rcpt_open;           /* recipients not yet final (on disk) */
     uint64_t body_size;
     time_t received;
     unsigned is_dsn : 1;
-    unsigned refs : 29;           /* struct queue_rcpt alive for it (queued or in flight); the
+    unsigned smtputf8 : 1;        /* received with SMTPUTF8: internationalized addresses */
+    unsigned eightbit : 1;        /* 8-bit body: needs 8BITMIME at the next hop */
+    unsigned refs : 27;           /* struct queue_rcpt alive for it (queued or in flight); the
                                    * message is freed at 0, and its files removed when
                                    * rcpt_open is 0 too */
     unsigned op_delete : 1;       /* deleted by the operator while recipients were in
@@ -29,7 +33,7 @@ struct queue_message {
     unsigned op_bounce : 1;       /* bounced by the operator while recipients were in
                                    * flight: they bounce when the attempt ends undelivered */
     char *auth_user;              /* the SMTP AUTH user it came from (delivery log), NULL: none;
-                                   * in the same allocation, after the sender */
+                                   * in the same allocation, after the group */
 };
 
 /* One recipient of one message, queued on its domain record. One
@@ -62,8 +66,11 @@ void queue_shutdown(void);
  * recipients on their domain records, active or delayed by next_attempt.
  * Only PENDING recipients are queued; the envelope is freed (nothing of it is
  * kept). A message with no pending recipient is removed from the spool.
- * Binding: env->binding when known and not suspended, else one chosen from
- * env->binding_group, else slot 0. Recipients whose domain record cannot be
+ * Binding: env->binding when it can be used, else another of
+ * env->binding_group when one can, else env->binding all the same: its mail
+ * waits for it (a name no longer configured is added as an absent binding,
+ * binding_table_add_absent). Never a binding the envelope does not name or
+ * allow through its group. Recipients whose domain record cannot be
  * had (out of memory) are logged and not queued: their message then stays in
  * the spool until the next start. */
 void queue_add(struct spool_envelope *env);
@@ -74,40 +81,85 @@ size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **o
 /* Non-zero when (dr, slot) has ready work. */
 int queue_has_ready(domain_record *dr, ec_binding_slot slot);
 
+/* What became of a recipient. The queue decides it once, where the outcome
+ * is applied, and tells the caller (queue_outcome_fn), so that the delivery
+ * log, the binding and domain counters and the metrics all agree. */
+enum queue_outcome {
+    QUEUE_OUTCOME_DELIVERED,
+    QUEUE_OUTCOME_DEFERRED,
+    QUEUE_OUTCOME_BOUNCED,   /* a 5xx, expiry (max_queue_lifetime), or the operator's bounce */
+    QUEUE_OUTCOME_DELETED,   /* the operator deleted its message during the attempt */
+};
+/* "delivered", "deferred", "bounced", "deleted" (the delivery log's words). */
+const char *queue_outcome_name(enum queue_outcome o);
+/* Told the outcome decided for r, once, before r changes: `reason` is what
+ * the sender's DSN will say for a bounce (for an expiry, "4.4.7 message
+ * expired after N days in the queue: REPLY"), else the reply given. */
+typedef void (*queue_outcome_fn)(const struct queue_rcpt *r, enum queue_outcome o,
+                                 const char *reason, void *arg);
+
 /* Outcomes for a taken recipient; `reply` is the remote text or our reason.
- * queue_delivered and queue_failed free `r`; queue_deferred frees it when it
- * expired, else keeps it (delayed); queue_release keeps it (ready). Either
- * way it belongs to the queue again: only queue_take hands it out anew. */
+ * queue_delivered frees `r`; queue_failed frees it once the bounce is
+ * durable; queue_deferred frees it when it expired, else keeps it (delayed);
+ * queue_release keeps it (ready). Either way it belongs to the queue again:
+ * only queue_take hands it out anew. */
 void queue_delivered(struct queue_rcpt *r, const char *reply);
 /* Retry later per dr->limits (bounce once max_queue_lifetime is over):
  * attempts++, next_attempt = now + retry_schedule[min(attempts, count) - 1]
  * (300 s without limits), a T record in ID.st. Past max_queue_lifetime since
- * the message arrived it fails instead with "4.4.7 message expired after N
- * days in the queue: REPLY". */
-void queue_deferred(struct queue_rcpt *r, const char *reply);
+ * the message arrived it bounces instead with "4.4.7 message expired after N
+ * days in the queue: REPLY"; when the operator deleted or bounced the message
+ * during the attempt, that is carried out. `told` (may be NULL) hears the
+ * outcome; it is also returned. */
+enum queue_outcome queue_deferred(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                  void *arg);
 /* Like queue_deferred, for mail whose connection a post-bind module vetoed:
  * tried again after the domain's veto_retry, without advancing the retry
  * schedule (no remote was asked); still bounced after max_queue_lifetime. */
-void queue_vetoed(struct queue_rcpt *r, const char *reply);
+enum queue_outcome queue_vetoed(struct queue_rcpt *r, const char *reply, queue_outcome_fn told,
+                                void *arg);
+/* A veto: a module refused the connections for (dr, slot). Its ready mail
+ * stays ready as it is (no attempt counted, no record written): no new
+ * connection is made for it for `seconds`, then it is offered again. A
+ * recipient past its domain's max_queue_lifetime is bounced ("4.4.7 message
+ * expired after N days in the queue: REPLY"), told first like queue_deferred
+ * tells. Returns how many recipients wait. */
+size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, const char *reply,
+                  queue_outcome_fn told, void *arg);
 /* Bounce now: a DSN to the sender (none for the null sender or a DSN). The
  * DSN is spooled as a new message (null sender, is_dsn, the original's
- * binding) and queued once durable; one DSN per failed recipient. */
+ * binding), and the recipient is final (its B record) only once the DSN is
+ * durable; the DSN is queued after that. When the DSN cannot be spooled, the
+ * recipient stays in the spool (not final) and the bounce is tried again
+ * (docs/spool.md, "Bounces"). One DSN per failed recipient. */
 void queue_failed(struct queue_rcpt *r, const char *reply);
 /* Not attempted after all (connection lost before RCPT): back to ready, no attempt counted. */
 void queue_release(struct queue_rcpt *r);
-/* What an undelivered outcome of r will turn into because the operator
- * deleted or bounced its message during the attempt: "deleted", "bounced",
- * or NULL (none: deferred as usual). For the delivery log. */
-const char *queue_rcpt_pending_operation(const struct queue_rcpt *r);
 /* Every recipient of (dr, any binding) that is delayed becomes ready now. */
 void queue_flush_domain(domain_record *dr);
+
+/* The bindings changed (a reload, or their addresses were checked again):
+ * mail waiting on a binding that cannot be used moves to another of its
+ * group when one can be used now, and (domain, binding) pairs that can be
+ * used and have ready mail are told (queue_ready_fn). */
+void queue_bindings_changed(void);
+/* Forgets the domain records that have been idle (no mail in any state, no
+ * connection, no module data) since a sweep at least `idle_seconds` ago:
+ * memory stays bounded by the domains in use, not every domain ever seen.
+ * The queue runs it every minute with 10 minutes; tests call it. */
+void queue_sweep_domains(time_t now, unsigned idle_seconds);
+/* Recipients in memory per binding slot (ready, delayed and in flight), into
+ * counts[0..n) (zeroed first). */
+void queue_count_by_binding(uint64_t *counts, int n);
 
 struct queue_stats {
     uint64_t messages;
     uint64_t recipients;
     uint64_t active;
     uint64_t delayed;
-    uint64_t in_flight;
+    uint64_t in_flight;        /* being delivered, or being bounced (the DSN not yet durable) */
+    uint64_t bounces_waiting;  /* added: of those, bounces whose DSN could not be spooled, waiting
+                                * to be tried again */
 };
 void queue_get_stats(struct queue_stats *out);
 

@@ -10,6 +10,7 @@
 
 static struct queue_domain **buckets;
 static struct queue_domain *all;
+static void (*forget_hook)(domain_record *dr);
 static size_t bucket_count;
 static size_t record_count;
 
@@ -132,6 +133,38 @@ domain_record *queue_domain_get(const char *domain)
     if (++record_count > bucket_count * 2)
         queue_domain_grow();
     return &qd->record;
+}
+
+void queue_domain_set_forget_hook(void (*fn)(domain_record *dr))
+{
+    forget_hook = fn;
+}
+
+int queue_domain_has_module_data(const struct queue_domain *qd)
+{
+    for (size_t i = 0; i < qd->module_slots; i++)
+        if (qd->module_data[i])
+            return 1;
+    return 0;
+}
+
+void queue_domain_forget(struct queue_domain *qd)
+{
+    if (forget_hook)
+        forget_hook(&qd->record);
+    struct queue_domain **pp = &buckets[queue_domain_hash(qd->record.domain) % bucket_count];
+    while (*pp && *pp != qd)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = qd->next;
+    if (qd->all_prev)
+        qd->all_prev->all_next = qd->all_next;
+    else
+        all = qd->all_next;
+    if (qd->all_next)
+        qd->all_next->all_prev = qd->all_prev;
+    record_count--;
+    queue_domain_free(qd);
 }
 
 void queue_domain_foreach(void (*fn)(struct queue_domain *qd, void *arg), void *arg)

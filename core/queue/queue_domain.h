@@ -20,6 +20,7 @@ struct queue_domain {
     struct queue_domain *all_prev;
     uint32_t ready;                  /* recipients ready to be attempted now */
     uint32_t delayed;                /* recipients waiting for their next attempt */
+    uint32_t inflight;               /* recipients taken for delivery, no outcome yet */
     uint32_t connections;            /* outbound connections open, all bindings */
     uint32_t *binding_connections;   /* open outbound connections per binding slot */
     size_t binding_slots;            /* entries in binding_connections */
@@ -56,6 +57,15 @@ void queue_domain_foreach(void (*fn)(struct queue_domain *qd, void *arg), void *
 /* Remembers `text` (copied, truncated to 512 bytes) as the domain's last
  * delivery error, with the time; shown by vipmtactl. */
 void queue_domain_set_last_error(domain_record *dr, const char *text);
+/* Takes `qd` out of the registry and frees it (it must be idle: no mail, no
+ * connection; queue.c decides). The forget hook runs first. */
+void queue_domain_forget(struct queue_domain *qd);
+/* Called with each record about to be forgotten (the delivery engine drops
+ * what it keeps per domain). */
+void queue_domain_set_forget_hook(void (*fn)(domain_record *dr));
+/* Non-zero when a module keeps data on the record (it is never forgotten then). */
+int queue_domain_has_module_data(const struct queue_domain *qd);
+
 /* Points every record's limits into `cfg` (a reload, before `cfg` goes in
  * force: the one in force may be freed right after). */
 void queue_domain_registry_apply_config(const struct vipmta_config *cfg);

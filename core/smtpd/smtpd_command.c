@@ -124,13 +124,19 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtpd_command *
         return;
     }
     const char *domain = smtpd_address_domain(cmd->path);
-    if (!domain || !*domain) {
+    const char *rcpt = cmd->path;
+    if (!domain && strcasecmp(cmd->path, "postmaster") == 0 && s->cfg->postmaster) {
+        /* <Postmaster> without a domain is always accepted (RFC 5321 4.5.1),
+         * from any client: it goes to the configured postmaster address */
+        rcpt = s->cfg->postmaster;
+        domain = "";
+    } else if (!domain || !*domain) {
         smtpd_log(s, VIPMTA_LOG_INFO, "reject: RCPT to=<%s>: no domain: 501 5.1.3", path);
         smtpd_reply(s, "501 5.1.3 <%s>: Recipient address rejected: a domain is required", path);
         return;
     }
     smtpd_printable(domain, dom, sizeof(dom));
-    if (!s->may_relay && !s->auth_user && !smtpd_relay_domain(s->cfg, domain)) {
+    if (rcpt == cmd->path && !s->may_relay && !s->auth_user && !smtpd_relay_domain(s->cfg, domain)) {
         smtpd_log(s, VIPMTA_LOG_NOTICE,
                   "reject: RCPT from=<%s> to=<%s>: 554 5.7.1 Relay access denied",
                   smtpd_printable(s->sender, from, sizeof(from)), path);
@@ -151,7 +157,7 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtpd_command *
         s->rcpts = grown;
         s->rcpt_cap = cap;
     }
-    char *copy = strdup(cmd->path);
+    char *copy = strdup(rcpt);
     if (!copy) {
         smtpd_reply(s, "452 4.3.0 Error: out of memory, try again");
         return;
@@ -177,7 +183,7 @@ static void smtpd_cmd_data(struct smtpd_session *s)
         return;
     smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
     s->state = SMTPD_STATE_DATA;
-    smtpd_session_arm(s, s->cfg->smtp.data_timeout);
+    smtpd_session_arm_data(s);
 }
 
 static void smtpd_parse_failed(struct smtpd_session *s, enum smtpd_parse_status st,

@@ -21,6 +21,7 @@ static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char
     env->client_addr = strdup(s->addr_str);
     env->helo = strdup(s->helo ? s->helo : "");
     env->sender = strdup(s->sender ? s->sender : "");
+    env->smtputf8 = s->smtputf8;
     env->rcpts = calloc(s->rcpt_count, sizeof(*env->rcpts));
     env->auth_user = s->auth_user ? strdup(s->auth_user) : NULL;
     if (!env->client_addr || !env->helo || !env->sender || !env->rcpts ||
@@ -94,7 +95,7 @@ static void smtpd_commit_done(void *arg, int error)
         smtpd_session_free(s);
         return;
     }
-    smtpd_session_arm(s, s->cfg->smtp.command_timeout);
+    smtpd_session_arm(s, smtpd_session_command_timeout(s));
     smtpd_session_process(s); /* pipelined input that waited for this reply */
 }
 
@@ -103,7 +104,8 @@ void smtpd_commit(struct smtpd_session *s)
     struct smtpd_data *d = s->data;
     const struct vipmta_config *cfg = s->cfg;
 
-    if (d->write_errno || d->too_big || d->line_too_long) {
+    int bare = d->bare_eol && cfg->smtp.bare_line_ends_reject;
+    if (d->write_errno || d->too_big || d->line_too_long || bare) {
         control_stats_totals()->messages_rejected++;
         if (d->write_errno) {
             smtpd_log(s, VIPMTA_LOG_ERROR, "cannot write the message to the spool: %s: 451 4.3.0",
@@ -115,6 +117,11 @@ void smtpd_commit(struct smtpd_session *s)
                       (unsigned long long)d->size, cfg->smtp.max_message_size);
             smtpd_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size (%zu bytes)",
                         cfg->smtp.max_message_size);
+        } else if (bare) {
+            smtpd_log(s, VIPMTA_LOG_NOTICE, "reject: a line ends with a bare CR or LF "
+                      "(bare_line_ends reject): 554 5.6.0");
+            smtpd_reply(s, "554 5.6.0 Error: message rejected: a line ends with a bare CR or LF; "
+                        "end every line with CRLF (RFC 5321 2.3.8)");
         } else {
             smtpd_log(s, VIPMTA_LOG_NOTICE,
                       "reject: a text line is longer than %d octets: 554 5.6.0", SMTPD_TEXT_LINE_MAX);
@@ -152,6 +159,6 @@ void smtpd_commit(struct smtpd_session *s)
         control_stats_totals()->messages_rejected++;
         spool_envelope_free(env);
         smtpd_commit_end(s);
-        smtpd_session_arm(s, cfg->smtp.command_timeout);
+        smtpd_session_arm(s, smtpd_session_command_timeout(s));
     }
 }

@@ -117,9 +117,12 @@ static void smtpd_data_text(struct smtpd_data *d, const char *p, size_t n)
     smtpd_data_put(d, p, n);
 }
 
-/* The end of a line (CRLF, or a bare LF written as CRLF). */
+/* The end of a line: CRLF, or a bare CR or LF, written as CRLF either way
+ * (no bare CR or LF is ever stored, so none can reach a next hop). */
 static void smtpd_data_eol(struct smtpd_data *d, int crlf)
 {
+    if (!crlf)
+        d->bare_eol = 1;
     if (d->line_len + 2 > SMTPD_TEXT_LINE_MAX)
         d->line_too_long = 1;
     smtpd_data_put(d, "\r\n", 2);
@@ -166,9 +169,12 @@ int smtpd_data_scan(struct smtpd_data *d, const char *p, size_t len, size_t *use
                     *used = i;
                     return 1;
                 }
-                smtpd_data_eol(d, 1); /* LF "." CRLF: an empty line, not the end */
+                smtpd_data_eol(d, 1); /* bare CR/LF "." CRLF: an empty line, not the end */
             } else {
-                d->scan = SMTPD_SCAN_CR; /* ".\r" then text: a bare CR after the dropped dot */
+                /* "." then a bare CR: an empty line (the dot was a stuffing
+                 * one); c starts the next line */
+                smtpd_data_eol(d, 0);
+                d->scan = SMTPD_SCAN_BOL;
             }
             break;
         case SMTPD_SCAN_TEXT: {
@@ -196,11 +202,11 @@ int smtpd_data_scan(struct smtpd_data *d, const char *p, size_t len, size_t *use
                 d->scan = SMTPD_SCAN_BOL;
                 break;
             }
-            smtpd_data_text(d, "\r", 1); /* a bare CR is kept as text */
-            if (c == '\r')
-                i++;
-            else
-                d->scan = SMTPD_SCAN_TEXT;
+            /* a bare CR ends its line (SMTP smuggling: a next hop must never
+             * see a line end, or an end of data, that is not CRLF); c starts
+             * the next line */
+            smtpd_data_eol(d, 0);
+            d->scan = SMTPD_SCAN_BOL;
             break;
         }
     }
@@ -328,6 +334,7 @@ int smtpd_data_begin(struct smtpd_session *s)
     d->prev_crlf = 1;
     d->in_headers = 1;
     d->max_size = s->cfg->smtp.max_message_size;
+    d->deadline = time(NULL) + (time_t)s->cfg->smtp.data_deadline;
     d->out_len = smtpd_received(s, d->out, sizeof(d->out));
     s->data = d;
     return 0;

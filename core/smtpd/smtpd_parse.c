@@ -9,7 +9,7 @@
 typedef unsigned char uchar;
 
 /* A parse result: the status and the text for the reply. */
-struct verdict {
+struct smtpd_parse_verdict {
     enum smtpd_parse_status st;
     const char *text;
 };
@@ -94,7 +94,7 @@ static int smtpd_parse_utf8_valid(const uchar *s, size_t n)
     return 1;
 }
 
-static int has_8bit(const uchar *s, size_t n)
+static int smtpd_parse_has_8bit(const uchar *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (s[i] >= 0x80)
@@ -230,10 +230,10 @@ static int smtpd_parse_mailbox_valid(const uchar *s, size_t n, int utf8_ok, int 
  * stores the mailbox (source route stripped) in out (size SMTPD_PATH_MAX),
  * sets *pos past the '>' and returns SMTPD_PARSE_OK. `postmaster_ok` lets
  * RCPT name "<Postmaster>" without a domain. */
-static struct verdict smtpd_parse_parse_path(const uchar *a, size_t n, size_t *pos, int allow_null,
+static struct smtpd_parse_verdict smtpd_parse_path(const uchar *a, size_t n, size_t *pos, int allow_null,
                                  int postmaster_ok, const char *usage, char *out)
 {
-    struct verdict bad = {SMTPD_PARSE_SYNTAX, usage};
+    struct smtpd_parse_verdict bad = {SMTPD_PARSE_SYNTAX, usage};
     size_t start = *pos, i = start + 1, end;
     int quoted = 0;
 
@@ -262,7 +262,7 @@ static struct verdict smtpd_parse_parse_path(const uchar *a, size_t n, size_t *p
         if (!allow_null)
             return bad;
         out[0] = '\0';
-        return (struct verdict){SMTPD_PARSE_OK, NULL};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_OK, NULL};
     }
     if (a[i] == '@') {
         /* A-d-l = At-domain *( "," At-domain ) ":" -- accepted and dropped */
@@ -287,28 +287,28 @@ static struct verdict smtpd_parse_parse_path(const uchar *a, size_t n, size_t *p
         if (!(no_domain && postmaster_ok && smtpd_parse_ci_eq(a + i, mlen, "POSTMASTER")))
             return bad;
     }
-    if (has_8bit(a + i, mlen) && !smtpd_parse_utf8_valid(a + i, mlen)) {
+    if (smtpd_parse_has_8bit(a + i, mlen) && !smtpd_parse_utf8_valid(a + i, mlen)) {
         bad.text = "Syntax: address is not valid UTF-8";
         return bad;
     }
     memcpy(out, a + i, mlen); /* mlen <= SMTPD_PATH_MAX - 2 */
     out[mlen] = '\0';
-    return (struct verdict){SMTPD_PARSE_OK, NULL};
+    return (struct smtpd_parse_verdict){SMTPD_PARSE_OK, NULL};
 }
 
 /* Writes "<prefix><keyword>" into out->error_buf; the keyword is
  * [A-Za-z0-9-] by construction and is cut when long. */
-static struct verdict smtpd_parse_param_error(struct smtpd_command *out, const char *prefix, const uchar *kw,
+static struct smtpd_parse_verdict smtpd_parse_param_error(struct smtpd_command *out, const char *prefix, const uchar *kw,
                                   size_t kwlen)
 {
     int cut = kwlen > 40;
     snprintf(out->error_buf, sizeof(out->error_buf), "%s%.*s%s", prefix, (int)(cut ? 40 : kwlen),
              (const char *)kw, cut ? "..." : "");
-    return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, out->error_buf};
+    return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, out->error_buf};
 }
 
 /* Parses the space-separated esmtp-params in a[i..n) for MAIL (is_mail) or RCPT. */
-static struct verdict smtpd_parse_parse_params(const uchar *a, size_t n, size_t i, int is_mail,
+static struct smtpd_parse_verdict smtpd_parse_params(const uchar *a, size_t n, size_t i, int is_mail,
                                    struct smtpd_command *out)
 {
     unsigned seen = 0; /* bit per known parameter */
@@ -319,7 +319,7 @@ static struct verdict smtpd_parse_parse_params(const uchar *a, size_t n, size_t 
         if (!smtpd_parse_is_ws(a[j]) && (j == i || smtpd_parse_is_ws(a[j - 1])))
             count++;
     if (count > SMTPD_PARAMS_MAX)
-        return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Too many parameters"};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Too many parameters"};
     while (i < n) {
         while (i < n && smtpd_parse_is_ws(a[i]))
             i++;
@@ -336,7 +336,7 @@ static struct verdict smtpd_parse_parse_params(const uchar *a, size_t n, size_t 
         while (k < toklen && (smtpd_parse_is_alpha(t[k]) || smtpd_parse_is_digit(t[k]) || (k && t[k] == '-')))
             k++;
         if (k == 0 || (k < toklen && t[k] != '='))
-            return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Malformed parameter"};
+            return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Malformed parameter"};
         int has_val = k < toklen;
         const uchar *v = t + k + 1;
         size_t vlen = has_val ? toklen - k - 1 : 0;
@@ -353,14 +353,14 @@ static struct verdict smtpd_parse_parse_params(const uchar *a, size_t n, size_t 
         if (is_mail && smtpd_parse_ci_eq(t, k, "SIZE")) {
             bit = P_SIZE;
             if (!has_val || vlen > 20)
-                return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad SIZE parameter"};
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad SIZE parameter"};
             uint64_t sz = 0;
             for (size_t j = 0; j < vlen; j++) {
                 if (!smtpd_parse_is_digit(v[j]))
-                    return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad SIZE parameter"};
+                    return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad SIZE parameter"};
                 unsigned d = (unsigned)(v[j] - '0');
                 if (sz > (UINT64_MAX - d) / 10)
-                    return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad SIZE parameter"};
+                    return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad SIZE parameter"};
                 sz = sz * 10 + d;
             }
             out->has_size = 1;
@@ -372,25 +372,25 @@ static struct verdict smtpd_parse_parse_params(const uchar *a, size_t n, size_t 
             else if (has_val && smtpd_parse_ci_eq(v, vlen, "8BITMIME"))
                 out->body = SMTPD_BODY_8BITMIME;
             else
-                return (struct verdict){SMTPD_PARSE_BAD_PARAMETER,
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER,
                                         "Bad BODY parameter (7BIT or 8BITMIME)"};
         } else if (is_mail && smtpd_parse_ci_eq(t, k, "SMTPUTF8")) {
             bit = P_UTF8;
             if (has_val)
-                return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "SMTPUTF8 takes no value"};
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "SMTPUTF8 takes no value"};
             out->smtputf8 = 1;
         } else if (is_mail && smtpd_parse_ci_eq(t, k, "AUTH")) {
             bit = P_AUTH; /* RFC 4954 5: the submitter's identity; accepted, not trusted */
             if (!has_val)
-                return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad AUTH parameter"};
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad AUTH parameter"};
         } else if (!is_mail && smtpd_parse_ci_eq(t, k, "NOTIFY")) {
             bit = P_NOTIFY; /* DSN (RFC 3461) is not offered: accepted, ignored */
             if (!has_val)
-                return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad NOTIFY parameter"};
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad NOTIFY parameter"};
         } else if (!is_mail && smtpd_parse_ci_eq(t, k, "ORCPT")) {
             bit = P_ORCPT; /* likewise */
             if (!has_val)
-                return (struct verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad ORCPT parameter"};
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad ORCPT parameter"};
         } else {
             return smtpd_parse_param_error(out, "Unsupported parameter: ", t, k);
         }
@@ -398,53 +398,53 @@ static struct verdict smtpd_parse_parse_params(const uchar *a, size_t n, size_t 
             return smtpd_parse_param_error(out, "Duplicate parameter: ", t, k);
         seen |= bit;
     }
-    return (struct verdict){SMTPD_PARSE_OK, NULL};
+    return (struct smtpd_parse_verdict){SMTPD_PARSE_OK, NULL};
 }
 
 /* MAIL FROM:<path> [params] / RCPT TO:<path> [params]; a[0..n) is the argument. */
-static struct verdict smtpd_parse_parse_mail_rcpt(const uchar *a, size_t n, int is_mail, struct smtpd_command *out)
+static struct smtpd_parse_verdict smtpd_parse_mail_rcpt(const uchar *a, size_t n, int is_mail, struct smtpd_command *out)
 {
     const char *usage = is_mail ? TXT_MAIL : TXT_RCPT;
     const char *kw = is_mail ? "FROM:" : "TO:";
     size_t kwlen = strlen(kw), i;
-    struct verdict v;
+    struct smtpd_parse_verdict v;
 
     if (n < kwlen || !smtpd_parse_ci_eq(a, kwlen, kw))
-        return (struct verdict){SMTPD_PARSE_SYNTAX, usage};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, usage};
     i = kwlen;
     while (i < n && smtpd_parse_is_ws(a[i]))
         i++;
     if (i >= n || a[i] != '<')
-        return (struct verdict){SMTPD_PARSE_SYNTAX, usage};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, usage};
     size_t path_start = i;
-    v = smtpd_parse_parse_path(a, n, &i, is_mail, !is_mail, usage, out->path);
+    v = smtpd_parse_path(a, n, &i, is_mail, !is_mail, usage, out->path);
     if (v.st != SMTPD_PARSE_OK)
         return v;
     size_t path_end = i;
     if (i < n && !smtpd_parse_is_ws(a[i]))
-        return (struct verdict){SMTPD_PARSE_SYNTAX, usage};
-    v = smtpd_parse_parse_params(a, n, i, is_mail, out);
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, usage};
+    v = smtpd_parse_params(a, n, i, is_mail, out);
     if (v.st != SMTPD_PARSE_OK)
         return v;
     /* non-ASCII in the reverse-path needs SMTPUTF8 (RFC 6531 3.4) */
-    if (is_mail && !out->smtputf8 && has_8bit(a + path_start, path_end - path_start))
-        return (struct verdict){SMTPD_PARSE_SYNTAX, "Syntax: non-ASCII address needs SMTPUTF8"};
-    return (struct verdict){SMTPD_PARSE_OK, NULL};
+    if (is_mail && !out->smtputf8 && smtpd_parse_has_8bit(a + path_start, path_end - path_start))
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, "Syntax: non-ASCII address needs SMTPUTF8"};
+    return (struct smtpd_parse_verdict){SMTPD_PARSE_OK, NULL};
 }
 
 /* HELO/EHLO: exactly one Domain or address-literal. */
-static struct verdict smtpd_parse_parse_hello(const uchar *a, size_t n, int ehlo, struct smtpd_command *out)
+static struct smtpd_parse_verdict smtpd_parse_hello(const uchar *a, size_t n, int ehlo, struct smtpd_command *out)
 {
     const char *usage = ehlo ? "Syntax: EHLO hostname" : "Syntax: HELO hostname";
     for (size_t i = 0; i < n; i++)
         if (smtpd_parse_is_ws(a[i]))
-            return (struct verdict){SMTPD_PARSE_SYNTAX, usage};
+            return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, usage};
     int ok = (n && a[0] == '[') ? smtpd_parse_address_literal_valid(a, n) : smtpd_parse_domain_valid(a, n, 0, 1);
     if (!ok)
-        return (struct verdict){SMTPD_PARSE_SYNTAX, usage};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, usage};
     memcpy(out->arg, a, n);
     out->arg[n] = '\0';
-    return (struct verdict){SMTPD_PARSE_OK, NULL};
+    return (struct smtpd_parse_verdict){SMTPD_PARSE_OK, NULL};
 }
 
 struct verb_def {
@@ -470,7 +470,7 @@ static const struct verb_def verbs[] = {
     {"AUTH", SMTPD_VERB_AUTH, ARG_REQUIRED, "Syntax: AUTH mechanism [initial-response]"},
 };
 
-static struct verdict smtpd_parse_parse_line(const uchar *s, size_t len, struct smtpd_command *out)
+static struct smtpd_parse_verdict smtpd_parse_line(const uchar *s, size_t len, struct smtpd_command *out)
 {
     /* strip the line end: CRLF, bare LF, or (tolerated) a lone trailing CR */
     if (len && s[len - 1] == '\n')
@@ -478,10 +478,10 @@ static struct verdict smtpd_parse_parse_line(const uchar *s, size_t len, struct 
     if (len && s[len - 1] == '\r')
         len--;
     if (len > SMTPD_COMMAND_LINE_MAX - 2)
-        return (struct verdict){SMTPD_PARSE_LINE_TOO_LONG, "Syntax: line too long"};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_LINE_TOO_LONG, "Syntax: line too long"};
     for (size_t i = 0; i < len; i++)
         if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7F)
-            return (struct verdict){SMTPD_PARSE_SYNTAX, "Syntax: invalid character in command"};
+            return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, "Syntax: invalid character in command"};
 
     size_t vlen = 0;
     while (vlen < len && !smtpd_parse_is_ws(s[vlen]))
@@ -491,7 +491,7 @@ static struct verdict smtpd_parse_parse_line(const uchar *s, size_t len, struct 
         if (smtpd_parse_ci_eq(s, vlen, verbs[k].name))
             def = &verbs[k];
     if (!def)
-        return (struct verdict){SMTPD_PARSE_UNKNOWN_COMMAND, "Syntax: command not recognized"};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_UNKNOWN_COMMAND, "Syntax: command not recognized"};
     out->verb = def->verb;
 
     /* the argument, without surrounding white space */
@@ -507,33 +507,33 @@ static struct verdict smtpd_parse_parse_line(const uchar *s, size_t len, struct 
     case SMTPD_VERB_HELO:
     case SMTPD_VERB_EHLO:
         if (alen == 0)
-            return (struct verdict){SMTPD_PARSE_SYNTAX, def->usage};
-        return smtpd_parse_parse_hello(arg, alen, def->verb == SMTPD_VERB_EHLO, out);
+            return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, def->usage};
+        return smtpd_parse_hello(arg, alen, def->verb == SMTPD_VERB_EHLO, out);
     case SMTPD_VERB_MAIL:
-        return smtpd_parse_parse_mail_rcpt(arg, alen, 1, out);
+        return smtpd_parse_mail_rcpt(arg, alen, 1, out);
     case SMTPD_VERB_RCPT:
-        return smtpd_parse_parse_mail_rcpt(arg, alen, 0, out);
+        return smtpd_parse_mail_rcpt(arg, alen, 0, out);
     default:
         break;
     }
     if (def->arg == ARG_NONE && alen)
-        return (struct verdict){SMTPD_PARSE_SYNTAX, def->usage};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, def->usage};
     if (def->arg == ARG_REQUIRED && !alen)
-        return (struct verdict){SMTPD_PARSE_SYNTAX, def->usage};
+        return (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, def->usage};
     memcpy(out->arg, arg, alen); /* alen <= SMTPD_COMMAND_LINE_MAX - 2 */
     out->arg[alen] = '\0';
-    return (struct verdict){SMTPD_PARSE_OK, NULL};
+    return (struct smtpd_parse_verdict){SMTPD_PARSE_OK, NULL};
 }
 
 enum smtpd_parse_status smtpd_parse_command(const char *line, size_t len, struct smtpd_command *out,
                                           const char **error_text)
 {
-    struct verdict v;
+    struct smtpd_parse_verdict v;
     memset(out, 0, sizeof(*out));
     if (!line && len)
-        v = (struct verdict){SMTPD_PARSE_SYNTAX, "Syntax: invalid command"};
+        v = (struct smtpd_parse_verdict){SMTPD_PARSE_SYNTAX, "Syntax: invalid command"};
     else
-        v = smtpd_parse_parse_line((const uchar *)line, len, out);
+        v = smtpd_parse_line((const uchar *)line, len, out);
     if (v.st != SMTPD_PARSE_OK) {
         /* keep the verb (servers may want it for logging) but no half-parsed data */
         enum smtpd_verb verb = out->verb;

@@ -46,6 +46,7 @@ static struct event *accept_pause;
 static struct smtpd_session *sessions;
 static unsigned session_count;
 static int stopping;
+static int busy; /* smtpd_server_busy(), as last checked */
 static int draining; /* smtpd_server_stop is running the loop until the sessions are gone */
 static struct smtpd_ip_count *ip_counts[SMTPD_IP_BUCKETS];
 
@@ -59,8 +60,11 @@ unsigned smtpd_server_session_count(void)
     return session_count;
 }
 
-/* The address bytes of `sa` (IPv4-mapped IPv6 counts as IPv4). */
-static int smtpd_addr_key(const struct sockaddr *sa, unsigned char key[16], int *family)
+/* The key sessions from `sa` are counted under for max_sessions_per_ip: the
+ * IPv4 address (IPv4-mapped IPv6 counts as IPv4), or the IPv6 network of
+ * `v6_prefix` bits (one client usually has a whole /64). */
+int smtpd_client_key(const struct sockaddr *sa, unsigned v6_prefix, unsigned char key[16],
+                     int *family)
 {
     memset(key, 0, 16);
     if (sa->sa_family == AF_INET) {
@@ -76,17 +80,20 @@ static int smtpd_addr_key(const struct sockaddr *sa, unsigned char key[16], int 
         } else {
             memcpy(key, s6->sin6_addr.s6_addr, 16);
             *family = AF_INET6;
+            for (unsigned bit = v6_prefix < 128 ? v6_prefix : 128; bit < 128; bit++)
+                key[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
         }
         return 0;
     }
     return -1;
 }
 
-static struct smtpd_ip_count **smtpd_ip_slot(const struct sockaddr *sa, int create)
+static struct smtpd_ip_count **smtpd_ip_slot(const struct sockaddr *sa, unsigned v6_prefix,
+                                             int create)
 {
     unsigned char key[16];
     int family;
-    if (smtpd_addr_key(sa, key, &family) != 0)
+    if (smtpd_client_key(sa, v6_prefix, key, &family) != 0)
         return NULL;
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < sizeof(key); i++)
@@ -106,11 +113,13 @@ static struct smtpd_ip_count **smtpd_ip_slot(const struct sockaddr *sa, int crea
     return pp;
 }
 
-static unsigned smtpd_ip_sessions(const struct sockaddr *sa)
+static unsigned smtpd_ip_sessions(const struct sockaddr *sa, unsigned v6_prefix)
 {
-    struct smtpd_ip_count **pp = smtpd_ip_slot(sa, 0);
+    struct smtpd_ip_count **pp = smtpd_ip_slot(sa, v6_prefix, 0);
     return pp ? (*pp)->count : 0;
 }
+
+static void smtpd_server_check_busy(void);
 
 void smtpd_registry_remove(struct smtpd_session *s)
 {
@@ -123,14 +132,47 @@ void smtpd_registry_remove(struct smtpd_session *s)
     s->prev = s->next = NULL;
     if (session_count)
         session_count--;
-    struct smtpd_ip_count **pp = smtpd_ip_slot((const struct sockaddr *)&s->addr, 0);
+    /* counted at connect under the key of the config the session holds */
+    struct smtpd_ip_count **pp =
+        smtpd_ip_slot((const struct sockaddr *)&s->addr, s->cfg->smtp.ipv6_prefix, 0);
     if (pp && --(*pp)->count == 0) {
         struct smtpd_ip_count *dead = *pp;
         *pp = dead->next;
         free(dead);
     }
+    smtpd_server_check_busy();
     if (draining && session_count == 0)
         event_base_loopbreak(server_base);
+}
+
+int smtpd_server_busy(const struct vipmta_config *cfg)
+{
+    const struct config_smtp_limits *lim = &cfg->smtp;
+    return lim->max_sessions && (uint64_t)session_count * 100 >=
+                                    (uint64_t)lim->max_sessions * lim->busy_percent;
+}
+
+/* Entering or leaving the busy state: said once each way; on entering,
+ * every session waiting for a command gets the short busy timeout now, so
+ * that idle sessions cannot hold every slot for command_timeout. */
+static void smtpd_server_check_busy(void)
+{
+    const struct vipmta_config *cfg = config_current();
+    int now_busy = cfg && smtpd_server_busy(cfg);
+    if (now_busy == busy)
+        return;
+    busy = now_busy;
+    if (!busy) {
+        log_write("smtpd", VIPMTA_LOG_NOTICE, "no longer busy: %u sessions; command_timeout %us "
+                  "again", session_count, cfg ? cfg->smtp.command_timeout : 0);
+        return;
+    }
+    log_write("smtpd", VIPMTA_LOG_WARNING, "busy: %u sessions of max_sessions %u: clients waiting "
+              "to send a command get busy_command_timeout %us", session_count,
+              cfg->smtp.max_sessions, cfg->smtp.busy_command_timeout);
+    for (struct smtpd_session *s = sessions; s; s = s->next)
+        if (s->state == SMTPD_STATE_COMMAND && !s->processing)
+            smtpd_session_arm(s, smtpd_session_command_timeout(s));
 }
 
 static int smtpd_client_may_relay(const struct sockaddr *sa)
@@ -197,15 +239,17 @@ static void smtpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, stru
         smtpd_refuse(fd, "", "");
         return;
     }
-    unsigned from_ip = smtpd_ip_sessions(sa);
+    unsigned from_ip = smtpd_ip_sessions(sa, lim->ipv6_prefix);
     if (lim->max_sessions_per_ip && from_ip >= lim->max_sessions_per_ip) {
+        int v6 = sa->sa_family == AF_INET6 && strchr(addr, ':');
         log_write("smtpd", VIPMTA_LOG_NOTICE,
-                  "client=%s: refused: too many sessions from this address (%u, max_sessions_per_ip %u): 421 4.7.0",
-                  addr, from_ip, lim->max_sessions_per_ip);
+                  "client=%s: refused: too many sessions from this %s (%u, max_sessions_per_ip "
+                  "%u%s): 421 4.7.0", addr, v6 ? "network" : "address", from_ip,
+                  lim->max_sessions_per_ip, v6 ? ", per IPv6 network of ipv6_prefix bits" : "");
         smtpd_refuse(fd, addr, " from ");
         return;
     }
-    struct smtpd_ip_count **pp = smtpd_ip_slot(sa, 1);
+    struct smtpd_ip_count **pp = smtpd_ip_slot(sa, lim->ipv6_prefix, 1);
     if (!pp) {
         log_write("smtpd", VIPMTA_LOG_ERROR, "client=%s: refused: out of memory", addr);
         close(fd);
@@ -241,6 +285,7 @@ static void smtpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, stru
         sessions->prev = s;
     sessions = s;
     session_count++;
+    smtpd_server_check_busy();
 }
 
 static void smtpd_accept_resume(evutil_socket_t fd, short what, void *arg)

@@ -83,7 +83,7 @@ struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, sockl
     smtpd_log(s, VIPMTA_LOG_INFO, "connect (relay %s%s)", may_relay ? "allowed" : "to relay_domains only",
               s->state == SMTPD_STATE_TLS ? ", implicit TLS" : "");
     smtpd_reply(s, "220 %s ESMTP vipmta", cfg->hostname);
-    smtpd_session_arm(s, cfg->smtp.command_timeout);
+    smtpd_session_arm(s, smtpd_session_command_timeout(s));
     return s;
 }
 
@@ -124,6 +124,25 @@ void smtpd_session_arm(struct smtpd_session *s, unsigned seconds)
     }
     struct timeval tv = {(time_t)seconds, 0};
     evtimer_add(s->timer, &tv);
+}
+
+unsigned smtpd_session_command_timeout(const struct smtpd_session *s)
+{
+    return smtpd_server_busy(s->cfg) ? s->cfg->smtp.busy_command_timeout
+                                     : s->cfg->smtp.command_timeout;
+}
+
+void smtpd_session_arm_data(struct smtpd_session *s)
+{
+    unsigned seconds = s->cfg->smtp.data_timeout;
+    if (s->data) {
+        time_t left = s->data->deadline - time(NULL);
+        if (left < 1)
+            left = 1;
+        if ((time_t)seconds > left)
+            seconds = (unsigned)left;
+    }
+    smtpd_session_arm(s, seconds);
 }
 
 int smtpd_session_error(struct smtpd_session *s)
@@ -321,7 +340,7 @@ void smtpd_session_process(struct smtpd_session *s)
         if (s->peer_eof)
             smtpd_session_close(s);
         else if (lines)
-            smtpd_session_arm(s, s->cfg->smtp.command_timeout);
+            smtpd_session_arm(s, smtpd_session_command_timeout(s));
     }
 }
 
@@ -334,7 +353,7 @@ static void smtpd_on_read(struct bufferevent *bev, void *arg)
         return;
     }
     if (s->state == SMTPD_STATE_DATA)
-        smtpd_session_arm(s, s->cfg->smtp.data_timeout);
+        smtpd_session_arm_data(s);
     smtpd_session_process(s);
 }
 
@@ -421,16 +440,21 @@ static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg)
         smtpd_session_free(s);
         return;
     case SMTPD_STATE_DATA:
-        smtpd_log(s, VIPMTA_LOG_NOTICE,
-                  "timeout during DATA (data_timeout %us), message dropped: 421 4.4.2",
-                  cfg->smtp.data_timeout);
+        if (s->data && time(NULL) >= s->data->deadline)
+            smtpd_log(s, VIPMTA_LOG_NOTICE, "DATA not over within data_deadline %us, message "
+                      "dropped: 421 4.4.2", cfg->smtp.data_deadline);
+        else
+            smtpd_log(s, VIPMTA_LOG_NOTICE,
+                      "timeout during DATA (data_timeout %us), message dropped: 421 4.4.2",
+                      cfg->smtp.data_timeout);
         smtpd_data_abort(s);
         smtpd_transaction_reset(s);
         s->state = SMTPD_STATE_COMMAND;
         break;
     case SMTPD_STATE_COMMAND:
-        smtpd_log(s, VIPMTA_LOG_NOTICE, "timeout waiting for a command (command_timeout %us): 421 4.4.2",
-                  cfg->smtp.command_timeout);
+        smtpd_log(s, VIPMTA_LOG_NOTICE, "timeout waiting for a command (%s %us): 421 4.4.2",
+                  smtpd_server_busy(cfg) ? "busy_command_timeout" : "command_timeout",
+                  smtpd_session_command_timeout(s));
         break;
     }
     smtpd_reply(s, "421 4.4.2 %s Error: timeout exceeded, closing connection", cfg->hostname);

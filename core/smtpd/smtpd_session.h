@@ -46,14 +46,16 @@ enum smtpd_scan {
     SMTPD_SCAN_DOT,     /* read "." at the beginning of a line */
     SMTPD_SCAN_DOT_CR,  /* read ".\r" at the beginning of a line */
     SMTPD_SCAN_TEXT,    /* inside a line */
-    SMTPD_SCAN_CR,      /* inside a line, read a "\r" not yet known to end it */
+    SMTPD_SCAN_CR,      /* inside a line, read a "\r": CRLF, or a bare CR, the next byte says */
 };
 
 /* The DATA phase of one message. */
 struct smtpd_data {
     struct spool_writer *writer;
     enum smtpd_scan scan;
-    int prev_crlf;          /* the previous line ended with CRLF (not a bare LF) */
+    int prev_crlf;          /* the previous line ended with CRLF (not a bare CR or LF) */
+    int bare_eol;           /* a line ended with a bare CR or LF (stored as CRLF) */
+    time_t deadline;        /* when the DATA phase must be over (smtp.data_deadline) */
     size_t line_len;        /* raw octets of the current line so far */
     uint64_t size;          /* message octets (dot-unstuffed, CRLF lines) */
     uint64_t max_size;      /* 0: no limit */
@@ -107,10 +109,16 @@ struct smtpd_session {
     struct smtpd_auth *auth;           /* an AUTH exchange, NULL outside one */
 };
 
-/* smtp_server.c: the server-wide state. */
-const struct vipmta_config *smtpd_config(void);
+/* smtpd_server.c: the server-wide state. */
 struct event_base *smtpd_base(void);
 void smtpd_registry_remove(struct smtpd_session *s);
+/* The key a client at `sa` is counted under for max_sessions_per_ip: its
+ * IPv4 address (an IPv4-mapped IPv6 one too), or its IPv6 address cut to
+ * `v6_prefix` bits; 0, or -1 for another family. */
+int smtpd_client_key(const struct sockaddr *sa, unsigned v6_prefix, unsigned char key[16],
+                     int *family);
+/* Non-zero while over smtp.busy_percent of smtp.max_sessions are open. */
+int smtpd_server_busy(const struct vipmta_config *cfg);
 
 /* smtpd_session.c: the connection. */
 struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
@@ -129,6 +137,12 @@ void smtpd_session_close(struct smtpd_session *s);
 void smtpd_session_process(struct smtpd_session *s);
 /* Arms the session timer for `seconds` (0: disarms it). */
 void smtpd_session_arm(struct smtpd_session *s, unsigned seconds);
+/* Seconds to wait for the next command: command_timeout, or
+ * busy_command_timeout while the server is busy. */
+unsigned smtpd_session_command_timeout(const struct smtpd_session *s);
+/* Arms the timer for the DATA phase: data_timeout for the next read, but
+ * never past the phase's deadline (data_deadline). */
+void smtpd_session_arm_data(struct smtpd_session *s);
 /* The server is stopping: 421 now when idle, after the transaction otherwise. */
 void smtpd_session_stop(struct smtpd_session *s);
 /* Server stopped: frees the session now (a pending commit keeps it until `done`). */

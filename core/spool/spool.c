@@ -125,7 +125,7 @@ static void spool_sync_files(struct spool_sync_file *files, size_t n)
         for (size_t i = 0; i < m; i++) {
             struct spool_sync_file *f = &files[base + i];
             spool_name(name, f->owner->id, f->ext);
-            int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+            int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
             if (fd < 0) {
                 if (!(errno == ENOENT && !f->owner->commit) && !f->owner->error)
                     f->owner->error = errno;
@@ -318,13 +318,13 @@ static int spool_open_dir(const char *dir, const char *sub, char *errbuf, size_t
     snprintf(path, sizeof(path), "%s/%s", dir, sub);
     if (spool_mkdir(path, errbuf, errlen) != 0)
         return -1;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     /* writable? create and remove a probe file */
-    int probe = openat(fd, ".probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int probe = openat(fd, ".probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (probe < 0) {
         snprintf(errbuf, errlen, "%s is not writable: %s", path, strerror(errno));
         close(fd);
@@ -341,7 +341,7 @@ static int spool_open_dir(const char *dir, const char *sub, char *errbuf, size_t
  * each other's messages. */
 static int spool_lock_dir(const char *dir, char *errbuf, size_t errlen)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot open it: %s", strerror(errno));
         return -1;
@@ -514,6 +514,7 @@ struct spool_writer {
     char id[SPOOL_ID_LEN + 1];
     uint64_t size;
     uint32_t crc;
+    unsigned char high;  /* every byte written, OR-ed: bit 7 set means 8-bit content */
 };
 
 struct spool_writer *spool_writer_open(void)
@@ -529,7 +530,7 @@ struct spool_writer *spool_writer_open(void)
     for (int tries = 0; tries < 100; tries++) {
         spool_new_id(w->id);
         spool_name(name, w->id, "body");
-        w->fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        w->fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (w->fd >= 0)
             return w;
         if (errno != EEXIST)
@@ -556,6 +557,8 @@ int spool_writer_write(struct spool_writer *w, const void *data, size_t len)
     if (spool_write_all(w->fd, data, len) != 0)
         return -1;
     w->crc = spool_crc32(w->crc, data, len);
+    for (size_t i = 0; i < len && !(w->high & 0x80); i++)
+        w->high |= ((const unsigned char *)data)[i];
     w->size += len;
     return 0;
 }
@@ -569,11 +572,19 @@ static void spool_unlink_msg(const char *id)
     unlinkat(spool_queue_fd, name, 0);
 }
 
+void spool_writer_close_body(struct spool_writer *w)
+{
+    if (w && w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+}
+
 void spool_writer_abort(struct spool_writer *w)
 {
     if (!w)
         return;
-    close(w->fd);
+    spool_writer_close_body(w);
     spool_unlink_msg(w->id);
     free(w);
 }
@@ -601,17 +612,18 @@ int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spoo
     memcpy(env->id, w->id, SPOOL_ID_LEN + 1);
     env->body_size = w->size;
     env->body_crc = w->crc;
+    env->eightbit = (w->high & 0x80) != 0;
     if (env->received == 0)
         env->received = time(NULL);
     if (spool_env_format(env, &text) != 0 || !(it = spool_item_new(w->id, done, arg)))
         goto fail;
     spool_name(name, w->id, "env");
-    envfd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    envfd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (envfd < 0 || spool_write_all(envfd, text.data, text.len) != 0)
         goto fail;
     spool_buf_free(&text);
     close(envfd);
-    close(w->fd);
+    spool_writer_close_body(w);
     it->commit = 1;
     free(w);
     spool_enqueue(it);
@@ -634,7 +646,7 @@ static int spool_st_append(const char *id, const char *line, size_t len)
 {
     char name[SPOOL_ID_LEN + 8];
     spool_name(name, id, "st");
-    int fd = openat(spool_queue_fd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = openat(spool_queue_fd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
     int rc = spool_write_all(fd, line, len);
@@ -644,19 +656,19 @@ static int spool_st_append(const char *id, const char *line, size_t len)
     return rc;
 }
 
-static int spool_record_final(const char *id, char kind, unsigned rcpt_index, spool_done_cb done,
-                              void *arg)
+/* Appends `line` to ID.st and queues it for the next group sync; `done` runs
+ * once it is durable. */
+static int spool_record_synced(const char *id, const char *line, size_t len, spool_done_cb done,
+                               void *arg)
 {
-    char line[64];
     if (spool_queue_fd < 0 || !id || !spool_id_valid(id)) {
         errno = EINVAL;
         return -1;
     }
-    int len = snprintf(line, sizeof(line), "%c %u %lld\n", kind, rcpt_index, (long long)time(NULL));
     struct spool_sync_item *it = spool_item_new(id, done, arg);
     if (!it)
         return -1;
-    if (spool_st_append(id, line, (size_t)len) != 0) {
+    if (spool_st_append(id, line, len) != 0) {
         int saved = errno;
         free(it);
         errno = saved;
@@ -665,6 +677,26 @@ static int spool_record_final(const char *id, char kind, unsigned rcpt_index, sp
     /* records of one message in one round share one fdatasync */
     spool_enqueue(it);
     return 0;
+}
+
+static int spool_record_final(const char *id, char kind, unsigned rcpt_index, spool_done_cb done,
+                              void *arg)
+{
+    char line[64];
+    int len = snprintf(line, sizeof(line), "%c %u %lld\n", kind, rcpt_index, (long long)time(NULL));
+    return spool_record_synced(id, line, (size_t)len, done, arg);
+}
+
+int spool_record_bouncing(const char *id, unsigned rcpt_index, const char *dsn_id,
+                          spool_done_cb done, void *arg)
+{
+    char line[64];
+    if (!dsn_id || strlen(dsn_id) != SPOOL_ID_LEN || !spool_id_valid(dsn_id)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int len = snprintf(line, sizeof(line), "F %u %s\n", rcpt_index, dsn_id);
+    return spool_record_synced(id, line, (size_t)len, done, arg);
 }
 
 int spool_record_delivered(const char *id, unsigned rcpt_index, spool_done_cb done, void *arg)
@@ -708,7 +740,7 @@ int spool_open_body(const char *id)
         return -1;
     }
     spool_name(name, id, "body");
-    return openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+    return openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 }
 
 const char *spool_dir_path(void)

@@ -11,9 +11,11 @@
  *   queue/ID.body   the message as received (Received: header first, dot-unstuffed, CRLF lines)
  *   queue/ID.env    the envelope, text, one "key value" per line, ending "end SIZE CRC32"
  *                   (values: bytes < 0x20, 0x7f and '%' written as %XX; keys: version, id,
- *                   received, client, helo, sender, binding_group, binding, auth, dsn, rcpt...,
- *                   end; readers ignore keys they do not know, so `auth` needs no new version)
- *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next"
+ *                   received, client, helo, sender, binding_group, binding, auth, dsn, smtputf8,
+ *                   8bit, rcpt..., end; smtputf8 and 8bit only when 1, auth only for SMTP AUTH
+ *                   clients; readers ignore keys they do not know)
+ *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next",
+ *                   "F idx dsnid" (a bounce in progress)
  *   quarantine/     torn or unreadable files moved aside at recovery, with a log line
  * A message is acknowledged (250) only after .body and .env are durable.
  * ID.env is the commit point: a message exists iff its ID.env is complete.
@@ -44,6 +46,8 @@ struct spool_envelope {
     char *binding_group;       /* assignment: group name or NULL */
     char *binding;             /* assignment: binding name (default: "default") */
     int is_dsn;                /* a bounce we generated: never bounced itself */
+    int smtputf8;              /* received with MAIL ... SMTPUTF8 (RFC 6531) */
+    int eightbit;              /* the body has bytes over 0x7f (set by spool_writer_commit) */
     uint64_t body_size;
     uint32_t body_crc;
     struct spool_rcpt *rcpts;
@@ -82,8 +86,12 @@ int spool_writer_write(struct spool_writer *w, const void *data, size_t len);
 uint64_t spool_writer_size(const struct spool_writer *w);
 /* Discards the message and its files. */
 void spool_writer_abort(struct spool_writer *w);
-/* Writes the envelope (env->id, body_size and body_crc are filled in from the
- * writer; received too when 0), queues both files for the next group sync and
+/* The body is complete: closes its file now (commit and abort need no
+ * descriptor), so that a writer may wait (a DSN waits for its F record)
+ * without holding one. Writes after this fail (EBADF). */
+void spool_writer_close_body(struct spool_writer *w);
+/* Writes the envelope (env->id, body_size, body_crc and eightbit are filled
+ * in from the writer; received too when 0), queues both files for the next group sync and
  * frees the writer. `env` stays the caller's (only read during the call).
  * Durable means: fdatasync of ID.body and ID.env (or one syncfs, see
  * spool_set_sync_method) and one fsync of queue/ shared by the round. If the
@@ -101,6 +109,15 @@ int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env,
  * message share one open file and one fdatasync. */
 int spool_record_delivered(const char *id, unsigned rcpt_index, spool_done_cb done, void *arg);
 int spool_record_bounced(const char *id, unsigned rcpt_index, spool_done_cb done, void *arg);
+/* A bounce in progress: recipient rcpt_index failed and its DSN is
+ * being spooled as message `dsn_id` (an "F IDX DSNID" line, durable before
+ * `done` runs; write it before DSNID.env exists). Not final: after a stop,
+ * recovery counts the recipient bounced only if that DSN is complete in the
+ * spool (and then appends its B line), else it stays pending and bounces
+ * again. The B record (spool_record_bounced) ends the bounce; see
+ * docs/spool.md, "Bounces". */
+int spool_record_bouncing(const char *id, unsigned rcpt_index, const char *dsn_id,
+                          spool_done_cb done, void *arg);
 /* A deferral (not synced: losing it only means an earlier retry). */
 int spool_record_deferred(const char *id, unsigned rcpt_index, unsigned attempts,
                           time_t next_attempt);

@@ -138,6 +138,10 @@ int spool_env_format(const struct spool_envelope *env, struct spool_buf *out)
     if (env->auth_user)
         rc |= spool_env_line(out, "auth", env->auth_user);
     rc |= spool_env_line(out, "dsn", env->is_dsn ? "1" : "0");
+    if (env->smtputf8)
+        rc |= spool_env_line(out, "smtputf8", "1");
+    if (env->eightbit)
+        rc |= spool_env_line(out, "8bit", "1");
     for (size_t i = 0; i < env->rcpt_count && rc == 0; i++)
         rc |= spool_env_line(out, "rcpt", env->rcpts[i].address);
     snprintf(num, sizeof(num), "%" PRIu64 " %08" PRIx32, env->body_size, env->body_crc);
@@ -292,6 +296,14 @@ struct spool_envelope *spool_env_parse(char *text, size_t len, char *errbuf, siz
                 if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
                     SPOOL_FAIL("invalid dsn flag");
                 env->is_dsn = v[0] == '1';
+            } else if (spool_key_is(line, klen, "smtputf8")) {
+                if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+                    SPOOL_FAIL("invalid smtputf8 flag");
+                env->smtputf8 = v[0] == '1';
+            } else if (spool_key_is(line, klen, "8bit")) {
+                if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+                    SPOOL_FAIL("invalid 8bit flag");
+                env->eightbit = v[0] == '1';
             }
             /* other well-formed keys: written by a newer version 1 writer; ignored */
         }
@@ -362,7 +374,7 @@ struct spool_envelope *spool_env_load(const char *id, char *errbuf, size_t errle
     char name[SPOOL_ID_LEN + 8];
     size_t len;
     spool_name(name, id, "env");
-    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         snprintf(errbuf, errlen, "cannot open: %s", strerror(errno));
         return NULL;
@@ -389,14 +401,70 @@ struct spool_envelope *spool_env_load(const char *id, char *errbuf, size_t errle
     return env;
 }
 
-/* One "D idx time" / "B idx time" / "T idx attempts next" line, [p, end) without the newline. */
-static void spool_st_line(struct spool_envelope *env, const char *p, const char *end)
+/* The F records seen so far (bounces in progress); a later T for the same
+ * recipient cancels its F (the bounce did not happen: it was retried). */
+struct spool_st_bounces {
+    struct spool_st_bounce *v;
+    size_t n, cap;
+};
+
+static void spool_st_bounce_add(struct spool_st_bounces *b, unsigned rcpt, const char *dsn)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->v[i].rcpt == rcpt) {
+            memcpy(b->v[i].dsn, dsn, SPOOL_ID_LEN + 1);
+            return;
+        }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4;
+        struct spool_st_bounce *g = realloc(b->v, cap * sizeof(*g));
+        if (!g)
+            return; /* out of memory: the recipient stays pending (bounced again) */
+        b->v = g;
+        b->cap = cap;
+    }
+    b->v[b->n].rcpt = rcpt;
+    memcpy(b->v[b->n].dsn, dsn, SPOOL_ID_LEN + 1);
+    b->n++;
+}
+
+static void spool_st_bounce_cancel(struct spool_st_bounces *b, unsigned rcpt)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->v[i].rcpt == rcpt)
+            b->v[i] = b->v[--b->n];
+}
+
+/* "F idx dsnid": a bounce in progress (see spool_bounce.c). */
+static void spool_st_bounce_line(struct spool_envelope *env, const char *p, const char *end,
+                                 struct spool_st_bounces *b)
+{
+    const char *sp = memchr(p + 2, ' ', (size_t)(end - (p + 2)));
+    uint64_t idx;
+    char dsn[SPOOL_ID_LEN + 1];
+    if (!sp || spool_parse_u64(p + 2, sp, &idx) != 0 || idx >= env->rcpt_count ||
+        end - (sp + 1) != SPOOL_ID_LEN)
+        return;
+    memcpy(dsn, sp + 1, SPOOL_ID_LEN);
+    dsn[SPOOL_ID_LEN] = '\0';
+    if (spool_id_valid(dsn) && env->rcpts[idx].state == SPOOL_RCPT_PENDING)
+        spool_st_bounce_add(b, (unsigned)idx, dsn);
+}
+
+/* One "D idx time" / "B idx time" / "T idx attempts next" / "F idx dsnid"
+ * line, [p, end) without the newline. */
+static void spool_st_line(struct spool_envelope *env, const char *p, const char *end,
+                          struct spool_st_bounces *b)
 {
     uint64_t f[3];
     int nf = 0;
     if (end - p < 3 || p[1] != ' ')
         return;
     char kind = p[0];
+    if (kind == 'F') {
+        spool_st_bounce_line(env, p, end, b);
+        return;
+    }
     const char *s = p + 2;
     while (s < end && nf < 3) {
         const char *e = memchr(s, ' ', (size_t)(end - s));
@@ -415,6 +483,7 @@ static void spool_st_line(struct spool_envelope *env, const char *p, const char 
     } else if (kind == 'T' && nf == 3 && r->state == SPOOL_RCPT_PENDING) {
         r->attempts = f[1] > 0xffffffffu ? 0xffffffffu : (unsigned)f[1];
         r->next_attempt = f[2] > (uint64_t)INT64_MAX ? 0 : (time_t)f[2];
+        spool_st_bounce_cancel(b, (unsigned)f[0]);
     }
 }
 
@@ -422,10 +491,19 @@ int spool_st_apply(struct spool_envelope *env, int repair)
 {
     char name[SPOOL_ID_LEN + 8];
     size_t len;
+    struct spool_st_bounces bounces = {0};
     spool_name(name, env->id, "st");
-    int fd = openat(spool_queue_fd, name, (repair ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    int fd = openat(spool_queue_fd, name, (repair ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
+    /* only a file of our own: a regular file with one link (recovery may
+     * truncate it) */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
     char *text = spool_slurp(fd, SIZE_MAX / 4, &len);
     if (!text) {
         int saved = errno;
@@ -438,19 +516,30 @@ int spool_st_apply(struct spool_envelope *env, int repair)
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         if (!nl)
             break;
-        spool_st_line(env, p, nl);
+        spool_st_line(env, p, nl, &bounces);
         p = nl + 1;
     }
     /* a torn last record (crash while appending) is cut off, so that the
      * next append starts on a line of its own */
     if (repair && p < end && ftruncate(fd, (off_t)(p - text)) != 0) {
         int saved = errno;
+        free(bounces.v);
         free(text);
         close(fd);
         errno = saved;
         return -1;
     }
     free(text);
+    /* bounces in progress at the stop: bounced when their DSN made it */
+    for (size_t i = 0; i < bounces.n;) {
+        if (env->rcpts[bounces.v[i].rcpt].state != SPOOL_RCPT_PENDING)
+            bounces.v[i] = bounces.v[--bounces.n];
+        else
+            i++;
+    }
+    if (bounces.n)
+        spool_bounce_resolve(env, bounces.v, bounces.n, repair ? fd : -1);
+    free(bounces.v);
     close(fd);
     return 0;
 }

@@ -47,6 +47,25 @@ struct spool_envelope *spool_env_load(const char *id, char *errbuf, size_t errle
  * exists but cannot be read. */
 int spool_st_apply(struct spool_envelope *env, int repair);
 
+/* An "F IDX DSNID" record of ID.st: recipient IDX failed and its DSN was
+ * being spooled as message DSNID (docs/spool.md, "Bounces"). */
+struct spool_st_bounce {
+    unsigned rcpt;
+    char dsn[SPOOL_ID_LEN + 1];
+};
+/* spool_bounce.c: settles the recipients of env that have an F record and
+ * no final one (v[0..n)): bounced when their DSN is complete in queue/ (its
+ * envelope parses and its body matches it), else left pending (the DSN never
+ * became durable, so the bounce is made again). With fd >= 0 (ID.st, open
+ * for writing: recovery) each one found bounced gets its B line appended and
+ * made durable before this returns, and each decision is logged. */
+void spool_bounce_resolve(struct spool_envelope *env, const struct spool_st_bounce *v, size_t n,
+                          int fd);
+/* spool_recover.c: checks ID.body against env: its size, and its CRC-32 when
+ * spool_verify_crc, read through buf (buflen bytes). 0, or -1 with the reason. */
+int spool_body_check(const struct spool_envelope *env, unsigned char *buf, size_t buflen,
+                     char *errbuf, size_t errlen);
+
 /* spool_sync.c: parallel fdatasync of a round's files. */
 struct spool_sync_item;
 struct spool_fdsync {

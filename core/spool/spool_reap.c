@@ -21,6 +21,7 @@
 struct spool_reap_item {
     struct spool_reap_item *next;
     char id[SPOOL_ID_LEN + 1];
+    int kept;                      /* its ID.env could not be removed: nothing is */
 };
 
 /* Ids removed per batch at most (bounds the time the loop's flush may wait). */
@@ -40,28 +41,48 @@ static struct {
     .idle = PTHREAD_COND_INITIALIZER,
 };
 
-static void spool_reap_unlink(const char *id, const char *ext)
+/* 0, or -1 (logged) when the file exists and cannot be removed. */
+static int spool_reap_unlink(const char *id, const char *ext)
 {
     char name[SPOOL_ID_LEN + 8];
     spool_name(name, id, ext);
-    if (unlinkat(spool_queue_fd, name, 0) != 0 && errno != ENOENT)
-        log_write("spool", VIPMTA_LOG_ERROR, "%s/queue/%s: cannot remove: %s", spool_dir_path(),
-                  name, strerror(errno));
+    if (unlinkat(spool_queue_fd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (strcmp(ext, "env") == 0)
+        log_write("spool", VIPMTA_LOG_ERROR, "%s/queue/%s: cannot remove: %s; the message "
+                  "stays whole in the spool and comes back at the next start (its last "
+                  "recipients may then be delivered again)", spool_dir_path(), name,
+                  strerror(errno));
+    else
+        log_write("spool", VIPMTA_LOG_ERROR, "%s/queue/%s: cannot remove: %s (deleted at the "
+                  "next start)", spool_dir_path(), name, strerror(errno));
+    return -1;
+}
+
+/* Removes one message now (no batch, no sync). */
+static void spool_reap_one(const char *id)
+{
+    if (spool_reap_unlink(id, "env") != 0)
+        return; /* a message without its body would be quarantined at the next start */
+    spool_reap_unlink(id, "st");
+    spool_reap_unlink(id, "body");
 }
 
 /* Removes every message of `list` (see the steps above) and frees the items. */
 static void spool_reap_batch(struct spool_reap_item *list)
 {
     for (struct spool_reap_item *it = list; it; it = it->next)
-        spool_reap_unlink(it->id, "env");
+        it->kept = spool_reap_unlink(it->id, "env") != 0;
     if (fsync(spool_queue_fd) != 0)
         log_write("spool", VIPMTA_LOG_WARNING, "%s/queue: fsync after removals: %s (a crash now "
                   "may deliver those messages again)", spool_dir_path(), strerror(errno));
     while (list) {
         struct spool_reap_item *it = list;
         list = it->next;
-        spool_reap_unlink(it->id, "st");
-        spool_reap_unlink(it->id, "body");
+        if (!it->kept) {
+            spool_reap_unlink(it->id, "st");
+            spool_reap_unlink(it->id, "body");
+        }
         free(it);
     }
 }
@@ -132,16 +153,12 @@ void spool_reap_stop(void)
 int spool_reap_add(const char *id)
 {
     if (!rp.running) {
-        spool_reap_unlink(id, "env");
-        spool_reap_unlink(id, "st");
-        spool_reap_unlink(id, "body");
+        spool_reap_one(id);
         return 0;
     }
     struct spool_reap_item *it = calloc(1, sizeof(*it));
     if (!it) {
-        spool_reap_unlink(id, "env");
-        spool_reap_unlink(id, "st");
-        spool_reap_unlink(id, "body");
+        spool_reap_one(id);
         return 0;
     }
     memcpy(it->id, id, SPOOL_ID_LEN);

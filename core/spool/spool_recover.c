@@ -51,14 +51,13 @@ static void spool_quarantine(const char *id, unsigned kinds, const char *reason)
     }
 }
 
-/* Checks ID.body against the envelope; 0, or -1 with the reason in errbuf. */
-static int spool_check_body(const struct spool_envelope *env, unsigned char *buf, char *errbuf,
-                            size_t errlen)
+int spool_body_check(const struct spool_envelope *env, unsigned char *buf, size_t buflen,
+                     char *errbuf, size_t errlen)
 {
     char name[SPOOL_ID_LEN + 8];
     struct stat st;
     spool_name(name, env->id, "body");
-    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC);
+    int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(errbuf, errlen, "body %s: %s", name, strerror(errno));
         if (fd >= 0)
@@ -75,7 +74,7 @@ static int spool_check_body(const struct spool_envelope *env, unsigned char *buf
         uint32_t crc = 0;
         uint64_t total = 0;
         for (;;) {
-            ssize_t n = read(fd, buf, SPOOL_CRC_CHUNK);
+            ssize_t n = read(fd, buf, buflen);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -229,14 +228,17 @@ int spool_recover(void (*cb)(void *arg, struct spool_envelope *env), void *arg,
             stats->quarantined++;
             continue;
         }
-        if (spool_check_body(env, buf, reason, sizeof(reason)) != 0) {
+        if (spool_body_check(env, buf, SPOOL_CRC_CHUNK, reason, sizeof(reason)) != 0) {
             spool_envelope_free(env);
             spool_quarantine(id, kinds, reason);
             stats->quarantined++;
             continue;
         }
         if ((kinds & SPOOL_HAS_ST) && spool_st_apply(env, 1) != 0) {
-            snprintf(reason, sizeof(reason), "%s.st unreadable: %s", id, strerror(errno));
+            snprintf(reason, sizeof(reason), "%s.st unreadable: %s", id,
+                     errno == ELOOP    ? "it is a symbolic link"
+                     : errno == EINVAL ? "it is not a regular file with one link"
+                                       : strerror(errno));
             spool_envelope_free(env);
             spool_quarantine(id, kinds, reason);
             stats->quarantined++;

@@ -24,8 +24,9 @@ char *tls_file_read(const char *path, size_t max, int secret, size_t *len, char 
         close(fd);
         return NULL;
     }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(why, whylen, "not a regular file");
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        snprintf(why, whylen, "%s", !S_ISREG(st.st_mode) ? "not a regular file"
+                                                          : "has more than one link (hard links are refused)");
         close(fd);
         return NULL;
     }

@@ -182,7 +182,9 @@ static void rate_veto_log(struct throttle_state *st, struct throttle_entry *e,
 
 static uint32_t connections_open(const domain_record *dr, int slot)
 {
-    return slot < 0 ? 0 : vipmta_domain_connections(dr, slot);
+    if (slot < 0 || slot >= vipmta_binding_count())
+        return 0;
+    return vipmta_domain_connections(dr, slot);
 }
 
 static void table_full_log(struct throttle_state *st, uint64_t now)

@@ -69,6 +69,28 @@ expect_contains "-t missing module" "$out" "$work/nowhere"
 out=$("$vipmta" -t -c "$work/does-not-exist.json" 2>&1) && fail "-t accepted a missing file"
 expect_contains "-t missing file" "$out" "does-not-exist.json"
 
+# valid but doubtful: an open relay is said by -t, which still passes
+cat >"$work/openrelay.json" <<JSON
+{ "relay_from": ["0.0.0.0/0", "10.0.0.0/8"] }
+JSON
+out=$("$vipmta" -t -c "$work/openrelay.json" 2>&1) || fail "-t refused an open relay config: $out"
+expect_contains "-t open relay warning" "$out" "warning: relay_from[0]: 0.0.0.0/0 lets every client on the internet relay mail through vipmta to any domain (an open relay"
+expect_contains "-t still passes" "$out" "ok"
+case $out in *"relay_from[1]"*) fail "-t warned about 10.0.0.0/8: $out" ;; esac
+
+# a directory given for the file: named as such
+mkdir -p "$work/confdir"
+out=$("$vipmta" -t -c "$work/confdir" 2>&1) && fail "-t accepted a directory"
+expect_contains "-t directory" "$out" "$work/confdir: is a directory, not a configuration file (give the JSON file itself, e.g. vipmta.json in it)"
+
+# vipmtactl: a missing or wrong -c file says what is wrong, not "FILE:-1:-1:"
+vipmtactl=$VIPMTA_TOP_BUILDDIR/core/vipmtactl
+out=$("$vipmtactl" -c "$work/missing.json" status 2>&1) && fail "vipmtactl accepted a missing file"
+expect_contains "vipmtactl missing file" "$out" "$work/missing.json: cannot read the configuration: No such file or directory"
+case $out in *":-1:-1:"*) fail "vipmtactl printed a -1 position: $out" ;; esac
+out=$("$vipmtactl" -c "$work/confdir" status 2>&1) && fail "vipmtactl accepted a directory"
+expect_contains "vipmtactl directory" "$out" "$work/confdir: is a directory, not the configuration file"
+
 if [ "$failures" -ne 0 ]; then
     echo "cli.sh: $failures failure(s)"
     exit 1

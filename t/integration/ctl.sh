@@ -113,6 +113,8 @@ cases = [
     (b'{"command": "frobnicate"}\n', 'unknown command "frobnicate"'),
     (b'{"command": "queue", "args": ["show", "../../etc/passwd"]}\n', "is not a message id"),
     (b"x" * 70000, "longer than 65536 bytes"),
+    # a key twice: refused, never "the last one wins" (that would shut down here)
+    (b'{"command":"status","command":"shutdown"}\n', "duplicate object key"),
 ]
 for payload, want in cases:
     r = ask(payload)
@@ -127,7 +129,25 @@ a, b = json.loads(f.readline()), json.loads(f.readline())
 if not (a["ok"] and "uptime" in a and b["ok"] and "bindings" in b):
     sys.exit("pipelined: %r %r" % (a, b))
 PY
-vt_daemon_running || vt_fail "the daemon died on bad requests"
+vt_daemon_running || vt_fail "the daemon died on bad requests (or shut down on a duplicate key)"
+
+vt_log "more than 32 control clients at once: the 33rd hears the daemon's reason, not a broken pipe"
+"$VT_PYTHON" - "$SOCK" <<'PY' &
+import socket, sys, time
+held = []
+for i in range(32):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    held.append(s)
+time.sleep(3)
+PY
+HOLDER=$!
+sleep 1
+ctl status
+wait "$HOLDER"
+vt_assert_eq "refused: exit status" 1 "$CTL_RC"
+vt_assert_match "the daemon's reason" "*too many control clients (at most 32 at once); try again*" "$CTL_ERR"
+case $CTL_ERR in *"Broken pipe"*) vt_fail "vipmtactl said Broken pipe: $CTL_ERR" ;; esac
 ctl frobnicate
 vt_assert_eq "unknown command: exit status" 1 "$CTL_RC"
 vt_assert_match "unknown command" 'vipmtactl: unknown command "frobnicate"*' "$CTL_ERR"

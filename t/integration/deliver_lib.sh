@@ -59,6 +59,27 @@ s.quit()
 EOF
 }
 
+# dl_vetoes BINDING: connections of BINDING vetoed by a module so far (from
+# vipmtactl bindings: the delivery log has one line per veto episode, not per try).
+dl_vetoes() {
+    "$VIPMTA_TOP_BUILDDIR/core/vipmtactl" -c "$DL_CONF" --json bindings 2>/dev/null | "$VT_PYTHON" -c '
+import json, sys
+r = json.load(sys.stdin)
+print([b["vetoes"] for b in r["bindings"] if b["name"] == sys.argv[1]][0])
+' "$1" 2>/dev/null || echo 0
+}
+
+# dl_wait_vetoes COUNT SECONDS BINDING: waits until BINDING has COUNT vetoes; 1 on timeout.
+dl_wait_vetoes() {
+    vt__v=0
+    while [ "$vt__v" -lt "$(($2 * 10))" ]; do
+        [ "$(dl_vetoes "$3")" -ge "$1" ] && return 0
+        vt__v=$((vt__v + 1))
+        sleep 0.1
+    done
+    return 1
+}
+
 # The delivery-log query helper: MODE count|wait|get, then ARG, then FIELD VALUE pairs
 # (VALUE "null" matches null; FIELD~ compares as a glob).
 dl__query() {

@@ -109,7 +109,10 @@ with open(dst, "w") as f:
 EOF
     vt_fail "cannot rewrite conf/modules-example.json"
 out=$("$DAEMON" -t -c "$VT_DIR/modules-example.json" 2>&1) || vt_fail "vipmta -t on the sample: $out"
-vt_assert_eq "vipmta -t on conf/modules-example.json" ok "$out"
+# the sample's bindings use documentation addresses, not on this host: -t says so and passes
+vt_assert_eq "vipmta -t on conf/modules-example.json: last line" ok "$(printf '%s\n' "$out" | tail -n 1)"
+vt_assert_eq "vipmta -t on conf/modules-example.json: anything else is a binding warning" "" \
+    "$(printf '%s\n' "$out" | sed '$d' | grep -v '^warning: binding ".*" (slot [0-9]*) suspended: source address ')"
 # -M also runs each module's init (binding names are checked there)
 out=$("$DAEMON" -M -c "$VT_DIR/modules-example.json" 2>&1) || vt_fail "vipmta -M on the sample: $out"
 vt_assert_eq "the sample's post-bind chain" "1 netacl 2 sockopt 3 throttle 4 connlog" \

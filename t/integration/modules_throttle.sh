@@ -88,7 +88,7 @@ at_least 2.0 "$2" || vt_fail "vip2's 30 unthrottled connections took $2 s: too s
 
 vetoed=$(dl_count outcome vetoed binding vip1 domain rate.test)
 [ "$vetoed" -gt 0 ] || vt_fail "no vetoed connection in the delivery log"
-vt_assert_match "veto reason" "connection to 127.0.0.1:$SINK from binding \"vip1\" vetoed by module \"throttle\" (returned 1)" \
+vt_assert_match "veto reason" "451 4.4.5 connection to 127.0.0.1:$SINK from binding \"vip1\" vetoed by module \"throttle\" (returned 1)" \
     "$(dl_get reply outcome vetoed binding vip1 | head -n 1)"
 vt_assert_eq "vetoes for vip2" 0 "$(dl_count outcome vetoed binding vip2)"
 grep -q 'info \[throttle\] binding "vip1" domain rate.test: over 5/s (burst 5); connection vetoed (mail deferred)' "$VT_DAEMON_LOG" ||
@@ -215,8 +215,11 @@ vt_sink_wait shared 3 20 message headers.x-test-id~ 'down A*' >/dev/null ||
     vt_fail "node A (allow) did not deliver during the outage: $(vt_sink_count shared message headers.x-test-id~ 'down A*') of 3"
 DL_LOG=$VT_DIR/nodeB/delivery.jsonl
 # three vetoes at once, then one per retry round (veto_retry 1 s): the outage lasts a few rounds
-dl_wait 6 20 outcome vetoed domain down.test || vt_fail "node B made fewer than 6 attempts: $(dl_count outcome vetoed domain down.test)"
-vt_assert_match "node B's veto" "connection to 127.0.0.1:$SINK2 from binding \"vip1\" vetoed by module \"throttle\" (returned 4)" \
+DL_CONF=$VT_DIR/nodeB/vipmta.json
+dl_wait_vetoes 6 20 vip1 || vt_fail "node B made fewer than 6 attempts: $(dl_vetoes vip1)"
+dl_wait 1 20 outcome vetoed domain down.test || vt_fail "node B has no veto line for down.test"
+DL_CONF=$VT_DIR/nodeA.json
+vt_assert_match "node B's veto" "451 4.4.5 connection to 127.0.0.1:$SINK2 from binding \"vip1\" vetoed by module \"throttle\" (returned 4)" \
     "$(dl_get reply outcome vetoed domain down.test | head -n 1)"
 vt_assert_eq "node B's deliveries during the outage" 0 "$(vt_sink_count shared message headers.x-test-id~ 'down B*')"
 vt_assert_eq "node B's outage lines" 1 "$(grep -c 'warning \[throttle\] redis .* unreachable' "$NODE_B_LOG")"

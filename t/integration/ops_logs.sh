@@ -104,14 +104,46 @@ grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z notice \[core\] vipmta .* starte
 grep -q '\[core\]' "$VT_DAEMON_LOG" && vt_fail "log lines on stderr although log_file is set"
 
 if [ "$(id -u)" = 0 ] && getent passwd nobody >/dev/null 2>&1; then
-    vt_log "started as root with user nobody: the log file it created is handed to nobody"
-    rm -rf "$VT_DIR/spool" "$VT_DIR/main2.log"
-    dl_config "{\"log_file\": \"$VT_DIR/main2.log\", \"user\": \"nobody\"}"
+    vt_log "started as root with user nobody: the log files are opened by nobody, in its directory"
+    rm -rf "$VT_DIR/spool" "$VT_DIR/logs"
+    mkdir -p "$VT_DIR/logs" && chown nobody "$VT_DIR/logs"
+    dl_config "{\"log_file\": \"$VT_DIR/logs/main2.log\", \"delivery_log\": \"$VT_DIR/logs/delivery.jsonl\",
+      \"user\": \"nobody\"}"
     vt_start_daemon "$DL_CONF"
-    vt_wait_until 10 grep -q "running as user nobody" "$VT_DIR/main2.log" || vt_fail "no drop line in main2.log"
-    vt_assert_eq "main2.log owner" nobody "$(stat -c %U "$VT_DIR/main2.log")"
+    vt_wait_until 10 grep -q "spool recovered" "$VT_DIR/logs/main2.log" || vt_fail "no start lines in main2.log"
+    vt_assert_eq "main2.log owner and mode" "nobody 640" "$(stat -c '%U %a' "$VT_DIR/logs/main2.log")"
+    vt_assert_eq "delivery.jsonl owner" nobody "$(stat -c %U "$VT_DIR/logs/delivery.jsonl")"
+
+    vt_log "SIGHUP with a broken config still reopens the logs (after rotation)"
+    mv "$VT_DIR/logs/main2.log" "$VT_DIR/logs/main2.log.1"
+    mv "$VT_DIR/logs/delivery.jsonl" "$VT_DIR/logs/delivery.jsonl.1"
+    cp "$DL_CONF" "$VT_DIR/good.json"
+    printf '{ broken\n' >"$DL_CONF"
+    vt_signal_daemon HUP
+    vt_wait_until 10 grep -q "reload failed: still running on the old configuration" "$VT_DIR/logs/main2.log" ||
+        vt_fail "the reload's refusal is not in the new main2.log: $(tail -3 "$VT_DIR/logs/main2.log.1")"
+    [ -f "$VT_DIR/logs/delivery.jsonl" ] || vt_fail "the delivery log was not reopened"
+    grep -q "reload" "$VT_DIR/logs/main2.log.1" && vt_fail "the rotated log still got lines after SIGHUP"
+    cp "$VT_DIR/good.json" "$DL_CONF"
     vt_stop_daemon || vt_fail "the daemon exited with status $?"
-    grep -q 'notice \[core\] stopped' "$VT_DIR/main2.log" || vt_fail "no stopped line after the drop"
+    grep -q 'notice \[core\] stopped' "$VT_DIR/logs/main2.log" || vt_fail "no stopped line after the drop"
+
+    vt_log "a log file the run user replaced by a symbolic link to root's file: refused, the file untouched"
+    rm -rf "$VT_DIR/spool"
+    printf 'root secret\n' >"$VT_DIR/rootfile" && chmod 600 "$VT_DIR/rootfile"
+    rm -f "$VT_DIR/logs/main2.log" && ln -s "$VT_DIR/rootfile" "$VT_DIR/logs/main2.log"
+    chown -h nobody "$VT_DIR/logs/main2.log"
+    "$BIN" -f -c "$DL_CONF" >"$VT_DIR/symlink.out" 2>&1 && vt_fail "started with log_file a symbolic link"
+    vt_assert_match "symbolic link refused" "*log_file: cannot open $VT_DIR/logs/main2.log as the run user: it is a symbolic link (vipmta opens log files only directly)*" \
+        "$(cat "$VT_DIR/symlink.out")"
+    vt_assert_eq "root's file: owner, mode, content" "root 600 root secret" \
+        "$(stat -c '%U %a' "$VT_DIR/rootfile") $(cat "$VT_DIR/rootfile")"
+    rm -f "$VT_DIR/logs/main2.log" && ln "$VT_DIR/rootfile" "$VT_DIR/logs/main2.log" 2>/dev/null &&
+        { "$BIN" -f -c "$DL_CONF" >"$VT_DIR/hardlink.out" 2>&1 && vt_fail "started with log_file a hard link to root's file"
+          vt_assert_match "hard link refused" "*log_file: cannot open $VT_DIR/logs/main2.log as the run user: *" "$(cat "$VT_DIR/hardlink.out")"
+          vt_assert_eq "root's file untouched" "root 600 root secret" \
+              "$(stat -c '%U %a' "$VT_DIR/rootfile") $(cat "$VT_DIR/rootfile")"; }
+    rm -f "$VT_DIR/logs/main2.log"
 fi
 
 vt_log "bad settings: refused with the path and what is allowed"
@@ -124,5 +156,5 @@ vt_assert_match "-t log_file" "*log_file: expected a file path, found an empty s
 rm -rf "$VT_DIR/spool"
 dl_config "{\"log_file\": \"$VT_DIR/no/such/dir/main.log\"}"
 "$BIN" -f -c "$DL_CONF" >"$VT_DIR/nolog.out" 2>&1 && vt_fail "started with an unopenable log_file"
-vt_assert_match "unopenable log_file" "*log_file: cannot open $VT_DIR/no/such/dir/main.log: No such file or directory*" "$(cat "$VT_DIR/nolog.out")"
+vt_assert_match "unopenable log_file" "*log_file: cannot open $VT_DIR/no/such/dir/main.log as the run user: No such file or directory (create its directory*" "$(cat "$VT_DIR/nolog.out")"
 echo "PASS: ops_logs"

@@ -79,8 +79,13 @@ fi
 vt_log "user nobody, group nogroup: listening, then every id is unprivileged; mail flows"
 vt_start_sink sink "$SINK"
 DL_CONF=$VT_DIR/vipmta.json
+# the run user's log directory: logs are opened after the drop, as nobody
+mkdir -p "$VT_DIR/log" && chown nobody:nogroup "$VT_DIR/log"
+DL_LOG=$VT_DIR/log/delivery.jsonl
+CONNLOG=$VT_DIR/log/connlog.jsonl
 dl_config "{\"user\": \"nobody\", \"group\": \"nogroup\", \"routes\": {\"*\": [\"127.0.0.1:$SINK\"]},
-  \"domains\": {\"*\": {\"retry_schedule\": [1]}}}"
+  \"domains\": {\"*\": {\"retry_schedule\": [1]}}, \"delivery_log\": \"$DL_LOG\",
+  \"module_path\": [\"$MODDIR\"], \"modules\": [{\"name\": \"connlog\", \"options\": {\"file\": \"$CONNLOG\"}}]}"
 VIPMTA_RUN_AS_ROOT= vt_start_daemon "$DL_CONF"
 vt_wait_until 10 grep -q "running as user nobody" "$VT_DAEMON_LOG" || vt_fail "no 'running as user nobody' line"
 st=/proc/$VT_DAEMON_PID/status
@@ -92,7 +97,8 @@ vt_assert_eq "supplementary groups" "$NOGROUP_GID" "$(awk '/^Groups:/ {$1 = ""; 
 vt_assert_eq "CapEff" "0000000000000000" "$(awk '/^CapEff:/ {print $2}' "$st")"
 vt_assert_eq "spool owner" "nobody:nogroup 700" "$(stat -c '%U:%G %a' "$VT_DIR/spool")"
 vt_assert_eq "queue owner" "nobody:nogroup 700" "$(stat -c '%U:%G %a' "$VT_DIR/spool/queue")"
-vt_assert_eq "delivery log owner" "nobody" "$(stat -c '%U' "$VT_DIR/delivery.jsonl")"
+vt_assert_eq "delivery log owner" "nobody" "$(stat -c '%U' "$DL_LOG")"
+vt_assert_eq "connlog's file, opened by the module's init: its owner" "nobody" "$(stat -c '%U' "$CONNLOG")"
 vt_assert_eq "control socket owner and mode" "nobody:nogroup 600" \
     "$(stat -c '%U:%G %a' "$VT_DIR/spool/control.sock")"
 

@@ -46,7 +46,8 @@ vt_log "vip1's mail is vetoed by netacl and stays queued; vip2's is delivered"
 dl_send sender@src.test user@held.test "held" 5
 dl_send sender@src.test user@ok.test "ok before"
 vt_sink_wait sink 1 30 message >/dev/null || vt_fail "ok.test's message did not arrive"
-dl_wait 5 20 outcome vetoed domain held.test || vt_fail "held.test's mail was not vetoed"
+dl_wait 1 20 outcome vetoed domain held.test || vt_fail "held.test's mail was not vetoed"
+dl_wait_vetoes 2 20 vip1 || vt_fail "held.test's mail was not vetoed again"
 vt_assert_eq "connections from vip1 at the sink" 0 "$(vt_sink_count sink connect peer 127.0.0.2)"
 
 n=0
@@ -107,11 +108,11 @@ vt_assert_file_contains "connlog's error" "$VT_DAEMON_LOG" \
 
 vt_log "still the old configuration: ok.test is delivered, held.test is still vetoed"
 cp "$VT_DIR/good.json" "$DL_CONF"
-vetoed=$(dl_count outcome vetoed domain held.test)
+vetoed=$(dl_vetoes vip1)
 dl_send sender@src.test user@ok.test "ok after failures"
 dl_send sender@src.test user@held.test "held after failures"
 vt_sink_wait sink 2 30 message >/dev/null || vt_fail "ok.test's second message did not arrive"
-dl_wait $((vetoed + 3)) 20 outcome vetoed domain held.test || vt_fail "held.test is no longer vetoed"
+dl_wait_vetoes $((vetoed + 3)) 20 vip1 || vt_fail "held.test is no longer vetoed"
 vt_assert_eq "messages at the sink before the good reload" 2 "$(vt_sink_count sink message)"
 vt_assert_eq "connections from vip1 at the sink before the good reload" 0 \
     "$(vt_sink_count sink connect peer 127.0.0.2)"

@@ -15,6 +15,7 @@ Only loopback addresses (127.0.0.0/8, ::1) may be listened on.
 Records (one JSON object per line, appended to --record):
   {"event":"connect","conn":N,"peer":IP,"peer_port":P,"local":"IP:PORT","tos":T|null,"t":TIME}
   {"event":"message","conn":N,"seq":M,"peer":IP,"local":...,"helo":...,"mail_from":...,
+   "mail_params":["BODY=8BITMIME","SIZE=123",...],"bare_cr_lf":K (bare CRs and LFs in the data),
    "rcpts":[...],"size":BYTES,"message_id":...,"subject":...,"received_count":K,
    "headers":{"message-id":...,"subject":...,"x-test-id":...,"x-binding":...,"from":...,"to":...},
    "queued_as":ID,"tos":T|null,"t":TIME[,"file":PATH]}
@@ -56,6 +57,12 @@ IPV6_RECVTCLASS = getattr(socket, "IPV6_RECVTCLASS", 66)
 
 HEADER_KEYS = ("message-id", "subject", "x-test-id", "x-binding", "from", "to")
 MAX_LINE = 8192
+
+
+def bare_line_ends(raw):
+    """Bare CRs and bare LFs in message data (each should be part of a CRLF)."""
+    crlf = raw.count(b"\r\n")
+    return (raw.count(b"\r") - crlf) + (raw.count(b"\n") - crlf)
 
 
 class Rule:
@@ -209,8 +216,8 @@ def addr_of(addr):
 
 class Session(asyncio.Protocol):
     __slots__ = ("sink", "tr", "conn", "peer", "local", "family", "buf", "state", "helo",
-                 "mail_from", "rcpts", "data", "busy", "closing", "nmsg", "sock", "outq", "tls",
-                 "auth_user")
+                 "mail_from", "mail_params", "rcpts", "data", "busy", "closing", "nmsg", "sock", "outq",
+                 "tls", "auth_user")
 
     def __init__(self, sink):
         self.sink = sink
@@ -218,6 +225,7 @@ class Session(asyncio.Protocol):
         self.state = "cmd"
         self.helo = None
         self.mail_from = None
+        self.mail_params = None
         self.rcpts = []
         self.data = None
         self.busy = False
@@ -398,6 +406,8 @@ class Session(asyncio.Protocol):
                 self.answer(r, None)
                 return
             self.mail_from = addr
+            self.mail_params = sorted(k if v is None or v == "" else "%s=%s" % (k, v)
+                                      for k, v in params.items())
             self.reply(r if r else self.ok(250, "2.1.0", "sender ok"))
         elif verb == "RCPT":
             if self.mail_from is None:
@@ -507,7 +517,8 @@ class Session(asyncio.Protocol):
         qid = "S%d" % s.nmsg
         obj = {"event": "message", "conn": self.conn, "seq": s.nmsg, "peer": self.peer,
                "local": self.local, "helo": self.helo, "mail_from": self.mail_from,
-               "rcpts": self.rcpts, "size": len(raw),
+               "mail_params": self.mail_params or [], "rcpts": self.rcpts,
+               "size": len(raw), "bare_cr_lf": bare_line_ends(raw),
                "message_id": info["headers"].get("message-id"), "subject": subject,
                "received_count": info["received_count"], "headers": info["headers"],
                "queued_as": qid, "tos": tos_of(self.sock, self.family),
