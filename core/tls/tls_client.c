@@ -64,8 +64,12 @@ SSL_CTX *tls_client_build(const struct vipmta_config *cfg, struct config_errors 
             SSL_CTX_free(ctx);
             return NULL;
         }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        tls_last_error(why, sizeof(why)); /* no system store: nothing verifies */
+    } else if (SSL_CTX_load_verify_dir(ctx, X509_get_default_cert_dir()) != 1 &&
+               SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        /* the hashed directory of the system store is read lazily, one CA as
+         * a chain needs it (a reload costs nothing); without it the bundle
+         * file, else no system store: nothing verifies */
+        tls_last_error(why, sizeof(why));
     }
     /* the handshake goes on whatever the certificate: the policy decides
      * afterwards from the verification result (tls_info.verified) */
