@@ -8,7 +8,8 @@
 #   vm_start FILE LOG              vipmta -f -c FILE, stderr to LOG; waits for the listener
 #   vm_stop                        SIGTERM (then SIGKILL after 10 s) to the daemon we started
 # Config keys as documented in core/config/config.h. Extra top-level members can be
-# added with BENCH_VIPMTA_CONFIG_EXTRA='"domains": {...}, "log_level": "debug"'.
+# added with BENCH_VIPMTA_CONFIG_EXTRA='"domains": {...}, "log_level": "debug"', and
+# members of the listen entry with BENCH_VIPMTA_LISTEN_EXTRA='"certificates": [...]'.
 
 vm_usable() {
     VM_WHY=""
@@ -38,7 +39,7 @@ vm_config() {
         echo '{'
         echo '  "hostname": "vipmta.bench.test",'
         echo "  \"spool_dir\": \"$spool\","
-        echo "  \"listen\": [{ \"address\": \"127.0.0.1\", \"port\": $port }],"
+        echo "  \"listen\": [{ \"address\": \"127.0.0.1\", \"port\": $port${BENCH_VIPMTA_LISTEN_EXTRA:+, $BENCH_VIPMTA_LISTEN_EXTRA} }],"
         echo '  "relay_from": ["127.0.0.0/8"],'
         if [ -n "$blist" ]; then
             echo "  \"bindings\": { $blist },"

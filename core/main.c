@@ -8,6 +8,7 @@
 #include "log/log.h"
 #include "plugin/plugin_loader.h"
 #include "daemon/daemon_priv.h"
+#include "tls/tls.h"
 #include "vipmta_abi.h"
 
 #include <event2/event.h>
@@ -178,6 +179,12 @@ int main(int argc, char **argv)
 
     struct config_errors errs = {0};
     struct vipmta_config *cfg = config_load_file(config_path, &errs);
+    /* certificates, keys and credentials are read now (as root when started
+     * as root), so -t checks them too */
+    if (cfg && tls_runtime_build(cfg, &errs) != 0) {
+        config_release(cfg);
+        cfg = NULL;
+    }
     if (!cfg) {
         config_errors_print(&errs, stderr, NULL);
         config_errors_clear(&errs);

@@ -199,10 +199,12 @@ START_TEST(test_control_characters_escaped)
     struct vipmta_config *cfg = load("{\"ains\": {\"T\": {}}, \"routes\": {\"l\x7fg_le\": "
                                      "{\"\": 5}, \"x.test\": [\"\"]}}");
     ck_assert_ptr_null(cfg);
-    ck_assert_uint_eq(errs.count, 3);
-    ck_assert_str_eq(errs.messages[1], "/etc/t/test.json: routes.\"l\\x7fg_le\": expected "
-                                       "\"host:port\" or a non-empty list of them, found an object");
-    ck_assert_str_eq(errs.messages[2], "/etc/t/test.json: routes.\"x.test\"[0]: \"\" is not "
+    ck_assert_uint_eq(errs.count, 4);
+    ck_assert_str_eq(errs.messages[1], "/etc/t/test.json: routes.\"l\\x7fg_le\": unknown key "
+                                       "\"\" (allowed: hosts, tls, auth)");
+    ck_assert_str_eq(errs.messages[2], "/etc/t/test.json: routes.\"l\\x7fg_le\": missing "
+                                       "\"hosts\" (\"host:port\" or a list of them)");
+    ck_assert_str_eq(errs.messages[3], "/etc/t/test.json: routes.\"x.test\"[0]: \"\" is not "
                                        "host:port (a port from 1 to 65535 is required; IPv6 as "
                                        "[::1]:25)");
     expect_error("{\"hostname\": \"evil\\n\\u001b[31mred\\u007f\", \"x\\ty\": 1}",
@@ -211,7 +213,7 @@ START_TEST(test_control_characters_escaped)
                      "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, postmaster, spool_dir, "
                      "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
                      "binding_groups, default_binding_group, binding_rules, domains, routes, max_outbound_connections, smtp, "
-                     "dns, modules, log_level, delivery_log, control_socket, metrics, log_format, "
+                     "dns, modules, log_level, delivery_log, control_socket, metrics, tls, log_format, "
                      "log_file, user, group, run_as_root)");
 }
 END_TEST
@@ -237,7 +239,7 @@ START_TEST(test_unknown_top_level_key)
                  "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, postmaster, spool_dir, spool_sync, "
                  "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
                  "default_binding_group, binding_rules, domains, routes, max_outbound_connections, smtp, dns, modules, "
-                 "log_level, delivery_log, control_socket, metrics, log_format, log_file, user, "
+                 "log_level, delivery_log, control_socket, metrics, tls, log_format, log_file, user, "
                  "group, run_as_root)");
 }
 END_TEST
@@ -251,7 +253,7 @@ START_TEST(test_unknown_nested_key)
                  "/etc/t/test.json: domains.\"*\": unknown key \"retries\" (allowed: "
                  "max_connections_per_binding, max_connections, messages_per_connection, "
                  "connect_timeout, command_timeout, data_timeout, retry_schedule, "
-                 "max_queue_lifetime, veto_retry)");
+                 "max_queue_lifetime, veto_retry, tls)");
 }
 END_TEST
 

@@ -213,9 +213,17 @@ START_TEST(test_ehlo_keywords)
     ck_assert_int_eq(rep.ext_smtputf8, 1);
     ck_assert_int_eq(rep.ext_enhancedstatuscodes, 1);
     ck_assert_int_eq(rep.ext_starttls, 1);
+    ck_assert_int_eq(rep.ext_auth_plain, 1);
+    ck_assert_int_eq(rep.ext_auth_login, 1);
     ck_assert_int_eq(rep.has_enhanced, 0);
     ck_assert_int_eq(strncmp(rep.text, "mx.example.com Hello client [192.0.2.1]\npipelining\n", 51),
                      0);
+    /* the old "AUTH=" form, and mechanisms that only start like ours */
+    ck_assert_int_eq(parse("250-mx\r\n250 AUTH=PLAINX LOGIN\r\n", 1), DELIVER_REPLY_COMPLETE);
+    ck_assert_int_eq(rep.ext_auth_plain, 0);
+    ck_assert_int_eq(rep.ext_auth_login, 1);
+    ck_assert_int_eq(parse("250-mx\r\n250 AUTH CRAM-MD5 plain\r\n", 1), DELIVER_REPLY_COMPLETE);
+    ck_assert_int_eq(rep.ext_auth_plain, 1);
 }
 END_TEST
 

@@ -368,9 +368,16 @@ END_TEST
 
 START_TEST(test_bad_params)
 {
-    ck_assert_int_eq(parse("MAIL FROM:<a@b.example> AUTH=<>\r\n"), SMTPD_PARSE_BAD_PARAMETER);
-    ck_assert_str_eq(etext, "Unsupported parameter: AUTH");
+    ck_assert_int_eq(parse("MAIL FROM:<a@b.example> MT-PRIORITY=<>\r\n"), SMTPD_PARSE_BAD_PARAMETER);
+    ck_assert_str_eq(etext, "Unsupported parameter: MT-PRIORITY");
     ck_assert_ptr_eq(etext, cmd.error_buf);
+    ck_assert_int_eq(parse("MAIL FROM:<a@b.example> AUTH\r\n"), SMTPD_PARSE_BAD_PARAMETER);
+    ck_assert_str_eq(etext, "Bad AUTH parameter");
+    ck_assert_int_eq(parse("MAIL FROM:<a@b.example> AUTH=<>\r\n"), SMTPD_PARSE_OK);
+    ck_assert_int_eq(parse("AUTH PLAIN AGEAYg==\r\n"), SMTPD_PARSE_OK);
+    ck_assert_int_eq(cmd.verb, SMTPD_VERB_AUTH);
+    ck_assert_str_eq(cmd.arg, "PLAIN AGEAYg==");
+    ck_assert_int_eq(parse("AUTH\r\n"), SMTPD_PARSE_SYNTAX);
     ck_assert_int_eq(parse("MAIL FROM:<a@b.example> X-FOO\r\n"), SMTPD_PARSE_BAD_PARAMETER);
     ck_assert_str_eq(etext, "Unsupported parameter: X-FOO");
     ck_assert_int_eq(parse("MAIL FROM:<a@b.example> SIZE=1 SIZE=2\r\n"), SMTPD_PARSE_BAD_PARAMETER);

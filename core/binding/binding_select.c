@@ -49,9 +49,13 @@ static int binding_resolve_target(const char *group, const char *binding,
 }
 
 static int binding_rule_matches(const struct config_binding_rule *rule, const char *sender,
-                                const char *const *rcpts, size_t rcpt_count)
+                                const char *const *rcpts, size_t rcpt_count,
+                                const char *auth_user)
 {
     switch (rule->kind) {
+    case RULE_AUTH_USER:
+        return auth_user && rule->match &&
+               (strcmp(rule->match, "*") == 0 || strcmp(rule->match, auth_user) == 0);
     case RULE_SENDER_DOMAIN:
         return binding_domain_matches(rule->match, binding_address_domain(sender));
     case RULE_RECIPIENT_DOMAIN:
@@ -67,7 +71,7 @@ static int binding_rule_matches(const struct config_binding_rule *rule, const ch
 
 void binding_select(const struct vipmta_config *cfg, const char *sender,
                     const char *const *rcpts, size_t rcpt_count, const char *x_binding,
-                    int client_may_relay, struct binding_choice *out)
+                    int client_may_relay, const char *auth_user, struct binding_choice *out)
 {
     for (size_t i = 0; i < cfg->binding_rule_count; i++) {
         const struct config_binding_rule *rule = &cfg->binding_rules[i];
@@ -82,7 +86,7 @@ void binding_select(const struct vipmta_config *cfg, const char *sender,
             }
             continue;
         }
-        if (binding_rule_matches(rule, sender, rcpts, rcpt_count) &&
+        if (binding_rule_matches(rule, sender, rcpts, rcpt_count, auth_user) &&
             binding_resolve_target(rule->binding_group, rule->binding, out) == 0)
             return;
     }

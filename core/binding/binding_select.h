@@ -12,7 +12,8 @@ struct binding_choice {
 };
 
 /* Rules are tried in config order, first match wins: sender domain, any
- * recipient's domain, or the X-Binding header (only honoured when
+ * recipient's domain, the user the client authenticated as (`auth_user`,
+ * NULL: none), or the X-Binding header (only honoured when
  * `client_may_relay`; it names a binding or a group). Without a match:
  * default_binding_group, else the `default` binding. A binding named by a
  * rule or X-Binding is the message's even when it cannot be used now (its
@@ -21,6 +22,6 @@ struct binding_choice {
  * says. */
 void binding_select(const struct vipmta_config *cfg, const char *sender,
                     const char *const *rcpts, size_t rcpt_count, const char *x_binding,
-                    int client_may_relay, struct binding_choice *out);
+                    int client_may_relay, const char *auth_user, struct binding_choice *out);
 
 #endif

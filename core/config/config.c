@@ -16,7 +16,7 @@ static const char *const top_keys[] = {
     "hostname", "postmaster", "spool_dir", "spool_sync", "module_path", "listen", "relay_from", "relay_domains",
     "bindings", "binding_groups", "default_binding_group", "binding_rules", "domains",
     "routes", "max_outbound_connections", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket",
-    "metrics",
+    "metrics", "tls",
     "log_format", "log_file", "user", "group", "run_as_root", /* config_ops.c */
     NULL};
 
@@ -102,7 +102,8 @@ static int config_check_dns_server(struct config_ctx *c, const char *path, const
 
 static void config_parse_listen(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v)
 {
-    static const char *const keys[] = {"address", "port", NULL};
+    static const char *const keys[] = {"address", "port", "tls", "certificates", "require_tls",
+                                       "auth", "auth_without_tls", NULL};
     if (!v) {
         cfg->listen = calloc(1, sizeof(*cfg->listen));
         cfg->listen[0].address = strdup("127.0.0.1");
@@ -151,6 +152,7 @@ static void config_parse_listen(struct config_ctx *c, struct vipmta_config *cfg,
         if (!json_object_get(item, "port") && !bad_port)
             config_error(c, p, "missing \"port\" (a TCP port from 1 to 65535, such as 25)");
         l->port = (unsigned)port;
+        config_parse_listen_tls(c, cfg, item, p, l);
         cfg->listen_count++;
     }
 }
@@ -373,6 +375,7 @@ static void config_parse_root(struct config_ctx *c, struct vipmta_config *cfg, c
         cfg->postmaster = NULL;
     }
     config_parse_paths(c, cfg, root);
+    config_parse_tls(c, cfg, json_object_get(root, "tls")); /* before listen: AUTH defaults */
     config_parse_listen(c, cfg, json_object_get(root, "listen"));
     config_parse_relay(c, cfg, root);
     config_parse_bindings(c, cfg, json_object_get(root, "bindings"));
@@ -577,8 +580,12 @@ static void config_destroy(struct vipmta_config *cfg)
     free(cfg->spool_dir);
     free(cfg->spool_sync);
     config_free_strings(cfg->module_path, cfg->module_path_count);
-    for (size_t i = 0; i < cfg->listen_count; i++)
+    if (cfg->runtime_free)
+        cfg->runtime_free(cfg->runtime);
+    for (size_t i = 0; i < cfg->listen_count; i++) {
         free(cfg->listen[i].address);
+        config_free_listen_tls(&cfg->listen[i]);
+    }
     free(cfg->listen);
     free(cfg->relay_from);
     config_free_strings(cfg->relay_domains, cfg->relay_domain_count);
@@ -611,6 +618,8 @@ static void config_destroy(struct vipmta_config *cfg)
     for (size_t i = 0; i < cfg->route_count; i++) {
         free(cfg->routes[i].domain);
         config_free_strings(cfg->routes[i].hosts, cfg->routes[i].host_count);
+        free(cfg->routes[i].auth_user);
+        free(cfg->routes[i].auth_password);
     }
     free(cfg->routes);
     config_free_strings(cfg->dns.servers, cfg->dns.server_count);
@@ -624,6 +633,7 @@ static void config_destroy(struct vipmta_config *cfg)
     free(cfg->control_socket);
     free(cfg->metrics.address);
     config_free_ops(cfg);
+    config_free_tls(cfg);
     json_decref(cfg->root);
     free(cfg);
 }

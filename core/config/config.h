@@ -16,9 +16,56 @@ struct config_cidr {
     unsigned prefix;              /* 0..32 or 0..128 */
 };
 
+/* TLS on a listener (config_tls.c). */
+enum config_listen_tls {
+    CONFIG_LISTEN_TLS_NONE = 0,   /* clear text only */
+    CONFIG_LISTEN_TLS_STARTTLS,   /* STARTTLS offered (RFC 3207) */
+    CONFIG_LISTEN_TLS_IMPLICIT,   /* TLS from the first byte (RFC 8314) */
+};
+
+/* A certificate chain and its private key (PEM files). */
+struct config_tls_cert {
+    char *cert;                   /* the certificate, then its chain */
+    char *key;
+};
+
 struct config_listen {
     char *address;                /* "127.0.0.1", "::1", "0.0.0.0" */
     unsigned port;
+    /* TLS and AUTH (config_tls.c) */
+    enum config_listen_tls tls;   /* default: starttls with certificates, else none */
+    struct config_tls_cert *certs; /* the first is the default, others are picked by SNI */
+    size_t cert_count;
+    int require_tls;              /* MAIL and AUTH only after STARTTLS (default 0) */
+    int auth;                     /* offer AUTH PLAIN/LOGIN (default: with a credentials file) */
+    int auth_without_tls;         /* loopback clients may AUTH in clear (default 0) */
+};
+
+/* Outbound TLS policy per domain or route (config_tls.c). */
+enum config_tls_policy {
+    CONFIG_TLS_POLICY_UNSET = -1, /* routes: the domain's */
+    CONFIG_TLS_POLICY_NONE = 0,   /* never STARTTLS */
+    CONFIG_TLS_POLICY_OPPORTUNISTIC, /* STARTTLS when offered, any certificate (default) */
+    CONFIG_TLS_POLICY_REQUIRED,   /* encrypted or not at all, any certificate */
+    CONFIG_TLS_POLICY_VERIFY,     /* encrypted, chain and MX host name verified */
+};
+
+/* The top-level `tls` section: protocol settings in both directions, the
+ * outbound trust store and session cache, the AUTH credentials. */
+struct config_tls {
+    char *min_version;            /* "TLSv1.2" (default), "TLSv1.3" */
+    char *max_version;            /* NULL: the newest OpenSSL has */
+    char *ciphers;                /* TLS 1.2 cipher list (OpenSSL syntax), NULL: OpenSSL's */
+    char *ciphersuites;           /* TLS 1.3 suites, NULL: OpenSSL's */
+    char *ca_file;                /* outbound verification: this PEM bundle, NULL: the system store */
+    unsigned session_cache;       /* outbound sessions kept for resumption (default 1000, 0: off) */
+    unsigned session_lifetime;    /* seconds a cached session is offered (default 3600) */
+    char *credentials_file;       /* AUTH: "user:crypt-hash" lines, NULL: no AUTH */
+    unsigned auth_max_failures;   /* failed AUTH per client address in the window before it is
+                                   * disconnected (default 5) */
+    unsigned auth_failure_window; /* seconds failures are remembered (default 600) */
+    unsigned auth_failure_delay_ms; /* a failed AUTH is answered this late, doubled per
+                                   * failure of the address, at most 8 times (default 1000) */
 };
 
 struct config_binding {
@@ -40,10 +87,11 @@ struct config_binding_group {
 };
 
 /* binding_rules: first matching rule picks the binding group (or binding). */
-enum config_rule_kind { RULE_SENDER_DOMAIN, RULE_RECIPIENT_DOMAIN, RULE_HEADER };
+enum config_rule_kind { RULE_SENDER_DOMAIN, RULE_RECIPIENT_DOMAIN, RULE_HEADER, RULE_AUTH_USER };
 struct config_binding_rule {
     enum config_rule_kind kind;
-    char *match;                  /* domain ("example.com", "*.example.com"); unused for RULE_HEADER */
+    char *match;                  /* domain ("example.com", "*.example.com"), RULE_AUTH_USER: the
+                                   * user name or "*" (any); unused for RULE_HEADER */
     char *binding_group;          /* target group, or NULL */
     char *binding;                /* target binding, or NULL */
 };
@@ -61,6 +109,7 @@ struct config_domain_limits {
     unsigned max_queue_lifetime;          /* seconds before a deferred recipient bounces (5 days) */
     unsigned veto_retry;                  /* seconds before mail is tried again after a post-bind
                                            * veto (5); vetoes do not advance the retry schedule */
+    enum config_tls_policy tls;           /* outbound STARTTLS policy (opportunistic) */
 };
 
 struct config_domain {
@@ -73,6 +122,10 @@ struct config_route {
     char *domain;                 /* "example.com" or "*" */
     char **hosts;                 /* "host:port" ("[::1]:25" for IPv6), tried in order */
     size_t host_count;
+    /* the object form (config_tls.c) */
+    enum config_tls_policy tls;   /* UNSET: the domain's; with auth at least REQUIRED */
+    char *auth_user;              /* AUTH PLAIN/LOGIN to the route's hosts, NULL: none */
+    char *auth_password;
 };
 
 /* SMTP server limits (listener side). */
@@ -158,8 +211,13 @@ struct vipmta_config {
     char *user;                   /* run user after binding the listeners, NULL: none */
     char *group;                  /* run group, NULL: the user's login group */
     int run_as_root;              /* 1: may keep running as root without `user` */
+    struct config_tls tls;        /* config_tls.c */
     json_t *root;                 /* the parsed document (owned) */
     unsigned refs;                /* references held (config_ref / config_release) */
+    /* What was built from this config outside the loader (the TLS contexts
+     * and credentials, tls/tls.h): freed with it by `runtime_free`. */
+    void *runtime;
+    void (*runtime_free)(void *runtime);
 };
 
 /* Parses and validates `path` into a config holding one reference (the
@@ -183,6 +241,11 @@ const struct config_domain_limits *config_domain_limits(const struct vipmta_conf
 /* The route for `domain`: exact entry, else "*", else NULL (use MX). */
 const struct config_route *config_route_for(const struct vipmta_config *cfg, const char *domain);
 
+/* The outbound TLS policy for `domain` reached through `route` (NULL: MX). */
+enum config_tls_policy config_tls_policy_for(const struct vipmta_config *cfg, const char *domain,
+                                             const struct config_route *route);
+/* "none", "opportunistic", "required", "verify". */
+const char *config_tls_policy_name(enum config_tls_policy policy);
 /* Appends a warning for each setting of `cfg` that is valid but probably
  * not meant (relay_from covering the internet: an open relay). */
 void config_check_warnings(const struct vipmta_config *cfg, struct config_errors *warnings);

@@ -20,5 +20,17 @@ void config_parse_metrics(struct config_ctx *c, struct vipmta_config *cfg, const
 /* log_format, log_file, user, group, run_as_root (config_ops.c) */
 void config_parse_ops(struct config_ctx *c, struct vipmta_config *cfg, const json_t *root);
 void config_free_ops(struct vipmta_config *cfg);
+/* TLS and AUTH (config_tls.c): the top-level `tls` section, a listen entry's
+ * TLS keys (`listen[i]` at `path`), a domain's or a route's `tls` policy, a
+ * route's `auth`, and what is freed with the config. */
+void config_parse_tls(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_parse_listen_tls(struct config_ctx *c, const struct vipmta_config *cfg,
+                             const json_t *item, const char *path, struct config_listen *l);
+int config_parse_tls_policy(struct config_ctx *c, const json_t *obj, const char *path,
+                            enum config_tls_policy *out);
+void config_parse_route_auth(struct config_ctx *c, const json_t *obj, const char *path,
+                             struct config_route *route);
+void config_free_listen_tls(struct config_listen *l);
+void config_free_tls(struct vipmta_config *cfg);
 
 #endif

@@ -199,7 +199,7 @@ void config_parse_binding_groups(struct config_ctx *c, struct vipmta_config *cfg
 void config_parse_binding_rules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v)
 {
     static const char *const keys[] = {"sender_domain", "recipient_domain", "header",
-                                       "binding_group", "binding", NULL};
+                                       "auth_user", "binding_group", "binding", NULL};
     if (!v)
         return;
     if (!json_is_array(v)) {
@@ -220,11 +220,12 @@ void config_parse_binding_rules(struct config_ctx *c, struct vipmta_config *cfg,
             continue;
         struct config_binding_rule *rule = &cfg->binding_rules[cfg->binding_rule_count];
         int matchers = !!json_object_get(r, "sender_domain") +
-                       !!json_object_get(r, "recipient_domain") + !!json_object_get(r, "header");
+                       !!json_object_get(r, "recipient_domain") + !!json_object_get(r, "header") +
+                       !!json_object_get(r, "auth_user");
         int targets = !!json_object_get(r, "binding_group") + !!json_object_get(r, "binding");
         if (matchers != 1) {
             config_error(c, p, "a rule needs exactly one of \"sender_domain\", \"recipient_domain\", "
-                      "\"header\"");
+                      "\"header\", \"auth_user\"");
             continue;
         }
         char *header = NULL;
@@ -243,18 +244,28 @@ void config_parse_binding_rules(struct config_ctx *c, struct vipmta_config *cfg,
                 continue;
             }
         } else {
-            rule->kind = json_object_get(r, "sender_domain") ? RULE_SENDER_DOMAIN
-                                                              : RULE_RECIPIENT_DOMAIN;
-            const char *mkey =
-                rule->kind == RULE_SENDER_DOMAIN ? "sender_domain" : "recipient_domain";
+            rule->kind = json_object_get(r, "sender_domain")      ? RULE_SENDER_DOMAIN
+                         : json_object_get(r, "recipient_domain") ? RULE_RECIPIENT_DOMAIN
+                                                                  : RULE_AUTH_USER;
+            const char *mkey = rule->kind == RULE_SENDER_DOMAIN      ? "sender_domain"
+                               : rule->kind == RULE_RECIPIENT_DOMAIN ? "recipient_domain"
+                                                                     : "auth_user";
             config_get_string(c, r, mkey, p, &rule->match);
-            if (rule->match && !config_domain_pattern_ok(rule->match)) {
+            if (rule->kind == RULE_AUTH_USER) {
+                if (rule->match && !*rule->match) {
+                    char q[CONFIG_PATH_MAX];
+                    config_path_key(q, p, mkey);
+                    config_error(c, q, "expected a user name of the credentials file, or \"*\" "
+                              "for any authenticated client, found an empty string");
+                }
+            } else if (rule->match && !config_domain_pattern_ok(rule->match)) {
                 char q[CONFIG_PATH_MAX];
                 config_path_key(q, p, mkey);
                 config_error(c, q, "\"%s\" is not a domain pattern (\"example.com\", "
                           "\"*.example.com\" or \"*\")", rule->match);
             }
-            config_lower(rule->match);
+            if (rule->kind != RULE_AUTH_USER)
+                config_lower(rule->match);
             if (targets != 1) {
                 config_error(c, p, "a rule needs exactly one of \"binding_group\", \"binding\"");
                 free(rule->match);
@@ -292,7 +303,7 @@ static void config_parse_limits(struct config_ctx *c, const json_t *o, const cha
     static const char *const keys[] = {"max_connections_per_binding", "max_connections",
                                        "messages_per_connection", "connect_timeout",
                                        "command_timeout", "data_timeout", "retry_schedule",
-                                       "max_queue_lifetime", "veto_retry", NULL};
+                                       "max_queue_lifetime", "veto_retry", "tls", NULL};
     struct config_domain_limits *l = &d->limits;
     unsigned long long v;
 
@@ -312,6 +323,9 @@ static void config_parse_limits(struct config_ctx *c, const json_t *o, const cha
     CFG_LIMIT(max_queue_lifetime, 1, 365u * 86400u);
     CFG_LIMIT(veto_retry, 1, 3600);
 #undef CFG_LIMIT
+    enum config_tls_policy policy = l->tls;
+    if (config_parse_tls_policy(c, o, p, &policy) == 0 && policy != CONFIG_TLS_POLICY_UNSET)
+        l->tls = policy;
     json_t *rs = json_object_get(o, "retry_schedule");
     if (!rs)
         return;
@@ -359,6 +373,7 @@ static void config_domain_defaults(struct config_domain *d)
         .retry_count = sizeof(default_retry) / sizeof(default_retry[0]),
         .max_queue_lifetime = 432000,
         .veto_retry = 5,
+        .tls = CONFIG_TLS_POLICY_OPPORTUNISTIC,
     };
 }
 
@@ -459,12 +474,26 @@ void config_parse_routes(struct config_ctx *c, struct vipmta_config *cfg, const 
     }
     cfg->routes = calloc(json_object_size(v) + 1, sizeof(*cfg->routes));
     json_object_foreach((json_t *)v, name, r) {
+        static const char *const keys[] = {"hosts", "tls", "auth", NULL};
         char p[CONFIG_PATH_MAX];
         config_path_key(p, "routes", name);
+        const json_t *obj = json_is_object(r) ? r : NULL;
+        char hp[CONFIG_PATH_MAX];
+        snprintf(hp, sizeof(hp), "%s", p);
+        if (obj) {
+            /* {"hosts": ..., "tls": ..., "auth": {...}} */
+            config_check_keys(c, obj, p, keys);
+            r = json_object_get(obj, "hosts");
+            config_path_key(hp, p, "hosts");
+            if (!r) {
+                config_error(c, p, "missing \"hosts\" (\"host:port\" or a list of them)");
+                continue;
+            }
+        }
         size_t n = json_is_array(r) ? json_array_size(r) : json_is_string(r) ? 1 : 0;
         if (n == 0) {
-            config_error(c, p, "expected \"host:port\" or a non-empty list of them, found %s",
-                      config_type_name(r));
+            config_error(c, hp, "expected \"host:port\" or a non-empty list of them%s, found %s",
+                      obj ? "" : " (or {\"hosts\", \"tls\", \"auth\"})", config_type_name(r));
             continue;
         }
         char *lower = NULL;
@@ -473,15 +502,20 @@ void config_parse_routes(struct config_ctx *c, struct vipmta_config *cfg, const 
             continue;
         struct config_route *route = &cfg->routes[cfg->route_count++];
         route->domain = lower;
+        route->tls = CONFIG_TLS_POLICY_UNSET;
+        if (obj) {
+            config_parse_tls_policy(c, obj, p, &route->tls);
+            config_parse_route_auth(c, obj, p, route);
+        }
         route->hosts = calloc(n, sizeof(char *));
         for (size_t i = 0; i < n; i++) {
             json_t *item = json_is_array(r) ? json_array_get(r, i) : r;
             char q[CONFIG_PATH_MAX], host[256];
             unsigned port;
             if (json_is_array(r))
-                config_path_index(q, p, i);
+                config_path_index(q, hp, i);
             else
-                snprintf(q, sizeof(q), "%s", p);
+                snprintf(q, sizeof(q), "%s", hp);
             char *s = NULL;
             if (config_want_string(c, item, q, &s) != 0)
                 continue;

@@ -85,6 +85,18 @@ static int control_metrics_module_order(const void *a, const void *b)
     return strcmp(x->module, y->module);
 }
 
+struct control_metrics_tls_collect {
+    struct tls_stats_row rows[64];
+    size_t count;
+};
+
+static void control_metrics_collect_tls(const struct tls_stats_row *row, void *arg)
+{
+    struct control_metrics_tls_collect *t = arg;
+    if (t->count < sizeof(t->rows) / sizeof(t->rows[0]))
+        t->rows[t->count++] = *row;
+}
+
 /* Renders the live counters; 0 with *text malloc'd, or -1 on out of memory. */
 static int control_metrics_scrape(char **text, size_t *len)
 {
@@ -129,6 +141,11 @@ static int control_metrics_scrape(char **text, size_t *len)
     s.queue_recipients = c.queued;
     control_stats_sync_snapshot(&s.sync);
     s.sync_bounds_usec = control_stats_sync_bounds_usec;
+    struct control_metrics_tls_collect tls = {.count = 0};
+    tls_stats_foreach(control_metrics_collect_tls, &tls);
+    s.tls_rows = tls.rows;
+    s.tls_row_count = tls.count;
+    tls_stats_totals(&s.tls);
     rc = control_metrics_render(&s, text, len);
 out:
     free(c.domains);

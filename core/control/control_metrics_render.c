@@ -220,6 +220,32 @@ static void control_metrics_render_sync(FILE *f, const struct control_metrics_sn
     fprintf(f, "vipmta_spool_sync_seconds_count %" PRIu64 "\n", cumulative);
 }
 
+static void control_metrics_render_tls(FILE *f, const struct control_metrics_snapshot *s)
+{
+    static const char *const dirs[] = {"inbound", "outbound"};
+    control_metrics_family(f, "vipmta_tls_connections_total", "counter",
+                           "SMTP connections by direction, TLS or clear text, TLS version, cipher "
+                           "and whether the peer certificate was verified.");
+    for (size_t i = 0; i < s->tls_row_count; i++) {
+        const struct tls_stats_row *r = &s->tls_rows[i];
+        fprintf(f, "vipmta_tls_connections_total{direction=\"%s\",tls=\"%s\",version=\"",
+                dirs[r->dir == TLS_STATS_OUTBOUND], r->active ? "true" : "false");
+        control_metrics_write_label_value(f, r->version);
+        fputs("\",cipher=\"", f);
+        control_metrics_write_label_value(f, r->cipher);
+        fprintf(f, "\",verified=\"%s\"} %" PRIu64 "\n", r->verified ? "true" : "false", r->count);
+    }
+    control_metrics_family(f, "vipmta_tls_handshake_failures_total", "counter",
+                           "TLS handshakes that failed, by direction.");
+    for (int d = 0; d < 2; d++)
+        fprintf(f, "vipmta_tls_handshake_failures_total{direction=\"%s\"} %" PRIu64 "\n", dirs[d],
+                s->tls.handshake_failures[d]);
+    control_metrics_family(f, "vipmta_smtp_auth_total", "counter",
+                           "SMTP AUTH attempts by outcome.");
+    fprintf(f, "vipmta_smtp_auth_total{outcome=\"success\"} %" PRIu64 "\n", s->tls.auth_success);
+    fprintf(f, "vipmta_smtp_auth_total{outcome=\"failure\"} %" PRIu64 "\n", s->tls.auth_failure);
+}
+
 int control_metrics_render(const struct control_metrics_snapshot *s, char **out, size_t *len)
 {
     *out = NULL;
@@ -231,6 +257,7 @@ int control_metrics_render(const struct control_metrics_snapshot *s, char **out,
     control_metrics_render_bindings(f, s);
     control_metrics_render_domains(f, s);
     control_metrics_render_sync(f, s);
+    control_metrics_render_tls(f, s);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
         free(*out);

@@ -3,6 +3,7 @@
 #define VIPMTA_CORE_CONTROL_METRICS_RENDER_H
 
 #include "control_stats.h"
+#include "tls/tls.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +47,9 @@ struct control_metrics_snapshot {
     uint64_t queue_recipients;                   /* over every domain, shown or not */
     struct control_stats_sync sync;
     const uint64_t *sync_bounds_usec;            /* CONTROL_STATS_SYNC_BUCKETS - 1 upper bounds */
+    const struct tls_stats_row *tls_rows;        /* connections by TLS version, cipher, verified */
+    size_t tls_row_count;
+    struct tls_stats_totals tls;                 /* handshake failures, AUTH outcomes */
 };
 
 /* Writes `v` as a label value: \ " and newline escaped (no quotes added). */

@@ -9,6 +9,7 @@
 #include "control/control_metrics.h"
 #include "plugin/plugin_loader.h"
 #include "daemon_priv.h"
+#include "tls/tls.h"
 #include "queue/queue.h"
 #include "daemon_reload.h"
 #include "route/route.h"
@@ -251,6 +252,7 @@ static void daemon_stop_subsystems(void)
         control_stop();
     if (up.server)
         smtpd_server_stop();
+    tls_shutdown(); /* the AUTH worker (its sessions are gone) and the session cache */
     if (up.metrics)
         control_metrics_stop();
     if (up.deliver)

@@ -8,6 +8,7 @@
 #include "queue/queue.h"
 #include "queue/queue_domain.h"
 #include "route/route.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,9 +20,9 @@
 static const char *const live_keys[] = {
     "hostname", "module_path", "relay_from", "relay_domains", "bindings", "binding_groups",
     "default_binding_group", "binding_rules", "domains", "routes", "smtp", "modules",
-    "log_level", "delivery_log", "log_format", "log_file", NULL};
+    "log_level", "delivery_log", "log_format", "log_file", "tls", NULL};
 /* Keys checked field by field below (part of them reloads). */
-static const char *const partly_live_keys[] = {"dns", NULL};
+static const char *const partly_live_keys[] = {"dns", "listen", NULL};
 
 static int daemon_reload_in_list(const char *const *list, const char *key)
 {
@@ -72,6 +73,18 @@ static void daemon_reload_check_restart_keys(const struct vipmta_config *old, co
                    "after a restart (dns.mx_port and routes reload live)");
     if (a->mx_port != b->mx_port)
         daemon_reload_append(changed, size, ", ", "dns.mx_port");
+    /* listen: the sockets stay; their TLS and AUTH settings reload */
+    int sockets_same = old->listen_count == cfg->listen_count;
+    for (size_t i = 0; sockets_same && i < old->listen_count; i++)
+        sockets_same = old->listen[i].port == cfg->listen[i].port &&
+                       daemon_reload_same_string(old->listen[i].address, cfg->listen[i].address) &&
+                       (old->listen[i].tls == CONFIG_LISTEN_TLS_IMPLICIT) ==
+                           (cfg->listen[i].tls == CONFIG_LISTEN_TLS_IMPLICIT);
+    if (!sockets_same)
+        config_errors_add(warnings, "listen changed: takes effect after a restart (addresses, "
+                   "ports, implicit TLS; certificates, require_tls and auth reload live)");
+    else if (!json_equal(json_object_get(old->root, "listen"), json_object_get(cfg->root, "listen")))
+        daemon_reload_append(changed, size, ", ", "listen (TLS and AUTH)");
 }
 
 static int daemon_reload_apply(const struct vipmta_config *old, struct vipmta_config *cfg,
@@ -86,6 +99,9 @@ static int daemon_reload_apply(const struct vipmta_config *old, struct vipmta_co
     /* phase 1: validate everything; nothing running changes */
     daemon_reload_check_restart_keys(old, cfg, &warnings, changed, sizeof(changed));
     route_check_config(cfg, errs);
+    /* certificates, keys and credentials are read again (renewed files are
+     * picked up even when the config text is the same) */
+    tls_runtime_build(cfg, errs);
     struct binding_table_saved *bindings = binding_table_prepare(cfg, errs);
     struct plugin_reload_plan *plan = NULL;
     if (bindings) {

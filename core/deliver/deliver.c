@@ -10,6 +10,8 @@
 #include "route/route.h"
 #include "deliver_client.h"
 #include "control/control_stats.h"
+#include "tls/tls.h"
+#include "vipmta_tls.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -58,6 +60,11 @@ struct deliver_conn {
     struct vipmta_config *cfg;                  /* held from start to end: the connection
                                                  * finishes on the config it started with */
     const struct config_domain_limits *limits;  /* the domain's, in cfg */
+    /* TLS of the current session */
+    enum config_tls_policy tls_policy;          /* of the domain or its route */
+    int tls_clear_retry;                        /* opportunistic: this target again in clear */
+    int tls_known;                              /* the session got as far as deciding */
+    struct tls_info tls;                        /* tls.active 0: clear text */
 };
 
 /* The connections of one (domain, binding). */
@@ -307,6 +314,8 @@ static void deliver_ctx(const struct deliver_conn *c, struct deliver_log_ctx *ct
     ctx->source = c->source[0] ? c->source : NULL;
     ctx->destination = c->destination[0] ? c->destination : NULL;
     ctx->mx = c->mx[0] ? c->mx : NULL;
+    ctx->tls_known = c->tls_known;
+    ctx->tls = c->tls_known && c->tls.active ? &c->tls : NULL;
 }
 
 /* Counts one recipient outcome for c's binding; remembers a failure's reply
@@ -415,7 +424,19 @@ static void deliver_session_done(void *arg, enum deliver_client_end end, const c
     struct deliver_conn *c = arg;
     c->session = NULL;
 
-    if (end == DELIVER_CLIENT_END_UNUSABLE || (end == DELIVER_CLIENT_END_LOST && c->progress == 0)) {
+    if (end == DELIVER_CLIENT_END_TLS_FAILED && !c->tls_clear_retry &&
+        c->tls_policy == CONFIG_TLS_POLICY_OPPORTUNISTIC && d.running && c->next_target > 0) {
+        /* opportunistic: a host whose TLS is broken gets the mail in clear */
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): %s; trying %s again without "
+                  "TLS (tls \"opportunistic\")", c->dr->domain,
+                  config_get_binding_name_from_id(c->slot), reason, c->destination);
+        c->tls_clear_retry = 1;
+        c->next_target--;
+        deliver_try_next(c);
+        return;
+    }
+    if (end == DELIVER_CLIENT_END_UNUSABLE || end == DELIVER_CLIENT_END_TLS_FAILED ||
+        (end == DELIVER_CLIENT_END_LOST && c->progress == 0)) {
         struct deliver_log_ctx ctx;
         deliver_ctx(c, &ctx);
         deliver_log_conn(&ctx, "connect_failed", reason);
@@ -438,10 +459,49 @@ static void deliver_session_done(void *arg, enum deliver_client_end end, const c
         deliver_kick(dr, slot, NULL);
 }
 
+/* The public view of c's TLS state (strings point into c). */
+static void deliver_tls_public(const struct deliver_conn *c, vipmta_tls_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->settled = c->tls_known;
+    out->encrypted = c->tls_known && c->tls.active;
+    out->version = out->encrypted ? c->tls.version : "";
+    out->cipher = out->encrypted ? c->tls.cipher : "";
+    out->cipher_bits = out->encrypted ? c->tls.bits : 0;
+    out->verified = out->encrypted && c->tls.verified;
+    out->resumed = out->encrypted && c->tls.resumed;
+    out->verify_error = out->encrypted ? c->tls.verify_error : "";
+    out->peer_name = c->mx;
+    out->policy = config_tls_policy_name(c->tls_clear_retry ? CONFIG_TLS_POLICY_NONE : c->tls_policy);
+}
+
+static void deliver_tls_settled(void *arg, const struct tls_info *info)
+{
+    struct deliver_conn *c = arg;
+    c->tls_known = 1;
+    if (info)
+        c->tls = *info;
+    else
+        memset(&c->tls, 0, sizeof(c->tls));
+    tls_stats_connection(TLS_STATS_OUTBOUND, info);
+    char desc[200];
+    tls_info_describe(info, desc, sizeof(desc));
+    log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): %s %s: %s%s%s", c->dr->domain,
+              config_get_binding_name_from_id(c->slot), c->mx, c->destination, desc,
+              info && !info->verified && info->verify_error[0] ? ", not verified: " : "",
+              info && !info->verified ? info->verify_error : "");
+    if (has_vipmta_outbound_tls_hook() && c->session) {
+        vipmta_tls_info pub;
+        deliver_tls_public(c, &pub);
+        call_vipmta_outbound_tls_hook(c->dr, c->slot, deliver_client_fd(c->session), &pub);
+    }
+}
+
 static const struct deliver_client_ops deliver_client_callbacks = {
     .take = deliver_take,
     .outcome = deliver_outcome,
     .done = deliver_session_done,
+    .tls_settled = deliver_tls_settled,
 };
 
 /* ---- connecting ---- */
@@ -520,11 +580,22 @@ static void deliver_all_failed(struct deliver_conn *c)
 static void deliver_try_next(struct deliver_conn *c)
 {
     const struct config_domain_limits *lim = c->limits;
+    const struct config_route *route = c->cfg ? config_route_for(c->cfg, c->dr->domain) : NULL;
+    char policy_source[300];
+    if (route)
+        snprintf(policy_source, sizeof(policy_source), "route \"%s\"", route->domain);
+    else
+        snprintf(policy_source, sizeof(policy_source), "domain %s", c->dr->domain);
+    c->tls_policy = c->cfg ? config_tls_policy_for(c->cfg, c->dr->domain, route)
+                           : CONFIG_TLS_POLICY_NONE;
     c->state = CONN_CONNECTING;
     while (c->next_target < c->ntargets && d.running) {
         const struct route_target *t = &c->targets[c->next_target++];
         struct deliver_connect_result res;
         c->source[0] = '\0';
+        c->tls_known = 0;
+        int clear_retry = c->tls_clear_retry;
+        c->tls_clear_retry = 0;
         deliver_format_addr((const struct sockaddr *)&t->addr, c->destination,
                              sizeof(c->destination));
         snprintf(c->mx, sizeof(c->mx), "%s", t->host);
@@ -567,7 +638,14 @@ static void deliver_try_next(struct deliver_conn *c)
             .idle_timeout_ms = DELIVER_IDLE_MS,
             .max_messages = lim && lim->messages_per_connection ? lim->messages_per_connection
                                                                 : DELIVER_DEFAULT_MESSAGES,
+            .cfg = c->cfg,
+            .tls_policy = clear_retry ? CONFIG_TLS_POLICY_NONE : (int)c->tls_policy,
+            .tls_host = t->host,
+            .policy_source = policy_source,
+            .auth_user = route ? route->auth_user : NULL,
+            .auth_password = route ? route->auth_password : NULL,
         };
+        c->tls_clear_retry = clear_retry;
         c->progress = 0;
         c->state = CONN_SESSION;
         c->session = deliver_client_start(d.base, &p, &deliver_client_callbacks, c);
@@ -728,4 +806,15 @@ void deliver_shutdown(void)
     d.resume_ev = NULL;
     if (was_running)
         log_write("delivery", VIPMTA_LOG_INFO, "delivery stopped");
+}
+
+int vipmta_outbound_tls_info(int fd, vipmta_tls_info *out)
+{
+    for (struct deliver_conn *c = d.all; c && fd >= 0; c = c->all_next) {
+        if (c->state == CONN_SESSION && c->session && deliver_client_fd(c->session) == fd) {
+            deliver_tls_public(c, out);
+            return 0;
+        }
+    }
+    return -1;
 }

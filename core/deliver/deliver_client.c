@@ -4,11 +4,16 @@
 #include "queue/queue.h"
 #include "deliver_reply.h"
 #include "spool/spool.h"
+#include "config/config.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +28,10 @@
 #define DELIVER_CLIENT_QUIT_TIMEOUT 30           /* seconds to wait for the reply to QUIT */
 
 enum deliver_client_cmd { CMD_GREETING, CMD_EHLO, CMD_HELO, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_DOT, CMD_RSET,
-                 CMD_QUIT };
+                 CMD_QUIT, CMD_STARTTLS, CMD_AUTH };
 static const char *const deliver_client_cmd_names[] = {"greeting", "EHLO", "HELO", "MAIL", "RCPT",
-                                              "DATA", "end of data", "RSET", "QUIT"};
+                                              "DATA", "end of data", "RSET", "QUIT", "STARTTLS",
+                                              "AUTH"};
 
 enum deliver_client_state {
     ST_CONNECTING, /* waiting for TCP connect */
@@ -35,6 +41,7 @@ enum deliver_client_state {
     ST_BODY,       /* streaming the message data */
     ST_QUIT,       /* QUIT sent */
     ST_DEAD,       /* finished; the done callback is due */
+    ST_TLS,        /* the TLS handshake after STARTTLS */
 };
 
 /* a recipient's progress in the transaction */
@@ -72,10 +79,22 @@ struct deliver_client_session {
 
     enum deliver_client_end end;
     char reason[512];
+
+    /* TLS and AUTH */
+    const struct vipmta_config *cfg;
+    int tls_policy;
+    unsigned tls_settled : 1, ext_auth_plain : 1, ext_auth_login : 1, ext_starttls : 1;
+    struct tls_info *tls;          /* NULL: clear text */
+    char tls_host[256];
+    char policy_source[300];
+    char *auth_user, *auth_password;
 };
 
 static void deliver_client_next_message(struct deliver_client_session *s);
 static size_t deliver_client_fit(struct deliver_client_session *s);
+static void deliver_client_on_read(struct bufferevent *bev, void *arg);
+static void deliver_client_on_write(struct bufferevent *bev, void *arg);
+static void deliver_client_on_event(struct bufferevent *bev, short what, void *arg);
 static void deliver_client_finish(struct deliver_client_session *s, enum deliver_client_end end, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -164,9 +183,21 @@ static void deliver_client_close_body(struct deliver_client_session *s)
 
 /* ---- ending ---- */
 
+static void deliver_client_wipe(char *p)
+{
+    if (!p)
+        return;
+    for (volatile char *q = p; *q; q++)
+        *q = 0;
+    free(p);
+}
+
 static void deliver_client_free(struct deliver_client_session *s)
 {
     deliver_client_close_body(s);
+    free(s->tls);
+    free(s->auth_user);
+    deliver_client_wipe(s->auth_password);
     if (s->bev)
         bufferevent_free(s->bev);
     if (s->timer)
@@ -409,9 +440,173 @@ static void deliver_client_fill_body(struct deliver_client_session *s)
 
 /* ---- replies ---- */
 
+/* The TLS state is known (encrypted or clear from now on): tell the engine once. */
+static void deliver_client_settle_tls(struct deliver_client_session *s)
+{
+    if (s->tls_settled)
+        return;
+    s->tls_settled = 1;
+    if (s->ops.tls_settled)
+        s->ops.tls_settled(s->arg, s->tls);
+}
+
+/* "AUTH PLAIN" with the credentials as initial response (RFC 4616). */
+static void deliver_client_send_auth(struct deliver_client_session *s)
+{
+    size_t ul = strlen(s->auth_user), pl = strlen(s->auth_password);
+    size_t rawlen = ul + pl + 2;
+    unsigned char *raw = malloc(rawlen);
+    char *b64 = malloc(4 * ((rawlen + 2) / 3) + 1);
+    if (!raw || !b64) {
+        free(raw);
+        free(b64);
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "out of memory for AUTH to %s", s->peer);
+        return;
+    }
+    raw[0] = 0;
+    memcpy(raw + 1, s->auth_user, ul);
+    raw[1 + ul] = 0;
+    memcpy(raw + 2 + ul, s->auth_password, pl);
+    EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawlen);
+    deliver_client_send(s, CMD_AUTH, 0, "AUTH PLAIN %s\r\n", b64);
+    for (size_t i = 0; i < rawlen; i++)
+        ((volatile unsigned char *)raw)[i] = 0;
+    for (volatile char *q = b64; *q; q++)
+        *q = 0;
+    free(raw);
+    free(b64);
+}
+
+/* After EHLO: STARTTLS when the policy asks for it, then AUTH, then mail. */
+static void deliver_client_after_ehlo(struct deliver_client_session *s)
+{
+    const char *policy = config_tls_policy_name((enum config_tls_policy)s->tls_policy);
+    int wants_tls = s->tls_policy != CONFIG_TLS_POLICY_NONE && s->cfg && tls_client_ctx(s->cfg);
+    int must_tls = s->tls_policy >= CONFIG_TLS_POLICY_REQUIRED;
+    if (!s->tls && wants_tls && s->ext_starttls) {
+        deliver_client_send(s, CMD_STARTTLS, 0, "STARTTLS\r\n");
+        return;
+    }
+    if (!s->tls && must_tls) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE,
+                              "TLS is required (%s: tls \"%s\") but %s does not offer STARTTLS%s",
+                              s->policy_source, policy, s->peer,
+                              wants_tls ? "" : " (no TLS client context)");
+        return;
+    }
+    deliver_client_settle_tls(s);
+    if (s->auth_user && s->state != ST_DEAD) {
+        if (!s->tls) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "AUTH credentials for %s are "
+                                  "sent only over TLS", s->peer);
+            return;
+        }
+        if (!s->ext_auth_plain) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "%s does not offer AUTH PLAIN "
+                                  "(the route has credentials for it)", s->peer);
+            return;
+        }
+        deliver_client_send_auth(s);
+        return;
+    }
+    s->hello_done = 1;
+    deliver_client_next_message(s);
+}
+
+/* The 220 to STARTTLS: the connection becomes a TLS client. */
+static void deliver_client_start_tls(struct deliver_client_session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    if (evbuffer_get_length(in)) {
+        /* nothing may follow the 220 in clear (it would be taken as sent over TLS) */
+        deliver_client_finish(s, DELIVER_CLIENT_END_TLS_FAILED, "%s sent %zu octets after its 220 "
+                              "to STARTTLS, before the handshake", s->peer, evbuffer_get_length(in));
+        return;
+    }
+    SSL *ssl = tls_client_ssl(s->cfg, s->tls_host, s->peer,
+                              s->tls_policy == CONFIG_TLS_POLICY_VERIFY);
+    int fd = bufferevent_getfd(s->bev);
+    struct event_base *base = bufferevent_get_base(s->bev);
+    if (!ssl) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "out of memory starting TLS with %s",
+                              s->peer);
+        return;
+    }
+    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    bufferevent_setfd(s->bev, -1); /* the plain bufferevent lets go of the socket */
+    bufferevent_free(s->bev);
+    s->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (!s->bev) {
+        SSL_free(ssl);
+        close(fd);
+        s->bev = bufferevent_socket_new(base, -1, 0); /* something to free */
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "out of memory starting TLS with %s",
+                              s->peer);
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+    bufferevent_setcb(s->bev, deliver_client_on_read, deliver_client_on_write, deliver_client_on_event, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, DELIVER_CLIENT_OUT_LOW, 0);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    s->state = ST_TLS;
+    deliver_client_arm(s, s->connect_timeout);
+}
+
+/* The handshake is done: the policy looks at the certificate, then EHLO again. */
+static void deliver_client_tls_up(struct deliver_client_session *s)
+{
+    s->tls = calloc(1, sizeof(*s->tls));
+    if (!s->tls) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "out of memory after TLS with %s",
+                              s->peer);
+        return;
+    }
+    tls_info_from_ssl(bufferevent_openssl_get_ssl(s->bev), s->tls);
+    if (s->tls_policy == CONFIG_TLS_POLICY_VERIFY && !s->tls->verified) {
+        deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE,
+                              "TLS certificate of %s (%s) not verified: %s (%s: tls \"verify\")",
+                              s->tls_host[0] ? s->tls_host : "?", s->peer,
+                              s->tls->verify_error[0] ? s->tls->verify_error : "unknown reason",
+                              s->policy_source);
+        return;
+    }
+    s->state = ST_HELLO;
+    s->ext_starttls = 0;
+    deliver_client_send(s, CMD_EHLO, 0, "EHLO %s\r\n", s->ehlo);
+    deliver_client_arm(s, deliver_client_reply_timeout(s));
+}
+
 static void deliver_client_on_hello(struct deliver_client_session *s, uint8_t cmd, const struct deliver_reply *r,
                            const char *text)
 {
+    if (cmd == CMD_STARTTLS) {
+        if (r->code == 220) {
+            deliver_client_start_tls(s);
+            return;
+        }
+        if (s->tls_policy >= CONFIG_TLS_POLICY_REQUIRED) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE,
+                                  "TLS is required (%s: tls \"%s\") but %s refused STARTTLS: %s",
+                                  s->policy_source,
+                                  config_tls_policy_name((enum config_tls_policy)s->tls_policy),
+                                  s->peer, text);
+            return;
+        }
+        s->ext_starttls = 0; /* opportunistic: on in clear */
+        deliver_client_after_ehlo(s);
+        return;
+    }
+    if (cmd == CMD_AUTH) {
+        if (r->code / 100 != 2) {
+            deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "AUTH as %s refused by %s: %s",
+                                  s->auth_user, s->peer, text);
+            return;
+        }
+        s->hello_done = 1;
+        deliver_client_next_message(s);
+        return;
+    }
     if (cmd == CMD_GREETING) {
         if (r->code / 100 != 2) {
             deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "greeting from %s: %s", s->peer, text);
@@ -435,9 +630,11 @@ static void deliver_client_on_hello(struct deliver_client_session *s, uint8_t cm
         s->smtputf8 = r->ext_smtputf8 != 0;
         s->size_offered = r->ext_size != 0;
         s->size_limit = r->ext_size ? r->ext_size_limit : 0;
+        s->ext_starttls = r->ext_starttls != 0;
+        s->ext_auth_plain = r->ext_auth_plain != 0;
+        s->ext_auth_login = r->ext_auth_login != 0;
     }
-    s->hello_done = 1;
-    deliver_client_next_message(s);
+    deliver_client_after_ehlo(s);
 }
 
 static void deliver_client_on_reply(struct deliver_client_session *s, const struct deliver_reply *r)
@@ -458,6 +655,8 @@ static void deliver_client_on_reply(struct deliver_client_session *s, const stru
     case CMD_GREETING:
     case CMD_EHLO:
     case CMD_HELO:
+    case CMD_STARTTLS:
+    case CMD_AUTH:
         deliver_client_on_hello(s, p.cmd, r, text);
         break;
     case CMD_MAIL:
@@ -538,7 +737,7 @@ static void deliver_client_on_read(struct bufferevent *bev, void *arg)
     struct deliver_client_session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
-    while (s->state != ST_DEAD) {
+    while (s->state != ST_DEAD && s->bev == bev) { /* STARTTLS replaces the bufferevent */
         size_t len = evbuffer_get_length(in);
         if (len == 0)
             return;
@@ -591,9 +790,26 @@ static void deliver_client_on_event(struct bufferevent *bev, short what, void *a
     struct deliver_client_session *s = arg;
     int err = EVUTIL_SOCKET_ERROR();
 
+    if ((what & BEV_EVENT_CONNECTED) && s->state == ST_TLS) {
+        deliver_client_tls_up(s);
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         s->state = ST_HELLO;
         bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if (s->state == ST_TLS) {
+        char why[256] = "";
+        unsigned long e;
+        while ((e = bufferevent_get_openssl_error(bev)) != 0)
+            if (!why[0])
+                snprintf(why, sizeof(why), "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+                                                                            : "OpenSSL error");
+        tls_stats_handshake_failed(TLS_STATS_OUTBOUND);
+        deliver_client_finish(s, DELIVER_CLIENT_END_TLS_FAILED, "TLS handshake with %s (%s) failed: %s",
+                              s->tls_host[0] ? s->tls_host : "?", s->peer,
+                              why[0] ? why : (what & BEV_EVENT_EOF) ? "connection closed" : "error");
         return;
     }
     if (s->state == ST_CONNECTING) {
@@ -642,6 +858,12 @@ static void deliver_client_on_timer(evutil_socket_t fd, short what, void *arg)
                      s->connect_timeout);
         return;
     }
+    if (s->state == ST_TLS) {
+        tls_stats_handshake_failed(TLS_STATS_OUTBOUND);
+        deliver_client_finish(s, DELIVER_CLIENT_END_TLS_FAILED, "TLS handshake with %s timed out "
+                              "after %u s", s->peer, s->connect_timeout);
+        return;
+    }
     unsigned t = s->state == ST_BODY ? s->command_timeout : deliver_client_reply_timeout(s);
     deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "timeout after %u s %s from %s", t, deliver_client_waiting_for(s),
                  s->peer);
@@ -667,6 +889,20 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
     s->data_timeout = params->data_timeout ? params->data_timeout : 600;
     s->idle_ms = params->idle_timeout_ms;
     s->max_messages = params->max_messages;
+    s->cfg = params->cfg;
+    s->tls_policy = params->tls_policy;
+    snprintf(s->tls_host, sizeof(s->tls_host), "%s", params->tls_host ? params->tls_host : "");
+    snprintf(s->policy_source, sizeof(s->policy_source), "%s",
+             params->policy_source ? params->policy_source : "policy");
+    if (params->auth_user) {
+        s->auth_user = strdup(params->auth_user);
+        s->auth_password = strdup(params->auth_password ? params->auth_password : "");
+        if (!s->auth_user || !s->auth_password) {
+            close(params->fd);
+            deliver_client_free(s);
+            return NULL;
+        }
+    }
     s->state = ST_CONNECTING;
     s->bev = bufferevent_socket_new(base, params->fd, BEV_OPT_CLOSE_ON_FREE);
     s->timer = evtimer_new(base, deliver_client_on_timer, s);
@@ -685,6 +921,16 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
                      strerror(errno));
     }
     return s;
+}
+
+const struct tls_info *deliver_client_tls(const struct deliver_client_session *s)
+{
+    return s->tls;
+}
+
+int deliver_client_fd(const struct deliver_client_session *s)
+{
+    return s->bev ? bufferevent_getfd(s->bev) : -1;
 }
 
 int deliver_client_is_idle(const struct deliver_client_session *s)

@@ -27,7 +27,11 @@ enum deliver_client_end {
     DELIVER_CLIENT_END_UNUSABLE, /* connect failed, greeting or EHLO/HELO refused, or the connection was
                          * lost before any transaction: try the next destination */
     DELIVER_CLIENT_END_LOST,     /* lost or timed out after transactions started */
+    DELIVER_CLIENT_END_TLS_FAILED, /* unusable: the TLS handshake failed (opportunistic TLS
+                                    * may try the host again in clear) */
 };
+
+struct tls_info;
 
 struct deliver_client_ops {
     /* The session wants a message: fill `out` with up to `max` recipients of
@@ -41,6 +45,9 @@ struct deliver_client_ops {
      * DELIVER_CLIENT_END_UNUSABLE / DELIVER_CLIENT_END_LOST. Called once, never from inside a
      * call into the session (deliver_client_start, deliver_client_wake, deliver_client_abort). */
     void (*done)(void *arg, enum deliver_client_end end, const char *reason);
+    /* The connection's TLS state is settled: encrypted (`info`), or going on
+     * in clear (NULL). Once per session, before any message; may be NULL. */
+    void (*tls_settled)(void *arg, const struct tls_info *info);
 };
 
 struct deliver_client_params {
@@ -52,11 +59,22 @@ struct deliver_client_params {
     unsigned data_timeout;    /* seconds: the reply to the final dot */
     unsigned idle_timeout_ms; /* how long to stay connected without work before QUIT (0: at once) */
     unsigned max_messages;    /* messages per connection (0: no limit) */
+    /* TLS (STARTTLS, RFC 3207) and AUTH (RFC 4954) */
+    const struct vipmta_config *cfg; /* its TLS client context; NULL: no TLS */
+    int tls_policy;           /* enum config_tls_policy */
+    const char *tls_host;     /* the MX or route host name: SNI and the name verified; copied */
+    const char *policy_source;/* "domain example.com" / "route *", for reasons; copied */
+    const char *auth_user;    /* AUTH to the server after TLS; NULL: none; copied */
+    const char *auth_password;
 };
 
 /* Starts the session; NULL on out of memory (the fd is closed then). */
 struct deliver_client_session *deliver_client_start(struct event_base *base, const struct deliver_client_params *params,
                                   const struct deliver_client_ops *ops, void *arg);
+/* What TLS negotiated on the session's connection; NULL in clear (or not yet). */
+const struct tls_info *deliver_client_tls(const struct deliver_client_session *s);
+/* The session's socket (-1 when none). */
+int deliver_client_fd(const struct deliver_client_session *s);
 /* Non-zero when the session waits for work (connected, between messages). */
 int deliver_client_is_idle(const struct deliver_client_session *s);
 /* An idle session asks `take` again now (new work arrived). */

@@ -7,6 +7,7 @@
 #include "vipmta_binding.h"
 
 struct queue_rcpt;
+struct tls_info;
 
 /* Room for "[IPv6]:PORT" and a NUL. */
 #define DELIVER_ADDR_MAX 64
@@ -23,6 +24,8 @@ struct deliver_log_ctx {
     const char *source;      /* local address:port after connect */
     const char *destination; /* "ip:port" */
     const char *mx;          /* the exchanger's (or route host's) name */
+    const struct tls_info *tls; /* the connection's TLS (NULL: clear text or not known) */
+    int tls_known;           /* the connection got as far as deciding on TLS */
 };
 
 /* One delivery log line for recipient `r` ("delivered", "deferred", "bounced"). */

@@ -2,6 +2,7 @@
 #include "deliver_internal.h"
 #include "log/log.h"
 #include "queue/queue.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -50,10 +51,29 @@ static json_t *deliver_json_str(const char *s)
     return j ? j : json_null();
 }
 
+/* "tls": {"version", "cipher", "bits", "verified", "resumed"}, false in clear, null when the
+ * connection did not get that far. */
+static json_t *deliver_log_tls(const struct deliver_log_ctx *ctx)
+{
+    if (!ctx->tls_known)
+        return json_null();
+    if (!ctx->tls || !ctx->tls->active)
+        return json_false();
+    json_t *t = json_object();
+    if (!t)
+        return json_null();
+    json_object_set_new(t, "version", deliver_json_str(ctx->tls->version));
+    json_object_set_new(t, "cipher", deliver_json_str(ctx->tls->cipher));
+    json_object_set_new(t, "bits", json_integer(ctx->tls->bits));
+    json_object_set_new(t, "verified", json_boolean(ctx->tls->verified));
+    json_object_set_new(t, "resumed", json_boolean(ctx->tls->resumed));
+    return t;
+}
+
 /* One line; `extra` (NULL or an object, taken) adds its members at the end. */
 static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
                               const char *rcpt, const char *outcome, const char *reply,
-                              json_t *extra)
+                              const char *auth_user, json_t *extra)
 {
     json_t *o = json_object();
     if (!o)
@@ -66,6 +86,9 @@ static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
     json_object_set_new(o, "source", deliver_json_str(ctx->source));
     json_object_set_new(o, "destination", deliver_json_str(ctx->destination));
     json_object_set_new(o, "mx", deliver_json_str(ctx->mx));
+    json_object_set_new(o, "tls", deliver_log_tls(ctx));
+    if (auth_user)
+        json_object_set_new(o, "auth_user", deliver_json_str(auth_user));
     json_object_set_new(o, "outcome", deliver_json_str(outcome));
     json_object_set_new(o, "reply", deliver_json_str(reply));
     if (extra)
@@ -77,18 +100,18 @@ static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
 void deliver_log_rcpt(const struct deliver_log_ctx *ctx, const struct queue_rcpt *r,
                        const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, NULL);
+    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, r->msg->auth_user, NULL);
 }
 
 void deliver_log_conn(const struct deliver_log_ctx *ctx, const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, NULL, NULL, outcome, reply, NULL);
+    deliver_log_write(ctx, NULL, NULL, outcome, reply, NULL, NULL);
 }
 
 void deliver_log_veto(const struct deliver_log_ctx *ctx, const char *reply, unsigned vetoes,
                       size_t waiting)
 {
-    deliver_log_write(ctx, NULL, NULL, "vetoed", reply,
+    deliver_log_write(ctx, NULL, NULL, "vetoed", reply, NULL,
                       json_pack("{s:I, s:I}", "vetoes", (json_int_t)vetoes, "waiting",
                                 (json_int_t)waiting));
 }

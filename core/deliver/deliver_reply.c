@@ -102,6 +102,20 @@ static void deliver_reply_ehlo_line(struct deliver_reply *out, const uchar *t, s
         out->ext_enhancedstatuscodes = 1;
     else if (deliver_reply_ehlo_keyword(t, n, "STARTTLS"))
         out->ext_starttls = 1;
+    else if ((k = deliver_reply_ehlo_keyword(t, n, "AUTH")) != 0) {
+        /* "AUTH PLAIN LOGIN" (or the old "AUTH=PLAIN LOGIN") */
+        while (k < n) {
+            while (k < n && (t[k] == ' ' || t[k] == '\t' || t[k] == '='))
+                k++;
+            size_t start = k;
+            while (k < n && t[k] != ' ' && t[k] != '\t')
+                k++;
+            if (deliver_reply_ehlo_keyword(t + start, k - start, "PLAIN") == 5 && k - start == 5)
+                out->ext_auth_plain = 1;
+            if (deliver_reply_ehlo_keyword(t + start, k - start, "LOGIN") == 5 && k - start == 5)
+                out->ext_auth_login = 1;
+        }
+    }
     else if ((k = deliver_reply_ehlo_keyword(t, n, "SIZE")) != 0) {
         unsigned long long v = 0;
         int digits = 0;

@@ -18,6 +18,7 @@ struct deliver_reply {
     size_t line_count;
     /* EHLO keywords seen (upper case), for the EHLO reply. */
     int ext_pipelining, ext_size, ext_8bitmime, ext_smtputf8, ext_enhancedstatuscodes, ext_starttls;
+    int ext_auth_plain, ext_auth_login; /* AUTH mechanisms offered (RFC 4954) */
     unsigned long long ext_size_limit; /* SIZE argument, 0 when none */
 };
 

@@ -8,4 +8,5 @@
 #include "vipmta_module.h"
 #include "vipmta_hook.h"
 #include "hooks/core/connection_post_bind.h"
+#include "vipmta_tls.h"
 #endif

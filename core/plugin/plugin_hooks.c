@@ -2,15 +2,18 @@
 #include "plugin_hooks.h"
 #include "log/log.h"
 #include "hooks/core/connection_post_bind.h"
+#include "vipmta_tls.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* The definitions of every hook the core offers: one line each. */
 VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(EC_DEFINE_HOOK)
+VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(EC_DEFINE_HOOK)
 
 static struct vipmta_hook_chain *const all_chains[] = {
     &vipmta_hook_chain_core_connection_post_bind,
+    &vipmta_hook_chain_vipmta_outbound_tls,
 };
 
 static const char *registering_module = "core";

@@ -515,9 +515,10 @@ void queue_add(struct spool_envelope *env)
     const char *sender = env->sender ? env->sender : "";
     const char *group = env->binding_group && *env->binding_group ? env->binding_group : NULL;
     size_t slen = strlen(sender), glen = group ? strlen(group) + 1 : 0;
+    size_t auth_len = env->auth_user ? strlen(env->auth_user) + 1 : 0;
     ec_binding_slot binding = queue_choose_binding(env);
     struct queue_message *m = binding == EC_BINDING_SLOT_UNBOUND ? NULL
-                              : malloc(sizeof(*m) + slen + 1 + glen);
+                              : malloc(sizeof(*m) + slen + 1 + glen + auth_len);
     if (!m) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: out of memory: stays in the spool until the "
                   "next start", env->id);
@@ -528,6 +529,7 @@ void queue_add(struct spool_envelope *env)
     m->sender = (char *)(m + 1);
     memcpy(m->sender, sender, slen + 1);
     m->group = group ? memcpy(m->sender + slen + 1, group, glen) : NULL;
+    m->auth_user = auth_len ? memcpy(m->sender + slen + 1 + glen, env->auth_user, auth_len) : NULL;
     m->binding = binding;
     m->rcpt_open = pending;
     m->body_size = env->body_size;

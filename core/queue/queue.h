@@ -12,7 +12,7 @@
 struct event_base;
 
 /* One spooled message in memory (bodies stay on disk). One allocation: the
- * sender and group strings live right after the struct. */
+ * sender, group and auth_user strings live right after the struct. */
 struct queue_message {
     char id[SPOOL_ID_LEN + 1];
     char *sender;
@@ -32,6 +32,8 @@ struct queue_message {
                                    * flight: they are dropped (no DSN) unless delivered */
     unsigned op_bounce : 1;       /* bounced by the operator while recipients were in
                                    * flight: they bounce when the attempt ends undelivered */
+    char *auth_user;              /* the SMTP AUTH user it came from (delivery log), NULL: none;
+                                   * in the same allocation, after the group */
 };
 
 /* One recipient of one message, queued on its domain record. One

@@ -65,6 +65,7 @@ static void smtpd_cmd_hello(struct smtpd_session *s, const struct smtpd_command 
     else
         smtpd_reply(s, "250-SIZE");
     smtpd_reply(s, "250-8BITMIME");
+    smtpd_tls_ehlo(s);
     smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
     smtpd_reply(s, "250-SMTPUTF8");
     smtpd_reply(s, "250 HELP");
@@ -82,6 +83,8 @@ static void smtpd_cmd_mail(struct smtpd_session *s, const struct smtpd_command *
         smtpd_protocol_error(s, "503 5.5.1 Error: nested MAIL command", NULL);
         return;
     }
+    if (smtpd_tls_required(s, "MAIL"))
+        return;
     size_t max = cfg->smtp.max_message_size;
     if (cmd->has_size && max && cmd->size > max) {
         smtpd_log(s, VIPMTA_LOG_NOTICE,
@@ -133,7 +136,7 @@ static void smtpd_cmd_rcpt(struct smtpd_session *s, const struct smtpd_command *
         return;
     }
     smtpd_printable(domain, dom, sizeof(dom));
-    if (rcpt == cmd->path && !s->may_relay && !smtpd_relay_domain(s->cfg, domain)) {
+    if (rcpt == cmd->path && !s->may_relay && !s->auth_user && !smtpd_relay_domain(s->cfg, domain)) {
         smtpd_log(s, VIPMTA_LOG_NOTICE,
                   "reject: RCPT from=<%s> to=<%s>: 554 5.7.1 Relay access denied",
                   smtpd_printable(s->sender, from, sizeof(from)), path);
@@ -215,6 +218,8 @@ void smtpd_command_run(struct smtpd_session *s, const char *line, size_t len)
     struct smtpd_command cmd;
     const char *text = NULL;
 
+    if (s->auth && smtpd_auth_continue(s, line, len))
+        return; /* a reply to an AUTH challenge, not a command */
     memset(&cmd, 0, sizeof(cmd));
     enum smtpd_parse_status st = smtpd_parse_command(line, len, &cmd, &text);
     if (st != SMTPD_PARSE_OK) {
@@ -252,10 +257,14 @@ void smtpd_command_run(struct smtpd_session *s, const char *line, size_t len)
         smtpd_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
         break;
     case SMTPD_VERB_HELP:
-        smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+        smtpd_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP "
+                    "STARTTLS AUTH");
         break;
     case SMTPD_VERB_STARTTLS:
-        smtpd_protocol_error(s, "502 5.5.1 Error: STARTTLS is not offered", NULL);
+        smtpd_tls_command(s);
+        break;
+    case SMTPD_VERB_AUTH:
+        smtpd_auth_command(s, cmd.arg);
         break;
     case SMTPD_VERB_BDAT:
         smtpd_protocol_error(s, "502 5.5.1 Error: BDAT is not offered (no CHUNKING)", NULL);

@@ -23,14 +23,17 @@ static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char
     env->sender = strdup(s->sender ? s->sender : "");
     env->smtputf8 = s->smtputf8;
     env->rcpts = calloc(s->rcpt_count, sizeof(*env->rcpts));
-    if (!env->client_addr || !env->helo || !env->sender || !env->rcpts) {
+    env->auth_user = s->auth_user ? strdup(s->auth_user) : NULL;
+    if (!env->client_addr || !env->helo || !env->sender || !env->rcpts ||
+        (s->auth_user && !env->auth_user)) {
         spool_envelope_free(env);
         return NULL;
     }
 
     struct binding_choice choice = {NULL, VIPMTA_BINDING_DEFAULT_SLOT};
+    int trusted = s->may_relay || s->auth_user; /* relay clients choose with X-Binding */
     binding_select(cfg, s->sender ? s->sender : "", (const char *const *)s->rcpts,
-                   s->rcpt_count, s->may_relay ? x_binding : NULL, s->may_relay, &choice);
+                   s->rcpt_count, trusted ? x_binding : NULL, trusted, s->auth_user, &choice);
     const char *name = config_get_binding_name_from_id(choice.slot);
     env->binding = strdup(name ? name : "default");
     env->binding_group = choice.group ? strdup(choice.group) : NULL;
@@ -74,11 +77,12 @@ static void smtpd_commit_done(void *arg, int error)
         control_stats_totals()->messages_rejected++;
         spool_envelope_free(env);
     } else {
-        smtpd_log(s, VIPMTA_LOG_INFO, "accepted from=<%s> nrcpt=%zu size=%llu binding=%s%s%s%s",
+        smtpd_log(s, VIPMTA_LOG_INFO, "accepted from=<%s> nrcpt=%zu size=%llu binding=%s%s%s%s%s%s",
                   smtpd_printable(env->sender, from, sizeof(from)), env->rcpt_count,
                   (unsigned long long)env->body_size, env->binding,
                   env->binding_group ? " group=" : "",
                   env->binding_group ? env->binding_group : "",
+                  env->auth_user ? " auth=" : "", env->auth_user ? env->auth_user : "",
                   s->bev ? "" : " (client gone before the reply)");
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
         s->messages++;

@@ -294,8 +294,11 @@ static size_t smtpd_received(const struct smtpd_session *s, char *buf, size_t ca
     snprintf(piece, sizeof(piece), "by %s", cfg->hostname);
     smtpd_fold_add(&f, piece);
     smtpd_fold_add(&f, "(vipmta)");
-    snprintf(piece, sizeof(piece), "with %s%s", s->smtputf8 ? "UTF8" : "",
-             s->esmtp ? "ESMTP" : "SMTP");
+    char protocol[16], using[160];
+    smtpd_tls_received(s, protocol, sizeof(protocol), using, sizeof(using));
+    if (using[0])
+        smtpd_fold_add(&f, using);
+    snprintf(piece, sizeof(piece), "with %s", protocol);
     smtpd_fold_add(&f, piece);
     snprintf(piece, sizeof(piece), "id %s%s", s->queue_id, s->rcpt_count == 1 ? "" : ";");
     smtpd_fold_add(&f, piece);

@@ -312,7 +312,7 @@ static struct smtpd_parse_verdict smtpd_parse_params(const uchar *a, size_t n, s
                                    struct smtpd_command *out)
 {
     unsigned seen = 0; /* bit per known parameter */
-    enum { P_SIZE = 1, P_BODY = 2, P_UTF8 = 4, P_NOTIFY = 8, P_ORCPT = 16 };
+    enum { P_SIZE = 1, P_BODY = 2, P_UTF8 = 4, P_NOTIFY = 8, P_ORCPT = 16, P_AUTH = 32 };
     size_t count = 0;
 
     for (size_t j = i; j < n; j++)
@@ -379,6 +379,10 @@ static struct smtpd_parse_verdict smtpd_parse_params(const uchar *a, size_t n, s
             if (has_val)
                 return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "SMTPUTF8 takes no value"};
             out->smtputf8 = 1;
+        } else if (is_mail && smtpd_parse_ci_eq(t, k, "AUTH")) {
+            bit = P_AUTH; /* RFC 4954 5: the submitter's identity; accepted, not trusted */
+            if (!has_val)
+                return (struct smtpd_parse_verdict){SMTPD_PARSE_BAD_PARAMETER, "Bad AUTH parameter"};
         } else if (!is_mail && smtpd_parse_ci_eq(t, k, "NOTIFY")) {
             bit = P_NOTIFY; /* DSN (RFC 3461) is not offered: accepted, ignored */
             if (!has_val)
@@ -463,6 +467,7 @@ static const struct verb_def verbs[] = {
     {"HELP", SMTPD_VERB_HELP, ARG_OPTIONAL, NULL},
     {"STARTTLS", SMTPD_VERB_STARTTLS, ARG_NONE, "Syntax: STARTTLS (no arguments)"},
     {"BDAT", SMTPD_VERB_BDAT, ARG_REQUIRED, "Syntax: BDAT size [LAST]"},
+    {"AUTH", SMTPD_VERB_AUTH, ARG_REQUIRED, "Syntax: AUTH mechanism [initial-response]"},
 };
 
 static struct smtpd_parse_verdict smtpd_parse_line(const uchar *s, size_t len, struct smtpd_command *out)

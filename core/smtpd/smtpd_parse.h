@@ -25,6 +25,7 @@ enum smtpd_verb {
     SMTPD_VERB_HELP,
     SMTPD_VERB_STARTTLS,
     SMTPD_VERB_BDAT,
+    SMTPD_VERB_AUTH,     /* arg: "MECHANISM [initial-response]" */
 };
 
 enum smtpd_parse_status {

@@ -34,6 +34,9 @@ struct smtpd_ip_count {
 struct smtpd_listener {
     struct evconnlistener *lev;
     char name[INET6_ADDRSTRLEN + 16];
+    char address[INET6_ADDRSTRLEN]; /* as in the config, to find its entry after a reload */
+    unsigned port;
+    int implicit_tls;               /* started as an implicit-TLS listener */
 };
 
 static struct event_base *server_base;
@@ -203,11 +206,22 @@ static void smtpd_refuse(int fd, const char *addr, const char *why)
     close(fd);
 }
 
+/* The entry of the config in force for listener `l` (its TLS and AUTH settings): the one
+ * at its address and port; -1 when a reload removed it (until the restart it waits for). */
+static int smtpd_listen_index(const struct smtpd_listener *l)
+{
+    const struct vipmta_config *cfg = config_current();
+    for (size_t i = 0; cfg && i < cfg->listen_count; i++)
+        if (cfg->listen[i].port == l->port && strcmp(cfg->listen[i].address, l->address) == 0)
+            return (int)i;
+    return -1;
+}
+
 static void smtpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                             int salen, void *arg)
 {
+    struct smtpd_listener *l = arg;
     (void)lev;
-    (void)arg;
     char addr[INET6_ADDRSTRLEN] = "?";
     if (stopping) {
         close(fd);
@@ -241,10 +255,18 @@ static void smtpd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, stru
         close(fd);
         return;
     }
+    int index = smtpd_listen_index(l);
+    if (index < 0 && l->implicit_tls) {
+        log_write("smtpd", VIPMTA_LOG_ERROR, "client=%s: refused: implicit-TLS listener %s is no "
+                  "longer in the configuration (restart to apply the listen change)", addr, l->name);
+        close(fd);
+        return;
+    }
     (*pp)->count++;
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct smtpd_session *s = smtpd_session_new(fd, sa, (socklen_t)salen, smtpd_client_may_relay(sa));
+    struct smtpd_session *s = smtpd_session_new(fd, sa, (socklen_t)salen, smtpd_client_may_relay(sa),
+                                                index);
     if (s)
         control_stats_totals()->sessions++;
     if (!s) {
@@ -306,6 +328,9 @@ static int smtpd_listen_one(const struct vipmta_config *cfg, size_t i, struct co
 
     memset(&ss, 0, sizeof(ss));
     snprintf(l->name, sizeof(l->name), v6 ? "[%s]:%u" : "%s:%u", cl->address, cl->port);
+    snprintf(l->address, sizeof(l->address), "%s", cl->address);
+    l->port = cl->port;
+    l->implicit_tls = cl->tls == CONFIG_LISTEN_TLS_IMPLICIT;
     if (cl->port == 0 || cl->port > 65535) {
         config_errors_add(errs, "listen[%zu]: %s: invalid port %u", i, l->name, cl->port);
         return -1;
@@ -406,7 +431,10 @@ int smtpd_server_start(struct event_base *base, const struct vipmta_config *cfg,
         return -1;
     }
     for (size_t i = 0; i < listener_count; i++)
-        log_write("smtpd", VIPMTA_LOG_INFO, "listening on %s", listeners[i].name);
+        log_write("smtpd", VIPMTA_LOG_INFO, "listening on %s%s", listeners[i].name,
+                  cfg->listen[i].tls == CONFIG_LISTEN_TLS_IMPLICIT   ? " (implicit TLS)"
+                  : cfg->listen[i].tls == CONFIG_LISTEN_TLS_STARTTLS ? " (STARTTLS)"
+                                                                     : "");
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* smtpd_session.c: one SMTP connection: buffered I/O, the pipelined input loop, replies, timeouts, closing. */
 #include "smtpd_session.h"
 #include "config/config_current.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,8 +48,15 @@ static void smtpd_format_addr(const struct sockaddr *sa, char *out, size_t len)
     }
 }
 
+void smtpd_session_setup_bev(struct smtpd_session *s)
+{
+    bufferevent_setcb(s->bev, smtpd_on_read, smtpd_on_write, smtpd_on_event, s);
+    bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_INPUT_HIGH);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
 struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
-                                        int may_relay)
+                                        int may_relay, int listen_index)
 {
     struct smtpd_session *s = calloc(1, sizeof(*s));
     if (!s)
@@ -58,23 +66,22 @@ struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, sockl
     memcpy(&s->addr, sa, salen < sizeof(s->addr) ? salen : sizeof(s->addr));
     smtpd_format_addr(sa, s->addr_str, sizeof(s->addr_str));
     s->may_relay = may_relay;
+    s->listen_index = listen_index;
     s->timer = evtimer_new(smtpd_base(), smtpd_on_timer, s);
     if (!s->timer) {
         config_release(s->cfg);
         free(s);
         return NULL;
     }
-    s->bev = bufferevent_socket_new(smtpd_base(), fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!s->bev) {
+    if (smtpd_tls_open(s, fd) != 0) {
         event_free(s->timer);
         config_release(s->cfg);
         free(s);
         return NULL;
     }
-    bufferevent_setcb(s->bev, smtpd_on_read, smtpd_on_write, smtpd_on_event, s);
-    bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_INPUT_HIGH);
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-    smtpd_log(s, VIPMTA_LOG_INFO, "connect (relay %s)", may_relay ? "allowed" : "to relay_domains only");
+    smtpd_session_setup_bev(s);
+    smtpd_log(s, VIPMTA_LOG_INFO, "connect (relay %s%s)", may_relay ? "allowed" : "to relay_domains only",
+              s->state == SMTPD_STATE_TLS ? ", implicit TLS" : "");
     smtpd_reply(s, "220 %s ESMTP vipmta", cfg->hostname);
     smtpd_session_arm(s, smtpd_session_command_timeout(s));
     return s;
@@ -164,7 +171,14 @@ void smtpd_session_free(struct smtpd_session *s)
     s->timer = NULL;
     smtpd_transaction_reset(s);
     free(s->rcpts);
-    smtpd_log(s, VIPMTA_LOG_INFO, "disconnect messages=%lu errors=%u", s->messages, s->errors);
+    smtpd_log(s, VIPMTA_LOG_INFO, "disconnect messages=%lu errors=%u%s%s", s->messages, s->errors,
+              s->tls ? " tls=" : "", s->tls ? s->tls->version : "");
+    const struct config_listen *l = smtpd_tls_listener(s);
+    if (!s->tls && !(l && l->tls == CONFIG_LISTEN_TLS_IMPLICIT))
+        tls_stats_connection(TLS_STATS_INBOUND, NULL); /* a session in clear text */
+    smtpd_auth_free(s);
+    free(s->auth_user);
+    free(s->tls);
     free(s->helo);
     smtpd_registry_remove(s);
     config_release(s->cfg);
@@ -222,7 +236,8 @@ void smtpd_session_close(struct smtpd_session *s)
 void smtpd_session_stop(struct smtpd_session *s)
 {
     s->stopping = 1;
-    if (s->state != SMTPD_STATE_COMMAND || s->processing)
+    if ((s->state != SMTPD_STATE_COMMAND && s->state != SMTPD_STATE_TLS &&
+         s->state != SMTPD_STATE_AUTH) || s->processing)
         return; /* DATA/commit finish first; the input loop sends the 421 */
     smtpd_log(s, VIPMTA_LOG_INFO, "server stopping: 421 4.3.2, closing");
     smtpd_reply(s, "421 4.3.2 %s Service shutting down, closing transmission channel",
@@ -346,6 +361,10 @@ static void smtpd_on_write(struct bufferevent *bev, void *arg)
 {
     struct smtpd_session *s = arg;
     (void)bev;
+    if (s->tls_switch && s->state == SMTPD_STATE_TLS) {
+        smtpd_tls_switch(s); /* the 220 to STARTTLS is out */
+        return;
+    }
     if (s->state == SMTPD_STATE_CLOSING) {
         if (!s->flushed)
             smtpd_session_flushed(s);
@@ -361,8 +380,23 @@ static void smtpd_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct smtpd_session *s = arg;
     (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        smtpd_tls_established(s);
+        return;
+    }
+    if (s->state == SMTPD_STATE_TLS && !s->tls_switch) {
+        smtpd_tls_failed(s);
+        smtpd_session_free(s);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
         switch (s->state) {
+        case SMTPD_STATE_TLS:
+            smtpd_session_free(s);
+            return;
+        case SMTPD_STATE_AUTH:
+            s->peer_eof = 1; /* closed once the check reports */
+            return;
         case SMTPD_STATE_CLOSING:
             smtpd_session_free(s);
             return;
@@ -398,6 +432,12 @@ static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg)
         smtpd_session_free(s);
         return;
     case SMTPD_STATE_COMMIT:
+    case SMTPD_STATE_AUTH:
+        return;
+    case SMTPD_STATE_TLS:
+        smtpd_log(s, VIPMTA_LOG_NOTICE, "timeout during the TLS handshake (command_timeout %us)",
+                  cfg->smtp.command_timeout);
+        smtpd_session_free(s);
         return;
     case SMTPD_STATE_DATA:
         if (s->data && time(NULL) >= s->data->deadline)

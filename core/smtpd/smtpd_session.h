@@ -15,6 +15,8 @@
 struct bufferevent;
 struct event;
 struct evbuffer;
+struct tls_info;
+struct smtpd_auth;
 
 /* Input is not read past this much while a commit is pending (pipelined input). */
 #define SMTPD_INPUT_HIGH (128 * 1024)
@@ -34,6 +36,8 @@ enum smtpd_state {
     SMTPD_STATE_DATA,        /* reading message text after 354 */
     SMTPD_STATE_COMMIT,      /* waiting for the spool to make the message durable */
     SMTPD_STATE_CLOSING,     /* flushing the last reply, then closing */
+    SMTPD_STATE_TLS,         /* TLS starting: the 220 to STARTTLS drains, then the handshake */
+    SMTPD_STATE_AUTH,        /* an AUTH check (or the delay after a failed one) is running */
 };
 
 /* Where the DATA scanner is within a line. */
@@ -97,6 +101,12 @@ struct smtpd_session {
     struct smtpd_data *data;           /* DATA state */
     struct spool_envelope *pending;    /* COMMIT: the envelope being made durable */
     char queue_id[SPOOL_ID_LEN + 1];   /* "" outside DATA/COMMIT */
+    /* TLS and AUTH (smtpd_tls.c, smtpd_auth.c) */
+    int listen_index;                  /* its cfg->listen entry, -1: none */
+    unsigned tls_switch : 1;           /* STARTTLS answered: TLS starts once the 220 is out */
+    struct tls_info *tls;              /* what the handshake negotiated, NULL: clear text */
+    char *auth_user;                   /* the user it authenticated as, NULL: none */
+    struct smtpd_auth *auth;           /* an AUTH exchange, NULL outside one */
 };
 
 /* smtpd_server.c: the server-wide state. */
@@ -112,7 +122,9 @@ int smtpd_server_busy(const struct vipmta_config *cfg);
 
 /* smtpd_session.c: the connection. */
 struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
-                                        int may_relay);
+                                        int may_relay, int listen_index);
+/* Sets the callbacks and watermarks of s->bev and enables it. */
+void smtpd_session_setup_bev(struct smtpd_session *s);
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void smtpd_log(const struct smtpd_session *s, enum vipmta_log_level level, const char *fmt, ...)
@@ -161,5 +173,34 @@ void smtpd_data_flush(struct smtpd_data *d);
 
 /* smtpd_commit.c: the end of DATA. */
 void smtpd_commit(struct smtpd_session *s);
+
+/* smtpd_tls.c: STARTTLS, implicit TLS, the handshake's end. */
+/* The listener entry of the session (NULL: none). */
+const struct config_listen *smtpd_tls_listener(const struct smtpd_session *s);
+/* s->bev for a new connection on `fd`: a TLS server (implicit TLS listener)
+ * or a plain socket. 0, or -1 (fd not taken). */
+int smtpd_tls_open(struct smtpd_session *s, int fd);
+/* EHLO lines for STARTTLS and AUTH. */
+void smtpd_tls_ehlo(struct smtpd_session *s);
+void smtpd_tls_command(struct smtpd_session *s);
+/* The 220 to STARTTLS is out: the connection becomes a TLS server. */
+void smtpd_tls_switch(struct smtpd_session *s);
+/* The handshake is done (BEV_EVENT_CONNECTED). */
+void smtpd_tls_established(struct smtpd_session *s);
+/* The handshake failed (BEV_EVENT_ERROR before it completed): logs why. */
+void smtpd_tls_failed(struct smtpd_session *s);
+/* 1 when require_tls holds `verb` back (the 530 is sent). */
+int smtpd_tls_required(struct smtpd_session *s, const char *verb);
+/* "ESMTPSA" and the "(using TLSv1.3 with cipher ...)" comment for Received:. */
+void smtpd_tls_received(const struct smtpd_session *s, char *protocol, size_t plen, char *comment,
+                        size_t clen);
+
+/* smtpd_auth.c: AUTH PLAIN and LOGIN (RFC 4954). */
+int smtpd_auth_offered(const struct smtpd_session *s);
+void smtpd_auth_command(struct smtpd_session *s, const char *arg);
+/* A line while an AUTH exchange waits for the client: 1 when consumed. */
+int smtpd_auth_continue(struct smtpd_session *s, const char *line, size_t len);
+/* Ends any AUTH exchange (the session closes or TLS starts). */
+void smtpd_auth_free(struct smtpd_session *s);
 
 #endif

@@ -11,8 +11,9 @@
  *   queue/ID.body   the message as received (Received: header first, dot-unstuffed, CRLF lines)
  *   queue/ID.env    the envelope, text, one "key value" per line, ending "end SIZE CRC32"
  *                   (values: bytes < 0x20, 0x7f and '%' written as %XX; keys: version, id,
- *                   received, client, helo, sender, binding_group, binding, dsn, smtputf8,
- *                   8bit, rcpt..., end; smtputf8 and 8bit only when 1)
+ *                   received, client, helo, sender, binding_group, binding, auth, dsn, smtputf8,
+ *                   8bit, rcpt..., end; smtputf8 and 8bit only when 1, auth only for SMTP AUTH
+ *                   clients; readers ignore keys they do not know)
  *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next",
  *                   "F idx dsnid" (a bounce in progress)
  *   quarantine/     torn or unreadable files moved aside at recovery, with a log line
@@ -55,6 +56,7 @@ struct spool_envelope {
      * (envelopes read from disk); spool_envelope_free then frees just it.
      * Envelopes built by hand leave it NULL and malloc each string. */
     char *strings;
+    char *auth_user;           /* the user the client authenticated as (SMTP AUTH), NULL: none */
 };
 
 /* Called on the event-loop thread once a write is durable (error 0) or has

@@ -135,6 +135,8 @@ int spool_env_format(const struct spool_envelope *env, struct spool_buf *out)
         rc |= spool_env_line(out, "binding_group", env->binding_group);
     if (env->binding)
         rc |= spool_env_line(out, "binding", env->binding);
+    if (env->auth_user)
+        rc |= spool_env_line(out, "auth", env->auth_user);
     rc |= spool_env_line(out, "dsn", env->is_dsn ? "1" : "0");
     if (env->smtputf8)
         rc |= spool_env_line(out, "smtputf8", "1");
@@ -288,6 +290,8 @@ struct spool_envelope *spool_env_parse(char *text, size_t len, char *errbuf, siz
                 env->binding_group = v;
             } else if (spool_key_is(line, klen, "binding")) {
                 env->binding = v;
+            } else if (spool_key_is(line, klen, "auth")) {
+                env->auth_user = v;
             } else if (spool_key_is(line, klen, "dsn")) {
                 if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
                     SPOOL_FAIL("invalid dsn flag");
@@ -573,6 +577,7 @@ void spool_envelope_free(struct spool_envelope *env)
         free(env->sender);
         free(env->binding_group);
         free(env->binding);
+        free(env->auth_user);
         for (size_t i = 0; env->rcpts && i < env->rcpt_count; i++)
             free(env->rcpts[i].address);
     }

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include "vipmta_binding.h"
 #include "hooks/core/connection_post_bind.h"
+#include "vipmta_tls.h"
 
 #define CONNLOG_LINE_MAX 2048
 /* With flush_interval_ms: lines wait here; a full buffer is written at once. */
@@ -141,6 +142,38 @@ static int connlog_post_bind(void *closure, domain_record *dr, int binding_slot,
     return 0; /* logging never vetoes */
 }
 
+/* The "tls" option: one line when an outbound connection's TLS is settled. */
+static int connlog_outbound_tls(void *closure, domain_record *dr, int binding_slot, int fd,
+                                const vipmta_tls_info *tls)
+{
+    struct connlog_state *st = closure;
+    if (!st->cfg || !st->cfg->tls || !tls)
+        return 0;
+    struct connlog_tls_event ev = {
+        .domain = dr ? dr->domain : NULL,
+        .binding = config_get_binding_name_from_id(binding_slot),
+        .slot = binding_slot,
+        .fd = fd,
+        .encrypted = tls->encrypted,
+        .version = tls->version,
+        .cipher = tls->cipher,
+        .verify_error = tls->verify_error,
+        .peer_name = tls->peer_name,
+        .policy = tls->policy,
+        .bits = tls->cipher_bits,
+        .verified = tls->verified,
+        .resumed = tls->resumed,
+    };
+    gettimeofday(&ev.time, NULL);
+    char line[CONNLOG_LINE_MAX];
+    int len = connlog_format_tls_line(&ev, line, sizeof(line));
+    if (len < 0)
+        vipmta_module_log(st->m, VIPMTA_LOG_WARNING, "cannot format the TLS line for fd %d", fd);
+    else
+        connlog_write(st, line, len);
+    return 0;
+}
+
 /* Opens the file of `cfg` unless it is the one already open. Returns the fd
  * to use (-1 for syslog) or -2 after reporting the error. */
 static int connlog_open_for(struct connlog_state *st, const struct connlog_config *cfg)
@@ -222,6 +255,8 @@ static int connlog_init(vipmta_module_ctx *m)
         }
     }
     register_core_connection_post_bind_hook_last(connlog_post_bind, st);
+    /* always registered: the "tls" option may be turned on by a reload */
+    register_vipmta_outbound_tls_hook_last(connlog_outbound_tls, st);
     vipmta_module_log(m, VIPMTA_LOG_INFO, "logging connections to %s%s",
                       cfg->file ? cfg->file : "syslog (facility mail)",
                       cfg->file && !base ? " (no event loop: no reopen on SIGHUP)" : "");

@@ -14,6 +14,7 @@ struct connlog_config {
     int syslog;
     unsigned flush_interval_ms; /* 0: one write() per line; else lines are
                                  * buffered and written at most this late */
+    int tls;                    /* also one line when a connection's TLS is settled */
 };
 
 /* Largest flush_interval_ms accepted. */
@@ -41,11 +42,25 @@ struct connlog_event {
     const char *verdict;       /* "allow" */
 };
 
+/* A connection's TLS state, as logged (the "tls" option). */
+struct connlog_tls_event {
+    struct timeval time;
+    const char *domain;
+    const char *binding;
+    int slot;
+    int fd;
+    int encrypted;
+    const char *version, *cipher, *verify_error, *peer_name, *policy;
+    int bits, verified, resumed;
+};
+
 /* "192.0.2.1:25" / "[2001:db8::1]:25"; 0, or -1 (buf "") for other families. */
 int connlog_format_addr(const struct sockaddr *sa, int len, char *buf, size_t size);
 /* Writes the line (compact JSON, members in a fixed order, and "\n") into
  * buf; strings that are not valid UTF-8 are written as null. Returns its length, or
  * -1 when it does not fit or on error. */
 int connlog_format_line(const struct connlog_event *ev, char *buf, size_t size);
+/* The same for a TLS line ("event": "tls"). */
+int connlog_format_tls_line(const struct connlog_tls_event *ev, char *buf, size_t size);
 
 #endif

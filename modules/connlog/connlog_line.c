@@ -1,4 +1,4 @@
-/* connlog_line.c: formats one connlog JSON line (time, domain, binding, slot, source, destination, fd, verdict). */
+/* connlog_line.c: formats the connlog JSON lines: a connection (time, domain, binding, slot, source, destination, fd, verdict) and its TLS state. */
 #include "connlog.h"
 
 #include <arpa/inet.h>
@@ -166,6 +166,43 @@ int connlog_format_line(const struct connlog_event *ev, char *buf, size_t size)
     out_int(&o, ev->fd);
     out_text(&o, ",\"verdict\":");
     out_string(&o, ev->verdict);
+    out_text(&o, "}\n");
+    if (o.full || size == 0)
+        return -1;
+    buf[o.len] = '\0';
+    return (int)o.len;
+}
+
+int connlog_format_tls_line(const struct connlog_tls_event *ev, char *buf, size_t size)
+{
+    struct line_out o = {buf, size, 0, 0};
+    char when[40];
+
+    format_time(&ev->time, when, sizeof(when));
+    out_text(&o, "{\"time\":\"");
+    out_text(&o, when);
+    out_text(&o, "\",\"event\":\"tls\",\"domain\":");
+    out_string(&o, ev->domain);
+    out_text(&o, ",\"binding\":");
+    out_string(&o, ev->binding);
+    out_text(&o, ",\"slot\":");
+    out_int(&o, ev->slot);
+    out_text(&o, ",\"fd\":");
+    out_int(&o, ev->fd);
+    out_text(&o, ",\"peer_name\":");
+    out_string(&o, ev->peer_name);
+    out_text(&o, ",\"policy\":");
+    out_string(&o, ev->policy);
+    out_text(&o, ev->encrypted ? ",\"tls\":true,\"version\":" : ",\"tls\":false,\"version\":");
+    out_string(&o, ev->encrypted ? ev->version : NULL);
+    out_text(&o, ",\"cipher\":");
+    out_string(&o, ev->encrypted ? ev->cipher : NULL);
+    out_text(&o, ",\"bits\":");
+    out_int(&o, ev->encrypted ? ev->bits : 0);
+    out_text(&o, ev->encrypted && ev->verified ? ",\"verified\":true" : ",\"verified\":false");
+    out_text(&o, ev->encrypted && ev->resumed ? ",\"resumed\":true" : ",\"resumed\":false");
+    out_text(&o, ",\"verify_error\":");
+    out_string(&o, ev->encrypted && ev->verify_error && *ev->verify_error ? ev->verify_error : NULL);
     out_text(&o, "}\n");
     if (o.full || size == 0)
         return -1;

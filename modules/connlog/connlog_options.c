@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const top_keys[] = {"file", "syslog", "flush_interval_ms", NULL};
+static const char *const top_keys[] = {"file", "syslog", "flush_interval_ms", "tls", NULL};
 
 static const char *json_kind(const json_t *v)
 {
@@ -66,6 +66,15 @@ struct connlog_config *connlog_config_parse(vipmta_module_ctx *m, const json_t *
             errors++;
         } else {
             cfg->syslog = json_is_true(sl);
+        }
+    }
+    const json_t *tls = json_object_get(options, "tls");
+    if (tls) {
+        if (!json_is_boolean(tls)) {
+            vipmta_module_error(m, "tls", "must be true or false, not %s", json_kind(tls));
+            errors++;
+        } else {
+            cfg->tls = json_is_true(tls);
         }
     }
     const json_t *flush = json_object_get(options, "flush_interval_ms");

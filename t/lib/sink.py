@@ -4,7 +4,11 @@ Usage:
   sink.py --listen 127.0.0.1:PORT [--listen [::1]:PORT ...] --record FILE
           [--rule STAGE:GLOB=REPLY[:TIMES] ...] [--ehlo-ext PIPELINING,SIZE,8BITMIME]
           [--greeting-code 220] [--delay-ms N] [--hostname NAME] [--pidfile FILE]
-          [--save-dir DIR]
+          [--save-dir DIR] [--tls-cert FILE --tls-key FILE] [--auth USER:PASSWORD]
+
+With --tls-cert/--tls-key the sink offers STARTTLS (Python's ssl module) and records
+the TLS version, cipher, SNI name and session resumption it saw; with --auth it offers
+AUTH PLAIN once TLS is up and records the user on each message.
 
 Only loopback addresses (127.0.0.0/8, ::1) may be listened on.
 
@@ -18,6 +22,9 @@ Records (one JSON object per line, appended to --record):
   {"event":"reject","stage":"connect|helo|mail|rcpt|data","conn":N,"peer":IP,
    "rcpt"|"mail_from"|"helo"|"subject":...,"reply":"550 ..."}
   {"event":"disconnect","conn":N,"peer":IP,"messages":K}
+  {"event":"tls","conn":N,"peer":IP,"version":"TLSv1.3","cipher":...,"sni":NAME|null,"resumed":B}
+  {"event":"tls_failed","conn":N,"peer":IP,"error":...}
+  message records also carry "tls" (the version, null in clear), "sni" and "auth_user".
 
 Rules (first matching rule with firings left wins; TIMES counts over all connections):
   connect:GLOB  matched against the peer address; a 4xx/5xx greeting is sent and the connection closed
@@ -37,6 +44,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -145,6 +153,30 @@ class Sink:
         self.ehlo_reply = "".join(
             "250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", l) for i, l in enumerate(lines))
         self.esc = "ENHANCEDSTATUSCODES" in exts
+        self.exts = exts
+        self.ssl_ctx = None
+        self.sni = {}  # id(SSLObject) -> the SNI name the client sent
+        if opts.tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(opts.tls_cert, opts.tls_key)
+            ctx.sni_callback = self.on_sni
+            self.ssl_ctx = ctx
+        self.auth = opts.auth.split(":", 1) if opts.auth else None
+
+    def on_sni(self, sslobj, name, ctx):
+        self.sni[id(sslobj)] = name
+        return None
+
+    def ehlo_for(self, session):
+        """The EHLO reply: STARTTLS until TLS is up, AUTH PLAIN once it is (with --auth)."""
+        exts = list(self.exts)
+        if self.ssl_ctx and session.tls is None:
+            exts.append("STARTTLS")
+        if self.auth and session.tls is not None:
+            exts.append("AUTH PLAIN")
+        lines = [self.hostname] + exts
+        return "".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", l)
+                       for i, l in enumerate(lines))
 
     def rule(self, stage, value):
         for r in self.rules:
@@ -184,7 +216,8 @@ def addr_of(addr):
 
 class Session(asyncio.Protocol):
     __slots__ = ("sink", "tr", "conn", "peer", "local", "family", "buf", "state", "helo",
-                 "mail_from", "mail_params", "rcpts", "data", "busy", "closing", "nmsg", "sock", "outq")
+                 "mail_from", "mail_params", "rcpts", "data", "busy", "closing", "nmsg", "sock", "outq",
+                 "tls", "auth_user")
 
     def __init__(self, sink):
         self.sink = sink
@@ -199,6 +232,8 @@ class Session(asyncio.Protocol):
         self.closing = False
         self.nmsg = 0
         self.outq = []
+        self.tls = None
+        self.auth_user = None
 
     # -- plumbing ---------------------------------------------------------
     def connection_made(self, tr):
@@ -345,7 +380,7 @@ class Session(asyncio.Protocol):
             if r is not None:
                 self.reply(r)
             elif verb == "EHLO":
-                self.reply(s.ehlo_reply)
+                self.reply(s.ehlo_for(self))
             else:
                 self.reply("250 %s" % s.hostname)
         elif verb == "MAIL":
@@ -407,10 +442,53 @@ class Session(asyncio.Protocol):
             self.close_after_replies()
         elif verb == "VRFY":
             self.reply(self.ok(252, "2.5.2", "cannot verify"))
+        elif verb == "STARTTLS" and s.ssl_ctx and self.tls is None:
+            self.reply("220 2.0.0 ready to start TLS")
+            self.buf = b""          # nothing sent in clear after STARTTLS counts
+            self.busy = True
+            asyncio.ensure_future(self.starttls())
+        elif verb == "AUTH" and s.auth and self.tls is not None:
+            mech, _, ir = arg.partition(" ")
+            try:
+                parts = __import__("base64").b64decode(ir, validate=True).split(b"\0")
+            except ValueError:
+                parts = []
+            if mech.upper() == "PLAIN" and len(parts) == 3 and \
+                    [p.decode("utf-8", "replace") for p in parts[1:]] == s.auth:
+                self.auth_user = s.auth[0]
+                self.reply(self.ok(235, "2.7.0", "authenticated"))
+            else:
+                self.reject("auth", "auth", mech, "535 5.7.8 bad credentials")
+                self.reply(self.ok(535, "5.7.8", "bad credentials"))
         elif verb == "":
             self.reply(self.ok(500, "5.5.2", "empty command"))
         else:
             self.reply(self.ok(502, "5.5.1", "command not implemented"))
+
+    async def starttls(self):
+        s = self.sink
+        try:
+            tr = await s.loop.start_tls(self.tr, self, s.ssl_ctx, server_side=True,
+                                        ssl_handshake_timeout=30)
+        except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as e:
+            s.rec.write({"event": "tls_failed", "conn": self.conn, "peer": self.peer,
+                         "error": str(e)})
+            self.closing = True
+            self.tr.abort()
+            return
+        if tr is None:
+            return
+        self.tr = tr
+        obj = tr.get_extra_info("ssl_object")
+        self.tls = {"version": obj.version(), "cipher": obj.cipher()[0],
+                    "sni": s.sni.pop(id(obj), None), "resumed": obj.session_reused}
+        rec = {"event": "tls", "conn": self.conn, "peer": self.peer}
+        rec.update(self.tls)
+        s.rec.write(rec)
+        self.helo = None
+        self.reset()
+        self.busy = False
+        self.process()
 
     def reset(self):
         self.mail_from = None
@@ -444,7 +522,9 @@ class Session(asyncio.Protocol):
                "message_id": info["headers"].get("message-id"), "subject": subject,
                "received_count": info["received_count"], "headers": info["headers"],
                "queued_as": qid, "tos": tos_of(self.sock, self.family),
-               "t": round(time.time(), 3)}
+               "tls": self.tls["version"] if self.tls else None,
+               "sni": self.tls["sni"] if self.tls else None,
+               "auth_user": self.auth_user, "t": round(time.time(), 3)}
         if s.opts.save_dir:
             path = os.path.join(s.opts.save_dir, "%s.eml" % qid)
             with open(path, "wb") as f:
@@ -561,7 +641,12 @@ def cli(argv):
     p.add_argument("--hostname", default="sink.test")
     p.add_argument("--pidfile")
     p.add_argument("--save-dir", help="write each accepted message to DIR/<queued_as>.eml")
+    p.add_argument("--tls-cert", help="offer STARTTLS with this certificate chain (PEM)")
+    p.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
+    p.add_argument("--auth", help="USER:PASSWORD accepted with AUTH PLAIN once TLS is up")
     opts = p.parse_args(argv)
+    if bool(opts.tls_cert) != bool(opts.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     try:
         for r in opts.rule:
             Rule(r)
