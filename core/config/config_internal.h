@@ -32,5 +32,9 @@ void config_parse_route_auth(struct config_ctx *c, const json_t *obj, const char
                              struct config_route *route);
 void config_free_listen_tls(struct config_listen *l);
 void config_free_tls(struct vipmta_config *cfg);
+/* `modules` (config_modules.c); call after the bindings are parsed. */
+void config_parse_modules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_free_module(struct config_module *m);
+void config_free_modules(struct vipmta_config *cfg);
 
 #endif
