@@ -2,6 +2,7 @@
 #include "plugin_hooks.h"
 #include "log/log.h"
 #include "plugin_internal.h"
+#include "plugin_momentum.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -34,6 +35,13 @@ static void plugin_hooks_know(struct vipmta_hook *h)
 static int plugin_hooks_add(struct vipmta_hook *h, vipmta_hook_fn fn, void *closure, int first,
                             const void *caller);
 
+/* A Momentum instance's provider of a core hook: called through the hook's
+ * as_instance, which names the instance while it runs. */
+struct plugin_hooks_wrap {
+    struct vipmta_hook_provider real;
+    struct vipmta_module_ctx *instance;
+};
+
 /* The definitions of a core hook: its chain, has/register, and a call_ that
  * walks the chain directly. A provider that stops the chain is remembered
  * (plugin_hooks_last_stop_owner). */
@@ -45,7 +53,9 @@ static int plugin_hooks_add(struct vipmta_hook *h, vipmta_hook_fn fn, void *clos
     }
 
 #define PLUGIN_DEFINE_CHAIN(hs, hn)                                                          \
-    struct vipmta_hook plugin_hook_##hs##_##hn = {.name = #hs "_" #hn, .last_stop = -1};     \
+    struct vipmta_hook plugin_hook_##hs##_##hn = {                                           \
+        .name = #hs "_" #hn, .last_stop = -1,                                                \
+        .as_instance = (vipmta_hook_fn)plugin_hooks_as_##hs##_##hn};                         \
     __attribute__((constructor)) static void plugin_hooks_know_##hs##_##hn(void)             \
     {                                                                                        \
         plugin_hooks_know(&plugin_hook_##hs##_##hn);                                         \
@@ -65,7 +75,22 @@ static int plugin_hooks_add(struct vipmta_hook *h, vipmta_hook_fn fn, void *clos
                          __builtin_return_address(0));                                       \
     }
 
+/* Each core hook's as_instance (below) calls a wrapped provider with its
+ * real closure, the instance named while it runs: the hook's declaration
+ * names every parameter, the first `closure`, so callargs name the others,
+ * and EC_HOOK_CLOSURE reads the real closure there. */
 #define PLUGIN_DEFINE_CORE_HOOK(hs, ht, hn, htargs, hdargs, hcargs, hret)                    \
+    static ht plugin_hooks_as_##hs##_##hn htargs                                            \
+    {                                                                                        \
+        const struct plugin_hooks_wrap *vipmta_hook_w_ = closure;                            \
+        const struct vipmta_hook_provider *vipmta_hook_p_ = &vipmta_hook_w_->real;           \
+        const int vipmta_hook_i_ = 0;                                                        \
+        struct vipmta_module_ctx *vipmta_hook_was_ =                                         \
+            plugin_momentum_enter(vipmta_hook_w_->instance);                                 \
+        ht vipmta_hook_ret_ = ((ec_hook_##hs##_##hn##_func_t *)vipmta_hook_p_->fn)hcargs;   \
+        plugin_momentum_leave(vipmta_hook_was_);                                             \
+        return vipmta_hook_ret_;                                                             \
+    }                                                                                        \
     PLUGIN_DEFINE_CHAIN(hs, hn)                                                              \
     static inline ht plugin_hooks_walk_##hs##_##hn(struct vipmta_hook *vipmta_hook_c_,       \
                                                    VIPMTA_HOOK_UNPAREN hdargs)               \
@@ -90,6 +115,16 @@ static int plugin_hooks_add(struct vipmta_hook *h, vipmta_hook_fn fn, void *clos
 
 /* The same for a hook whose providers return nothing (every one runs). */
 #define PLUGIN_DEFINE_CORE_VOID_HOOK(hs, hn, htargs, hdargs, hcargs)                         \
+    static void plugin_hooks_as_##hs##_##hn htargs                                          \
+    {                                                                                        \
+        const struct plugin_hooks_wrap *vipmta_hook_w_ = closure;                            \
+        const struct vipmta_hook_provider *vipmta_hook_p_ = &vipmta_hook_w_->real;           \
+        const int vipmta_hook_i_ = 0;                                                        \
+        struct vipmta_module_ctx *vipmta_hook_was_ =                                         \
+            plugin_momentum_enter(vipmta_hook_w_->instance);                                 \
+        ((ec_hook_##hs##_##hn##_func_t *)vipmta_hook_p_->fn)hcargs;                         \
+        plugin_momentum_leave(vipmta_hook_was_);                                             \
+    }                                                                                        \
     PLUGIN_DEFINE_CHAIN(hs, hn)                                                              \
     void call_##hs##_##hn##_hook hdargs                                                      \
     {                                                                                        \
@@ -174,6 +209,10 @@ static int plugin_hooks_grow(struct vipmta_hook *h)
     if (!tags)
         return -1;
     h->tags = tags;
+    unsigned char *wrapped = realloc(h->wrapped, (size_t)cap);
+    if (!wrapped)
+        return -1;
+    h->wrapped = wrapped;
     h->capacity = cap;
     return 0;
 }
@@ -195,12 +234,25 @@ static int plugin_hooks_add(struct vipmta_hook *h, vipmta_hook_fn fn, void *clos
                                               "registered from init(); Momentum modules from "
                                               "conf_setup or ext_init)");
     for (int i = 0; i < h->count; i++) {
+        const struct vipmta_hook_provider *p = &h->providers[i];
+        if (h->wrapped[i])
+            p = &((const struct plugin_hooks_wrap *)p->closure)->real;
         if (h->owner_ids[i] == who && h->tags[i] == plugin_hooks_registering_tag &&
-            h->providers[i].fn == fn && h->providers[i].closure == closure) {
+            p->fn == fn && p->closure == closure) {
             log_write("core", VIPMTA_LOG_DEBUG, "hook %s: %s registered the same function and "
                       "closure again: kept once", h->name, who->label);
             return 0;
         }
+    }
+    int wrap = who->ec && h->as_instance; /* a Momentum instance: called as itself */
+    if (wrap) {
+        struct plugin_hooks_wrap *w = malloc(sizeof(*w));
+        if (!w)
+            abort();
+        w->real = (struct vipmta_hook_provider){fn, closure};
+        w->instance = (struct vipmta_module_ctx *)who;
+        fn = h->as_instance;
+        closure = w;
     }
     if (plugin_hooks_grow(h) != 0)
         abort(); /* registration happens while modules start: out of memory here is fatal */
@@ -210,11 +262,13 @@ static int plugin_hooks_add(struct vipmta_hook *h, vipmta_hook_fn fn, void *clos
         memmove(h->owner_ids + 1, h->owner_ids, (size_t)h->count * sizeof(*h->owner_ids));
         memmove(h->owners + 1, h->owners, (size_t)h->count * sizeof(*h->owners));
         memmove(h->tags + 1, h->tags, (size_t)h->count * sizeof(*h->tags));
+        memmove(h->wrapped + 1, h->wrapped, (size_t)h->count);
     }
     h->providers[at] = (struct vipmta_hook_provider){fn, closure};
     h->owner_ids[at] = who;
-    h->tags[at] = plugin_hooks_registering_tag;
     h->owners[at] = who->label;
+    h->tags[at] = plugin_hooks_registering_tag;
+    h->wrapped[at] = (unsigned char)wrap;
     h->count++;
     h->last_stop = -1;
     log_write("core", VIPMTA_LOG_DEBUG, "hook %s: %s registered (%s), chain length %d", h->name,
@@ -332,10 +386,15 @@ void plugin_hooks_reset_all(void)
 {
     for (size_t c = 0; c < plugin_hooks_known_count; c++) {
         struct vipmta_hook *h = plugin_hooks_known[c];
+        for (int i = 0; i < h->count; i++)
+            if (h->wrapped[i])
+                free(h->providers[i].closure);
         free(h->providers);
         free(h->owner_ids);
         free(h->owners);
         free(h->tags);
+        free(h->wrapped);
+        h->wrapped = NULL;
         h->providers = NULL;
         h->owner_ids = NULL;
         h->owners = NULL;
@@ -353,12 +412,16 @@ static void plugin_hooks_remove(const struct vipmta_module_ctx *m, const void *t
         struct vipmta_hook *h = plugin_hooks_known[c];
         int kept = 0;
         for (int i = 0; i < h->count; i++) {
-            if (h->owner_ids[i] == m && (all || h->tags[i] == tag))
+            if (h->owner_ids[i] == m && (all || h->tags[i] == tag)) {
+                if (h->wrapped[i])
+                    free(h->providers[i].closure);
                 continue;
+            }
             h->providers[kept] = h->providers[i];
             h->owner_ids[kept] = h->owner_ids[i];
             h->owners[kept] = h->owners[i];
             h->tags[kept] = h->tags[i];
+            h->wrapped[kept] = h->wrapped[i];
             kept++;
         }
         h->count = kept;

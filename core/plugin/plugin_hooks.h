@@ -16,6 +16,10 @@ struct vipmta_hook {
     struct vipmta_hook_provider *providers;       /* in chain order */
     const struct vipmta_module_ctx **owner_ids;   /* the instance that registered providers[i] */
     const void **tags;                            /* its generation (Momentum modules), or NULL */
+    unsigned char *wrapped;                       /* providers[i] is as_instance around a wrap */
+    vipmta_hook_fn as_instance;                   /* core hooks: calls a Momentum instance's
+                                                   * provider as that instance (its fetches
+                                                   * read its options) */
     const char **owners;                          /* its label ("core" when none) */
     int count;
     int capacity;

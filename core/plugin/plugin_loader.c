@@ -306,11 +306,12 @@ int plugin_loader_load(const struct vipmta_config *cfg, struct config_errors *er
 
 /* Runs m's init (its hooks are registered under its label). 0, or -1 with
  * the error appended. */
-static int plugin_loader_init_one(struct vipmta_module_ctx *m, struct config_errors *errs)
+static int plugin_loader_init_one(struct vipmta_module_ctx *m, struct config_errors *errs,
+                                  int at_start)
 {
     int rc = 0;
     if (m->ec)
-        return plugin_momentum_init(m, errs);
+        return plugin_momentum_init(m, errs, at_start);
     if (!m->desc->init)
         return 0;
     m->errs = errs;
@@ -332,7 +333,7 @@ static int plugin_loader_init_one(struct vipmta_module_ctx *m, struct config_err
 int plugin_loader_init(struct config_errors *errs)
 {
     for (size_t i = 0; i < module_count; i++)
-        if (plugin_loader_init_one(modules[i], errs) != 0)
+        if (plugin_loader_init_one(modules[i], errs, 1) != 0)
             return -1;
     return 0;
 }
@@ -452,7 +453,7 @@ int plugin_loader_adopt(struct vipmta_module_ctx *m, struct config_errors *errs)
         config_errors_add(errs, "modules[%zu] (\"%s\"): out of memory", m->index, m->config_name);
         return -1;
     }
-    if (plugin_loader_init_one(m, errs) != 0) {
+    if (plugin_loader_init_one(m, errs, 0) != 0) {
         module_count--; /* not kept: the caller discards it */
         plugin_hooks_remove_owner(m);
         return -1;

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config/config.h"
 #include "dns_ds.h"
@@ -42,6 +41,18 @@ static __thread struct vipmta_module_ctx *plugin_momentum_running;
 struct vipmta_module_ctx *plugin_momentum_current(void)
 {
     return plugin_momentum_running;
+}
+
+struct vipmta_module_ctx *plugin_momentum_enter(struct vipmta_module_ctx *m)
+{
+    struct vipmta_module_ctx *was = plugin_momentum_running;
+    plugin_momentum_running = m;
+    return was;
+}
+
+void plugin_momentum_leave(struct vipmta_module_ctx *was)
+{
+    plugin_momentum_running = was;
 }
 
 struct vipmta_module_ctx *plugin_momentum_first_instance(const struct plugin_ec_module *mod)
@@ -263,18 +274,22 @@ int plugin_momentum_configure(struct vipmta_module_ctx *m, struct config_errors 
     return 0;
 }
 
-int plugin_momentum_init(struct vipmta_module_ctx *m, struct config_errors *errs)
+int plugin_momentum_init(struct vipmta_module_ctx *m, struct config_errors *errs, int at_start)
 {
     struct plugin_momentum_instance *inst = m->ec;
     string out = {0};
-    int flags = EC_MODULE_INIT_INIT | (geteuid() == 0 ? EC_MODULE_INIT_PRIVILEGED : 0);
+    /* Momentum's start-up sequence: INIT with PRIVILEGED (POSTINIT follows),
+     * then POSTINIT; an instance started by a reload gets INIT alone */
+    int flags = EC_MODULE_INIT_INIT | (at_start ? EC_MODULE_INIT_PRIVILEGED : 0);
     plugin_hooks_begin_generation(m, inst->module->singleton ? NULL : inst->self);
     int rc = plugin_momentum_ext_init(m, inst->self, flags, &out);
     const char *phase = "ext_init(EC_MODULE_INIT_INIT)";
     if (rc == 0) {
         inst->started = 1;
-        phase = "ext_init(EC_MODULE_INIT_POSTINIT)";
-        rc = plugin_momentum_ext_init(m, inst->self, EC_MODULE_INIT_POSTINIT, &out);
+        if (at_start) {
+            phase = "ext_init(EC_MODULE_INIT_POSTINIT)";
+            rc = plugin_momentum_ext_init(m, inst->self, EC_MODULE_INIT_POSTINIT, &out);
+        }
     }
     plugin_hooks_end_init();
     if (rc != 0)

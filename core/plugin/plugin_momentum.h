@@ -15,9 +15,10 @@ int plugin_momentum_check(struct vipmta_module_ctx *m, void *sym, struct config_
  * singleton's hooks too), then the instance's option values from its entry,
  * checked against the registered options. 0, or -1 with errors appended. */
 int plugin_momentum_configure(struct vipmta_module_ctx *m, struct config_errors *errs);
-/* ext_init with EC_MODULE_INIT_INIT (and EC_MODULE_INIT_PRIVILEGED when the
- * daemon runs as root), then EC_MODULE_INIT_POSTINIT. 0, or -1. */
-int plugin_momentum_init(struct vipmta_module_ctx *m, struct config_errors *errs);
+/* ext_init as Momentum starts an instance: at start-up INIT with
+ * EC_MODULE_INIT_PRIVILEGED then POSTINIT; an instance a reload adds, INIT
+ * alone. 0, or -1 with the error appended. */
+int plugin_momentum_init(struct vipmta_module_ctx *m, struct config_errors *errs, int at_start);
 /* Checks the option values of `cm` without keeping them (a reload's first
  * phase). 0, or -1 with errors appended. */
 int plugin_momentum_validate(struct vipmta_module_ctx *m, const struct config_module *cm,
@@ -30,6 +31,12 @@ int plugin_momentum_reload(struct vipmta_module_ctx *m, struct config_errors *er
 void plugin_momentum_shutdown(struct vipmta_module_ctx *m);
 /* module_description of the module. */
 const char *plugin_momentum_description(const struct vipmta_module_ctx *m);
+
+/* Names `m` as the instance whose code runs on this thread (a hook of a
+ * Momentum instance, through plugin_hooks.c): its fetches read its options.
+ * Returns the one named before, for plugin_momentum_leave. */
+struct vipmta_module_ctx *plugin_momentum_enter(struct vipmta_module_ctx *m);
+void plugin_momentum_leave(struct vipmta_module_ctx *was);
 
 /* ---- shared by plugin_momentum*.c (which include the Momentum headers) ---- */
 

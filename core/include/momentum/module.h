@@ -44,12 +44,13 @@ struct _generic_module_infrastructure {
  * it under the module's name (the name in the config). */
 #define EC_MODULE_EXPORT __attribute__((visibility("default")))
 
-/* ext_init's flags (values not documented by Momentum; vipmta's). vipmta
- * calls ext_init with EC_MODULE_INIT_INIT (with EC_MODULE_INIT_PRIVILEGED
- * while it runs as root), then at once with EC_MODULE_INIT_POSTINIT; after a
- * reload changed an instance's options, the new generation gets INIT alone
- * and the old one EC_MODULE_INIT_DESTROY, as does every non-singleton
- * instance at shutdown. */
+/* ext_init's flags (values not documented by Momentum; vipmta's). As
+ * Momentum does, vipmta calls ext_init at start-up with EC_MODULE_INIT_INIT
+ * and EC_MODULE_INIT_PRIVILEGED, then with EC_MODULE_INIT_POSTINIT (vipmta
+ * has dropped root by then: PRIVILEGED says "start-up, POSTINIT follows");
+ * an instance a reload starts (new, or a new generation after its options
+ * changed) gets EC_MODULE_INIT_INIT alone, and the generation it replaces
+ * EC_MODULE_INIT_DESTROY, as does every non-singleton instance at shutdown. */
 #define EC_MODULE_INIT_INIT 1
 #define EC_MODULE_INIT_POSTINIT 2
 #define EC_MODULE_INIT_DESTROY 3
