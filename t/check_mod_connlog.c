@@ -156,6 +156,7 @@ static char dir[64];
 
 static void module_setup(void)
 {
+    setup();
     fake_reset();
     snprintf(dir, sizeof(dir), "/tmp/check_mod_connlog.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -164,11 +165,12 @@ static void module_setup(void)
 
 static void module_teardown(void)
 {
-    char path[128];
-    snprintf(path, sizeof(path), "%s/a.jsonl", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/b.jsonl", dir);
-    unlink(path);
+    static const char *const files[] = {"a.jsonl", "b.jsonl"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
     rmdir(dir);
     event_base_free(fake_event_base);
     fake_event_base = NULL;
@@ -229,26 +231,12 @@ END_TEST
 static Suite *connlog_suite(void)
 {
     Suite *s = suite_create("connlog");
-    TCase *tc = tcase_create("line");
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, test_fields_in_order);
-    tcase_add_test(tc, test_escapes_quotes_backslashes_controls);
-    tcase_add_test(tc, test_utf8_kept_invalid_is_null);
-    tcase_add_test(tc, test_absent_values_are_null);
-    tcase_add_test(tc, test_too_small_buffer_fails_cleanly);
-    tcase_add_test(tc, test_time_follows_the_second);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("options");
-    tcase_add_checked_fixture(tc, fake_reset, NULL);
-    tcase_add_test(tc, test_option_errors);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("module");
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_checked_fixture(tc, module_setup, module_teardown);
-    tcase_add_test(tc, test_module_writes_and_reloads);
-    suite_add_tcase(s, tc);
+    fake_tcase(s, "line", setup, NULL, test_fields_in_order,
+               test_escapes_quotes_backslashes_controls, test_utf8_kept_invalid_is_null,
+               test_absent_values_are_null, test_too_small_buffer_fails_cleanly,
+               test_time_follows_the_second, NULL);
+    fake_tcase(s, "options", fake_reset, NULL, test_option_errors, NULL);
+    fake_tcase(s, "module", module_setup, module_teardown, test_module_writes_and_reloads, NULL);
     return s;
 }
 

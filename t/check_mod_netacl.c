@@ -312,9 +312,9 @@ START_TEST(test_decide_order)
     decide(cfg, 1, "closed.test", "192.0.2.7", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
     char path[128];
-    netacl_list_path(v.list, path, sizeof(path));
+    netacl_list_name(v.list, NETACL_PATH, path, sizeof(path));
     ck_assert_str_eq(path, "bindings.vip1.");
-    netacl_list_path(cfg->pairs[0], path, sizeof(path));
+    netacl_list_name(cfg->pairs[0], NETACL_PATH, path, sizeof(path));
     ck_assert_str_eq(path, "binding_domains.vip2.partner.test.");
     netacl_config_free(cfg);
 }
@@ -410,51 +410,50 @@ START_TEST(test_module_hook)
     ck_assert_log("ready: 8 rule(s), 2 binding(s), 2 domain(s), 1 binding x domain(s), default "
                   "allow");
 
-    ck_assert_int_eq(call_hook(1, "example.com", "10.2.3.4"), 1);
-    ck_assert_int_eq(fake_nlogs, 1);
-    ck_assert_int_eq(fake_log_levels[0], VIPMTA_LOG_NOTICE);
-    ck_assert_str_eq(fake_logs[0], "denied connection to 10.2.3.4:25 (domain example.com) from "
-                                   "binding \"vip1\" (slot 1): rule rules[1] deny 10.0.0.0/8 "
-                                   "(\"private\")");
-    ck_assert_int_eq(call_hook(2, "example.com", "198.51.100.1"), 1);
-    ck_assert_str_eq(fake_logs[0], "denied connection to 198.51.100.1:25 (domain example.com) "
-                                   "from binding \"vip2\" (slot 2): rule bindings.vip2.rules[0] "
-                                   "deny 198.51.100.0/24");
-    ck_assert_int_eq(call_hook(1, "example.com", "203.0.113.5"), 1);
-    ck_assert_str_eq(fake_logs[0], "denied connection to 203.0.113.5:25 (domain example.com) from "
-                                   "binding \"vip1\" (slot 1): no rule matched, binding "
-                                   "\"vip1\"'s default is deny");
-    ck_assert_int_eq(call_hook(0, "example.com", "::ffff:10.0.0.1"), 1);
-    ck_assert_str_eq(fake_logs[0], "denied connection to [::ffff:10.0.0.1]:25 (domain "
-                                   "example.com) from binding \"default\" (slot 0): rule "
-                                   "rules[1] deny 10.0.0.0/8 (\"private\")");
-    ck_assert_int_eq(call_hook(2, "partner.test", "10.5.1.1"), 1);
-    ck_assert_str_eq(fake_logs[0], "denied connection to 10.5.1.1:25 (domain partner.test) from "
-                                   "binding \"vip2\" (slot 2): rule "
-                                   "binding_domains.vip2.partner.test.rules[0] deny 10.5.0.0/16 "
-                                   "(\"not from vip2\")");
-    ck_assert_int_eq(call_hook(2, "closed.test", "203.0.113.5"), 1);
-    ck_assert_str_eq(fake_logs[0], "denied connection to 203.0.113.5:25 (domain closed.test) from "
-                                   "binding \"vip2\" (slot 2): no rule matched, domain "
-                                   "closed.test's default is deny");
+    /* denied: 1 and a notice naming what decided; allowed: 0 and a debug line */
+    static const struct {
+        int slot;
+        const char *domain, *ip;
+        int verdict;
+        const char *line;
+    } cases[] = {
+        {1, "example.com", "10.2.3.4", 1,
+         "denied connection to 10.2.3.4:25 (domain example.com) from binding \"vip1\" (slot 1): "
+         "rule rules[1] deny 10.0.0.0/8 (\"private\")"},
+        {2, "example.com", "198.51.100.1", 1,
+         "denied connection to 198.51.100.1:25 (domain example.com) from binding \"vip2\" "
+         "(slot 2): rule bindings.vip2.rules[0] deny 198.51.100.0/24"},
+        {1, "example.com", "203.0.113.5", 1,
+         "denied connection to 203.0.113.5:25 (domain example.com) from binding \"vip1\" "
+         "(slot 1): no rule matched, binding \"vip1\"'s default is deny"},
+        {0, "example.com", "::ffff:10.0.0.1", 1,
+         "denied connection to [::ffff:10.0.0.1]:25 (domain example.com) from binding "
+         "\"default\" (slot 0): rule rules[1] deny 10.0.0.0/8 (\"private\")"},
+        {2, "partner.test", "10.5.1.1", 1,
+         "denied connection to 10.5.1.1:25 (domain partner.test) from binding \"vip2\" (slot 2): "
+         "rule binding_domains.vip2.partner.test.rules[0] deny 10.5.0.0/16 (\"not from vip2\")"},
+        {2, "closed.test", "203.0.113.5", 1,
+         "denied connection to 203.0.113.5:25 (domain closed.test) from binding \"vip2\" "
+         "(slot 2): no rule matched, domain closed.test's default is deny"},
+        {1, "example.com", "10.9.0.1", 0,
+         "allowed connection to 10.9.0.1:25 (domain example.com) from binding \"vip1\" (slot 1): "
+         "rule bindings.vip1.rules[0] allow 10.9.0.0/16"},
+        {1, "partner.test", "10.2.0.1", 0,
+         "allowed connection to 10.2.0.1:25 (domain partner.test) from binding \"vip1\" "
+         "(slot 1): rule domains.partner.test.rules[0] allow 10.0.0.0/8"},
+        {2, "example.com", "2001:db8::1", 0,
+         "allowed connection to [2001:db8::1]:25 (domain example.com) from binding \"vip2\" "
+         "(slot 2): no rule matched, the global default is allow"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(call_hook(cases[i].slot, cases[i].domain, cases[i].ip), cases[i].verdict);
+        ck_assert_int_eq(fake_nlogs, 1);
+        ck_assert_int_eq(fake_log_levels[0],
+                         cases[i].verdict ? VIPMTA_LOG_NOTICE : VIPMTA_LOG_DEBUG);
+        ck_assert_str_eq(fake_logs[0], cases[i].line);
+    }
     ck_assert_int_eq(call_hook(0, "example.com", "fe80::5"), 1);
     ck_assert_int_eq(call_hook(7, "example.com", "10.0.0.1"), 1); /* unknown slot: global rules */
-
-    /* allowed: 0, and a debug line only */
-    ck_assert_int_eq(call_hook(1, "example.com", "10.9.0.1"), 0);
-    ck_assert_int_eq(fake_nlogs, 1);
-    ck_assert_int_eq(fake_log_levels[0], VIPMTA_LOG_DEBUG);
-    ck_assert_str_eq(fake_logs[0], "allowed connection to 10.9.0.1:25 (domain example.com) from "
-                                   "binding \"vip1\" (slot 1): rule bindings.vip1.rules[0] allow "
-                                   "10.9.0.0/16");
-    ck_assert_int_eq(call_hook(1, "partner.test", "10.2.0.1"), 0);
-    ck_assert_str_eq(fake_logs[0], "allowed connection to 10.2.0.1:25 (domain partner.test) from "
-                                   "binding \"vip1\" (slot 1): rule domains.partner.test.rules[0] "
-                                   "allow 10.0.0.0/8");
-    ck_assert_int_eq(call_hook(2, "example.com", "2001:db8::1"), 0);
-    ck_assert_str_eq(fake_logs[0], "allowed connection to [2001:db8::1]:25 (domain example.com) "
-                                   "from binding \"vip2\" (slot 2): no rule matched, the global "
-                                   "default is allow");
     fake_log_level = VIPMTA_LOG_INFO;
     ck_assert_int_eq(call_hook(2, "example.com", "2001:db8::1"), 0);
     ck_assert_int_eq(fake_nlogs, 0);
@@ -530,26 +529,11 @@ END_TEST
 static Suite *netacl_suite(void)
 {
     Suite *s = suite_create("mod_netacl");
-    TCase *tc = tcase_create("cidr");
-    tcase_add_checked_fixture(tc, fake_reset, NULL);
-    tcase_add_test(tc, test_cidr_parse);
-    tcase_add_test(tc, test_cidr_errors);
-    tcase_add_test(tc, test_match_v4_v6);
-    tcase_add_test(tc, test_match_mapped);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("rules");
-    tcase_add_checked_fixture(tc, fake_reset, NULL);
-    tcase_add_test(tc, test_decide_order);
-    tcase_add_test(tc, test_default_deny);
-    tcase_add_test(tc, test_option_errors);
-    tcase_add_test(tc, test_doc_example);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("module");
-    tcase_add_checked_fixture(tc, fake_reset, NULL);
-    tcase_add_test(tc, test_module_hook);
-    suite_add_tcase(s, tc);
+    fake_tcase(s, "cidr", fake_reset, NULL, test_cidr_parse, test_cidr_errors, test_match_v4_v6,
+               test_match_mapped, NULL);
+    fake_tcase(s, "rules", fake_reset, NULL, test_decide_order, test_default_deny,
+               test_option_errors, test_doc_example, NULL);
+    fake_tcase(s, "module", fake_reset, NULL, test_module_hook, NULL);
     return s;
 }
 

@@ -1088,43 +1088,18 @@ END_TEST
 static Suite *throttle_suite(void)
 {
     Suite *s = suite_create("mod_throttle");
-    TCase *tc = tcase_create("options");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_rate_parse);
-    tcase_add_test(tc, test_parse_defaults);
-    tcase_add_test(tc, test_parse_errors_all_reported);
-    tcase_add_test(tc, test_parse_errors_top_level);
-    tcase_add_test(tc, test_parse_shadowed_limits);
-    tcase_add_test(tc, test_config_match);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("buckets");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_bucket_math);
-    tcase_add_test(tc, test_bucket_rescale);
-    tcase_add_test(tc, test_table_keys);
-    tcase_add_test(tc, test_table_eviction);
-    tcase_add_test(tc, test_table_never_evicts_most_recent);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("module");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_module_local_rate);
-    tcase_add_test(tc, test_module_per_ip_and_domain);
-    tcase_add_test(tc, test_module_concurrency);
-    tcase_add_test(tc, test_module_init_unknown_binding);
-    tcase_add_test(tc, test_module_reload);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("redis");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_redis_down_allow);
-    tcase_add_test(tc, test_redis_down_deny);
-    tcase_add_test(tc, test_redis_silent_server);
-    tcase_add_test(tc, test_redis_script_and_recovery);
-    tcase_add_test(tc, test_redis_shared_budget);
-    suite_add_tcase(s, tc);
+    fake_tcase(s, "options", setup, teardown, test_rate_parse, test_parse_defaults,
+               test_parse_errors_all_reported, test_parse_errors_top_level,
+               test_parse_shadowed_limits, test_config_match, NULL);
+    fake_tcase(s, "buckets", setup, teardown, test_bucket_math, test_bucket_rescale,
+               test_table_keys, test_table_eviction, test_table_never_evicts_most_recent, NULL);
+    fake_tcase(s, "module", setup, teardown, test_module_local_rate, test_module_per_ip_and_domain,
+               test_module_concurrency, test_module_init_unknown_binding, test_module_reload,
+               NULL);
+    TCase *redis = fake_tcase(s, "redis", setup, teardown, test_redis_down_allow,
+                              test_redis_down_deny, test_redis_silent_server,
+                              test_redis_script_and_recovery, test_redis_shared_budget, NULL);
+    tcase_set_timeout(redis, 30);
     return s;
 }
 

@@ -10,6 +10,8 @@ int config_hostname_ok(const char *name);
 void config_lower(char *s);
 int config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
 void config_parse_bindings(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+/* `name` is a binding of the configuration ("default" always is). */
+int config_binding_exists(const struct vipmta_config *cfg, const char *name);
 void config_parse_binding_groups(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void config_parse_binding_rules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void config_check_default_group(struct config_ctx *c, struct vipmta_config *cfg);

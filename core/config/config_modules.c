@@ -26,16 +26,6 @@ static void config_module_path(char *out, const char *parent, const char *key)
         out[CONFIG_PATH_MAX - 1] = '\0';
 }
 
-static int config_module_binding_known(const struct vipmta_config *cfg, const char *name)
-{
-    if (strcmp(name, "default") == 0)
-        return 1;
-    for (size_t i = 0; i < cfg->binding_count; i++)
-        if (strcmp(cfg->bindings[i].name, name) == 0)
-            return 1;
-    return 0;
-}
-
 /* "default, vip1, vip2" for the unknown-binding message. */
 static void config_module_binding_list(const struct vipmta_config *cfg, char *out, size_t size)
 {
@@ -69,7 +59,7 @@ static void config_module_bindings(struct config_ctx *c, const struct vipmta_con
     json_object_foreach((json_t *)v, key, item) {
         char p[CONFIG_PATH_MAX];
         config_module_path(p, path, key);
-        if (!config_module_binding_known(cfg, key)) {
+        if (!config_binding_exists(cfg, key)) {
             char known[400];
             config_module_binding_list(cfg, known, sizeof(known));
             config_error(c, p, "no binding named \"%s\" in the configuration (the bindings are: %s)",
@@ -244,20 +234,14 @@ void config_parse_modules(struct config_ctx *c, struct vipmta_config *cfg, const
 {
     size_t i;
     json_t *item;
-    if (!v)
-        return;
-    if (!json_is_array(v)) {
+    if (v && !json_is_array(v))
         config_error(c, "modules", "expected a list of {\"name\", \"enabled\", \"options\"}, "
                      "found %s", config_type_name(v));
-        return;
-    }
-    cfg->modules = calloc(json_array_size(v) + 1, sizeof(*cfg->modules));
-    if (!cfg->modules) {
+    else if (v && !(cfg->modules = calloc(json_array_size(v) + 1, sizeof(*cfg->modules))))
         config_error(c, "modules", "out of memory");
-        return;
-    }
-    json_array_foreach(v, i, item)
-        config_module_entry(c, cfg, item, i);
+    else if (v)
+        json_array_foreach(v, i, item)
+            config_module_entry(c, cfg, item, i);
 }
 
 void config_free_module(struct config_module *m)

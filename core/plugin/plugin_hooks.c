@@ -78,15 +78,16 @@ struct plugin_hooks_wrap {
 /* Each core hook's as_instance (below) calls a wrapped provider with its
  * real closure, the instance named while it runs: the hook's declaration
  * names every parameter, the first `closure`, so callargs name the others,
- * and EC_HOOK_CLOSURE reads the real closure there. */
+ * and EC_HOOK_CLOSURE reads the real closure there. This opens one. */
+#define PLUGIN_AS_INSTANCE(wrap)                                                             \
+    const struct plugin_hooks_wrap *vipmta_hook_w_ = (wrap);                                 \
+    const struct vipmta_hook_provider *vipmta_hook_p_ = &vipmta_hook_w_->real;               \
+    const int vipmta_hook_i_ = 0;                                                            \
+    struct vipmta_module_ctx *vipmta_hook_was_ = plugin_momentum_enter(vipmta_hook_w_->instance)
 #define PLUGIN_DEFINE_CORE_HOOK(hs, ht, hn, htargs, hdargs, hcargs, hret)                    \
     static ht plugin_hooks_as_##hs##_##hn htargs                                            \
     {                                                                                        \
-        const struct plugin_hooks_wrap *vipmta_hook_w_ = closure;                            \
-        const struct vipmta_hook_provider *vipmta_hook_p_ = &vipmta_hook_w_->real;           \
-        const int vipmta_hook_i_ = 0;                                                        \
-        struct vipmta_module_ctx *vipmta_hook_was_ =                                         \
-            plugin_momentum_enter(vipmta_hook_w_->instance);                                 \
+        PLUGIN_AS_INSTANCE(closure);                                                         \
         ht vipmta_hook_ret_ = ((ec_hook_##hs##_##hn##_func_t *)vipmta_hook_p_->fn)hcargs;   \
         plugin_momentum_leave(vipmta_hook_was_);                                             \
         return vipmta_hook_ret_;                                                             \
@@ -117,11 +118,7 @@ struct plugin_hooks_wrap {
 #define PLUGIN_DEFINE_CORE_VOID_HOOK(hs, hn, htargs, hdargs, hcargs)                         \
     static void plugin_hooks_as_##hs##_##hn htargs                                          \
     {                                                                                        \
-        const struct plugin_hooks_wrap *vipmta_hook_w_ = closure;                            \
-        const struct vipmta_hook_provider *vipmta_hook_p_ = &vipmta_hook_w_->real;           \
-        const int vipmta_hook_i_ = 0;                                                        \
-        struct vipmta_module_ctx *vipmta_hook_was_ =                                         \
-            plugin_momentum_enter(vipmta_hook_w_->instance);                                 \
+        PLUGIN_AS_INSTANCE(closure);                                                         \
         ((ec_hook_##hs##_##hn##_func_t *)vipmta_hook_p_->fn)hcargs;                         \
         plugin_momentum_leave(vipmta_hook_was_);                                             \
     }                                                                                        \

@@ -15,16 +15,14 @@
 void plugin_loader_fail(struct config_errors *errs, const struct vipmta_module_ctx *m,
                         const char *file, const char *check, const char *fmt, ...)
 {
-    char *msg = NULL;
+    char msg[2048]; /* a message names two paths at the most */
     va_list ap;
 
     va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     config_errors_add(errs, "modules[%zu] (\"%s\"): %s: %s: %s", m->index, m->config_name, file,
-                      check, msg ? msg : "(out of memory)");
-    free(msg);
+                      check, msg);
 }
 
 /* Who may own a module file or its directory: root only while the loader

@@ -652,13 +652,13 @@ struct plugin_ec_values *plugin_ec_config_read(struct vipmta_module_ctx *m,
 
 void plugin_ec_config_values_free(struct plugin_ec_values *v)
 {
-    if (!v)
-        return;
-    for (size_t i = 0; i < v->count; i++) {
-        free(v->sets[i].domain);
-        ec_config_release_value(v->sets[i].value);
+    struct plugin_ec_set *e = v ? v->sets : NULL, *end = v ? v->sets + v->count : NULL;
+    for (; e < end; e++) {
+        free(e->domain);
+        ec_config_release_value(e->value);
     }
-    free(v->sets);
+    if (v)
+        free(v->sets);
     free(v);
 }
 

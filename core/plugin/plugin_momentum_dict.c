@@ -21,13 +21,10 @@ ECDict dict_blank(void)
 
 void dict_drop(ECDict a)
 {
-    if (!a)
-        return;
-    for (size_t i = 0; i < a->count; i++) {
-        free(a->pairs[i].key);
-        free(a->pairs[i].value);
-    }
-    free(a->pairs);
+    while (a && a->count) /* from the end: nothing moves */
+        dict_key_delete(a, a->pairs[a->count - 1].key);
+    if (a)
+        free(a->pairs);
     free(a);
 }
 

@@ -10,19 +10,6 @@ static const char *action_name(enum netacl_action a)
     return a == NETACL_ALLOW ? "allow" : "deny";
 }
 
-/* Whose default decided: "the global", "binding \"vip1\"'s", ... */
-static void default_owner(const struct netacl_list *l, char *buf, size_t size)
-{
-    switch (l->kind) {
-    case VIPMTA_SCOPE_BINDING: snprintf(buf, size, "binding \"%s\"'s", l->binding); break;
-    case VIPMTA_SCOPE_DOMAIN: snprintf(buf, size, "domain %s's", l->domain); break;
-    case VIPMTA_SCOPE_BINDING_DOMAIN:
-        snprintf(buf, size, "binding \"%s\" x domain %s's", l->binding, l->domain);
-        break;
-    default: snprintf(buf, size, "the global"); break;
-    }
-}
-
 /* One line naming what decided: the rule (its path, action, network and
  * comment) or the default that applied. */
 static void netacl_log_verdict(vipmta_module_ctx *m, enum vipmta_log_level level,
@@ -38,7 +25,7 @@ static void netacl_log_verdict(vipmta_module_ctx *m, enum vipmta_log_level level
         bname = "?";
     if (v->rule) {
         const struct netacl_rule *r = v->rule;
-        netacl_list_path(v->list, where, sizeof(where));
+        netacl_list_name(v->list, NETACL_PATH, where, sizeof(where));
         vipmta_module_log(m, level,
                           "%s connection to %s (domain %s) from binding \"%s\" (slot %d): "
                           "rule %srules[%zu] %s %s%s%s%s",
@@ -46,7 +33,7 @@ static void netacl_log_verdict(vipmta_module_ctx *m, enum vipmta_log_level level
                           action_name(r->action), r->cidr, r->comment ? " (\"" : "",
                           r->comment ? r->comment : "", r->comment ? "\")" : "");
     } else {
-        default_owner(v->list, where, sizeof(where));
+        netacl_list_name(v->list, NETACL_OWNER, where, sizeof(where));
         vipmta_module_log(m, level,
                           "%s connection to %s (domain %s) from binding \"%s\" (slot %d): no "
                           "rule matched, %s default is %s",

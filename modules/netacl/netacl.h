@@ -87,8 +87,13 @@ void netacl_config_free(void *cfg);
  * one, allow unless set, last). `domain` may be NULL. */
 void netacl_decide(const struct netacl_config *cfg, int slot, const char *domain,
                    const struct netacl_addr *dst, struct netacl_verdict *v);
-/* Where a list is in the options, for log lines: "" (global),
- * "bindings.vip1.", "domains.example.com.", "binding_domains.vip1.example.com.". */
-void netacl_list_path(const struct netacl_list *list, char *buf, size_t size);
+/* How log lines name a list: NETACL_PATH, where its rules are in the entry
+ * ("" for the global ones, "bindings.vip1.", "domains.example.com.",
+ * "binding_domains.vip1.example.com."); NETACL_OWNER, whose default it is
+ * ("the global", "binding \"vip1\"'s", "domain example.com's",
+ * "binding \"vip1\" x domain example.com's"). */
+enum netacl_naming { NETACL_PATH = 0, NETACL_OWNER = 1 };
+void netacl_list_name(const struct netacl_list *list, enum netacl_naming how, char *buf,
+                      size_t size);
 
 #endif

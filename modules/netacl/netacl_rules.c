@@ -245,14 +245,16 @@ void netacl_decide(const struct netacl_config *cfg, int slot, const char *domain
     }
 }
 
-void netacl_list_path(const struct netacl_list *list, char *buf, size_t size)
+void netacl_list_name(const struct netacl_list *list, enum netacl_naming how, char *buf,
+                      size_t size)
 {
-    switch (list->kind) {
-    case VIPMTA_SCOPE_BINDING: snprintf(buf, size, "bindings.%s.", list->binding); break;
-    case VIPMTA_SCOPE_DOMAIN: snprintf(buf, size, "domains.%s.", list->domain); break;
-    case VIPMTA_SCOPE_BINDING_DOMAIN:
-        snprintf(buf, size, "binding_domains.%s.%s.", list->binding, list->domain);
-        break;
-    default: snprintf(buf, size, "%s", ""); break;
-    }
+    /* per scope kind: the binding's name, then the domain, each printed or
+     * skipped (%.0s) */
+    static const char *const formats[2][4] = {
+        {"%.0s%.0s", "bindings.%s.%.0s", "domains.%.0s%s.", "binding_domains.%s.%s."},
+        {"the global%.0s%.0s", "binding \"%s\"'s%.0s", "domain %.0s%s's",
+         "binding \"%s\" x domain %s's"},
+    };
+    snprintf(buf, size, formats[how][list->kind], list->binding ? list->binding : "",
+             list->domain ? list->domain : "");
 }

@@ -9,19 +9,17 @@ SINK=$(vt_free_port)
 # broken.test's recipients are deferred on every attempt, and the connection closed (421)
 vt_start_sink sink "$SINK" --rule 'rcpt:*@broken.test=421 4.3.2 closing, try again later'
 
+# which binding carries each domain: vip1 for one, ef, broken; vip2 for two, domain, pair
+MM_RULES=""
+for d in one:vip1 ef:vip1 broken:vip1 two:vip2 domain:vip2 pair:vip2; do
+    MM_RULES="$MM_RULES${MM_RULES:+, }{\"recipient_domain\": \"${d%:*}.test\", \"binding\": \"${d#*:}\"}"
+done
 # mm_config CONN_LOGGER_A_PREFIX: the test's config (the prefix of conn_logger "a" changes on reload)
 mm_config() {
     dl_config "{
   \"bindings\": {\"vip1\": {\"address\": \"127.0.0.2\"}, \"vip2\": {\"address\": \"127.0.0.3\"}},
   \"binding_groups\": {\"pool\": [\"vip1\", \"vip2\"]},
-  \"binding_rules\": [
-    {\"recipient_domain\": \"one.test\", \"binding\": \"vip1\"},
-    {\"recipient_domain\": \"ef.test\", \"binding\": \"vip1\"},
-    {\"recipient_domain\": \"broken.test\", \"binding\": \"vip1\"},
-    {\"recipient_domain\": \"two.test\", \"binding\": \"vip2\"},
-    {\"recipient_domain\": \"domain.test\", \"binding\": \"vip2\"},
-    {\"recipient_domain\": \"pair.test\", \"binding\": \"vip2\"}
-  ],
+  \"binding_rules\": [$MM_RULES],
   \"routes\": {\"*\": \"127.0.0.1:$SINK\"},
   \"domains\": {\"*\": {\"retry_schedule\": [1], \"veto_retry\": 1}},
   \"module_path\": [\"$MODDIR\"],
@@ -76,22 +74,25 @@ vt_assert_file_contains "tos_marker's ready line" "$VT_DAEMON_LOG" "notice [tos_
 vt_assert_file_contains "circuit_breaker's ready line" "$VT_DAEMON_LOG" "notice [circuit_breaker] circuit_breaker: ready"
 
 vt_log "TOS by binding name (vip1), per binding (vip2), per domain over binding, per binding x domain"
-dl_send sender@src.test a@one.test "one"
-dl_send sender@src.test b@ef.test "ef"
-dl_send sender@src.test c@two.test "two"
-dl_send sender@src.test d@domain.test "domain"
-dl_send sender@src.test e@pair.test "pair"
+for rcpt in a@one.test b@ef.test c@two.test d@domain.test e@pair.test; do
+    dl_send sender@src.test "$rcpt" "to $rcpt"
+done
 vt_sink_wait sink 5 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 5 messages"
 vt_assert_eq "one.test from vip1" 127.0.0.2 "$(vt_sink_get sink message peer rcpts a@one.test)"
 vt_assert_eq "two.test from vip2" 127.0.0.3 "$(vt_sink_get sink message peer rcpts c@two.test)"
-vt_assert_eq "TOS of vip1 (tos_by_binding)" 32 "$(vt_sink_get sink message tos rcpts a@one.test)"
-vt_assert_eq "TOS of vip1 to ef.test (the name wins over the domain)" 32 "$(vt_sink_get sink message tos rcpts b@ef.test)"
-vt_assert_eq "TOS of vip2 (Binding)" 72 "$(vt_sink_get sink message tos rcpts c@two.test)"
-vt_assert_eq "TOS of vip2 to domain.test (Domain over Binding)" 184 "$(vt_sink_get sink message tos rcpts d@domain.test)"
-vt_assert_eq "TOS of vip2 to pair.test (Binding:Domain)" 160 "$(vt_sink_get sink message tos rcpts e@pair.test)"
-for c in $(vt_sink_get sink message conn rcpts e@pair.test); do
-    vt_assert_eq "handshake TOS of pair.test's connection $c" 160 "$(vt_sink_get sink connect tos conn "$c")"
-done
+# RECIPIENT TOS WHY: the byte its message and its connection's handshake carried
+while read -r rcpt tos why; do
+    vt_assert_eq "TOS to $rcpt ($why)" "$tos" "$(vt_sink_get sink message tos rcpts "$rcpt")"
+    for c in $(vt_sink_get sink message conn rcpts "$rcpt"); do
+        vt_assert_eq "handshake TOS of $rcpt's connection $c" "$tos" "$(vt_sink_get sink connect tos conn "$c")"
+    done
+done <<EOF
+a@one.test 32 vip1: tos_by_binding
+b@ef.test 32 vip1 to ef.test: the name before the domain
+c@two.test 72 vip2: Binding
+d@domain.test 184 vip2 to domain.test: Domain before Binding
+e@pair.test 160 vip2 to pair.test: Binding:Domain
+EOF
 vt_assert_file_contains "tos_marker's line (ec_mod_debug at DINFO)" "$VT_DAEMON_LOG" \
     "info [tos_marker] tos_marker: binding vip2 domain pair.test: tos 160 mark 0"
 

@@ -58,20 +58,23 @@ void log_writev(const char *component, enum vipmta_log_level level, const char *
         log_emitv(component, level, fmt, ap);
 }
 
+/* The printf-style entry points, each one line through log_writev. */
+#define FAKE_LOGF(component, level, fmt)                                                     \
+    do {                                                                                     \
+        va_list ap_;                                                                         \
+        va_start(ap_, fmt);                                                                  \
+        log_writev(component, level, fmt, ap_);                                              \
+        va_end(ap_);                                                                         \
+    } while (0)
+
 void log_write(const char *component, enum vipmta_log_level level, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    log_writev(component, level, fmt, ap);
-    va_end(ap);
+    FAKE_LOGF(component, level, fmt);
 }
 
 void vipmta_log(enum vipmta_log_level level, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    log_writev("core", level, fmt, ap);
-    va_end(ap);
+    FAKE_LOGF("core", level, fmt);
 }
 
 int vipmta_log_enabled(enum vipmta_log_level level)
@@ -79,6 +82,7 @@ int vipmta_log_enabled(enum vipmta_log_level level)
     return level <= fake_log_level;
 }
 
+/* The binding table: slots 0 to 2, looked up by slot or by name. */
 int vipmta_binding_count(void)
 {
     return 3;
@@ -86,15 +90,15 @@ int vipmta_binding_count(void)
 
 const vipmta_binding *vipmta_binding_by_slot(ec_binding_slot slot)
 {
-    return slot >= 0 && slot < 3 ? &fake_bindings[slot] : NULL;
+    return slot >= 0 && slot < vipmta_binding_count() ? &fake_bindings[slot] : NULL;
 }
 
 const vipmta_binding *vipmta_binding_by_name(const char *name)
 {
-    for (int i = 0; name && i < 3; i++)
-        if (strcmp(fake_bindings[i].name, name) == 0)
-            return &fake_bindings[i];
-    return NULL;
+    ec_binding_slot slot = 0;
+    while (name && slot < vipmta_binding_count() && strcmp(fake_bindings[slot].name, name) != 0)
+        slot++;
+    return vipmta_binding_by_slot(name ? slot : -1);
 }
 
 ec_binding_slot config_get_binding_id_from_name(const char *name)
@@ -105,8 +109,7 @@ ec_binding_slot config_get_binding_id_from_name(const char *name)
 
 char *config_get_binding_name_from_id(ec_binding_slot slot)
 {
-    const vipmta_binding *b = vipmta_binding_by_slot(slot);
-    return b ? (char *)b->name : NULL;
+    return vipmta_binding_by_slot(slot) ? (char *)fake_bindings[slot].name : NULL;
 }
 
 uint32_t vipmta_domain_connections(const domain_record *dr, ec_binding_slot slot)
@@ -282,6 +285,20 @@ void fake_dump(void)
         fprintf(stderr, "  error %d: %s\n", i, fake_errors[i]);
     for (int i = 0; i < fake_nlogs; i++)
         fprintf(stderr, "  log %d: %s\n", i, fake_logs[i]);
+}
+
+TCase *fake_tcase(Suite *s, const char *name, void (*setup)(void), void (*teardown)(void), ...)
+{
+    TCase *tc = tcase_create(name);
+    const TTest *t;
+    va_list ap;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    va_start(ap, teardown);
+    while ((t = va_arg(ap, const TTest *)))
+        tcase_add_test(tc, t);
+    va_end(ap);
+    suite_add_tcase(s, tc);
+    return tc;
 }
 
 int fake_run(Suite *s)

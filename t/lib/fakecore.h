@@ -82,6 +82,9 @@ void fake_dump(void);
         ck_assert_msg(fake_has_log(line), "missing log line: %s", line);                     \
     } while (0)
 
+/* Adds to `s` a test case `name` with a checked fixture and the tests
+ * listed (START_TEST names), NULL-terminated. */
+TCase *fake_tcase(Suite *s, const char *name, void (*setup)(void), void (*teardown)(void), ...);
 /* Runs a suite the way every module suite does: CK_ENV, exit status. */
 int fake_run(Suite *s);
 

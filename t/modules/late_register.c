@@ -42,9 +42,9 @@ static int late_register_init(vipmta_module_ctx *m)
 }
 
 static const vipmta_module_descriptor late_register_descriptor = {
-    VIPMTA_MODULE_HEADER("late_register", "1.0", "registers hooks where it must not"),
-    .configure = late_register_configure,
+    .reload = late_register_configure, /* a reload is no time to register either */
     .init = late_register_init,
-    .reload = late_register_configure,
+    .configure = late_register_configure,
+    VIPMTA_MODULE_HEADER("late_register", "1.0", "registers hooks where it must not"),
 };
 VIPMTA_MODULE_EXPORT(late_register_descriptor)

@@ -14,12 +14,12 @@ static int undefined_symbol_post_bind(void *closure, domain_record *dr, int bind
 
 static int undefined_symbol_init(vipmta_module_ctx *m)
 {
-    register_core_connection_post_bind_hook_last(undefined_symbol_post_bind, m);
-    return 0;
+    register_core_connection_post_bind_hook_first(undefined_symbol_post_bind, m);
+    return 0; /* never reached: the loader refuses the file first */
 }
 
 static const vipmta_module_descriptor undefined_symbol_descriptor = {
-    VIPMTA_MODULE_HEADER("undefined_symbol", "1.0", "calls a function nobody exports"),
     .init = undefined_symbol_init,
+    VIPMTA_MODULE_HEADER("undefined_symbol", "1.0", "calls a function nobody exports"),
 };
 VIPMTA_MODULE_EXPORT(undefined_symbol_descriptor)

@@ -11,17 +11,8 @@
  * its attempts that ended in a failure (transient or permanent) is at least
  * max_failure_percent and it saw no delivery since.
  */
-#ifndef SHARED_MODULE
-#define SHARED_MODULE
-#endif
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
 
-#include "module.h"
-#include "ec_config.h"
-#include "dns_ds.h"
-#include "hooks/core/connection_post_bind.h"
+#include "sample.h"
 
 #define MODNAME "circuit_breaker"
 
@@ -41,10 +32,7 @@ struct circuit_breaker_stats {
 /* The value of an integer option for this domain, with its fallback. */
 static int circuit_breaker_fetch(int which, const char *domain)
 {
-    ec_config_value *val = ec_config_option_fetch_domain(NULL, option_handle[which], NULL, domain);
-    int v = val->v->vint;
-    ec_config_release_value(val);
-    return v;
+    return sample_int(ec_config_option_fetch_domain(NULL, option_handle[which], NULL, domain));
 }
 
 static int circuit_breaker_post_bind(void *closure, domain_record *dr, int binding_slot, int fd,
@@ -77,28 +65,15 @@ static int circuit_breaker_post_bind(void *closure, domain_record *dr, int bindi
 static int circuit_breaker_conf_setup(generic_module_infrastructure *self, int ignoreme)
 {
     (void)ignoreme;
-    for (int i = 0; i < OPT_COUNT; i++) {
-        option_handle[i] = ec_config_register_option(&circuit_breaker_options[i]);
-        if (option_handle[i] == -1) {
-            ec_mod_debug(self, DCRITICAL, MODNAME ": cannot register %s\n",
-                         circuit_breaker_options[i].name);
-            return -1;
-        }
-    }
-    return 0;
+    return sample_register(self, circuit_breaker_options, option_handle, OPT_COUNT);
 }
 
 static int circuit_breaker_ext_init(generic_module_infrastructure *self,
                                     ec_config_header *transaction, string *output, int flags)
 {
-    struct circuit_breaker_stats *stats;
+    struct circuit_breaker_stats *stats = self->module_private_data;
     (void)transaction;
-    switch (EC_MODULE_INIT_MODE(flags)) {
-    case EC_MODULE_INIT_INIT:
-        if (flags & EC_MODULE_INIT_PRIVILEGED)
-            return 0;
-        /* fall through */
-    case EC_MODULE_INIT_POSTINIT:
+    if (sample_phase(flags) == SAMPLE_START) {
         if (!(stats = calloc(1, sizeof(*stats)))) {
             stringprintf(output, MODNAME ": out of memory");
             return -1;
@@ -107,14 +82,10 @@ static int circuit_breaker_ext_init(generic_module_infrastructure *self,
         /* first: an open circuit costs the other modules nothing */
         register_core_connection_post_bind_hook_first(circuit_breaker_post_bind, self);
         ec_mod_debug(self, DNOTICE, MODNAME ": ready\n");
-        break;
-    case EC_MODULE_INIT_DESTROY:
-        stats = self->module_private_data;
-        if (stats)
-            ec_mod_debug(self, DNOTICE, MODNAME ": vetoed %lu connections\n", stats->vetoed);
+    } else if (sample_phase(flags) == SAMPLE_STOP && stats) {
+        ec_mod_debug(self, DNOTICE, MODNAME ": vetoed %lu connections\n", stats->vetoed);
         free(stats);
         self->module_private_data = NULL;
-        break;
     }
     return 0;
 }

@@ -7,19 +7,10 @@
  *   conn_logger "a" { log_connections = true  prefix = "a" }
  *   conn_logger "b" { Binding "vip2" { log_connections = false } }
  */
-#ifndef SHARED_MODULE
-#define SHARED_MODULE
-#endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/socket.h>
 
-#include "module.h"
-#include "ec_config.h"
-#include "dns_ds.h"
-#include "hooks/core/connection_post_bind.h"
+#include "sample.h"
 
 #define MODNAME "conn_logger"
 
@@ -42,12 +33,9 @@ static int conn_logger_post_bind(void *closure, domain_record *dr, int binding_s
 {
     generic_module_infrastructure *self = closure;
     struct conn_logger_counts *counts = self->module_private_data;
-    ec_config_value *on = ec_config_option_fetch_binding(NULL, option_handle[OPT_LOG], NULL,
-                                                         binding_slot);
-    int log_it = on->v->vint;
-    ec_config_release_value(on);
-    if (!log_it)
-        return 0;
+    if (!sample_int(ec_config_option_fetch_binding(NULL, option_handle[OPT_LOG], NULL,
+                                                    binding_slot)))
+        return 0; /* not for this binding */
 
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -71,42 +59,28 @@ static int conn_logger_post_bind(void *closure, domain_record *dr, int binding_s
 static int conn_logger_conf_setup(generic_module_infrastructure *self, int ignoreme)
 {
     (void)ignoreme;
-    for (int i = 0; i < OPT_COUNT; i++) {
-        option_handle[i] = ec_config_register_option(&conn_logger_options[i]);
-        if (option_handle[i] == -1) {
-            ec_mod_debug(self, DCRITICAL, MODNAME ": cannot register %s\n",
-                         conn_logger_options[i].name);
-            return -1;
-        }
-    }
-    return 0;
+    return sample_register(self, conn_logger_options, option_handle, OPT_COUNT);
 }
 
 static int conn_logger_ext_init(generic_module_infrastructure *self,
                                 ec_config_header *transaction, string *output, int flags)
 {
-    struct conn_logger_counts *counts;
+    struct conn_logger_counts *counts = self->module_private_data;
     (void)transaction;
-    switch (EC_MODULE_INIT_MODE(flags)) {
-    case EC_MODULE_INIT_INIT:
-        if (flags & EC_MODULE_INIT_PRIVILEGED)
-            return 0;
-        /* fall through */
-    case EC_MODULE_INIT_POSTINIT:
-        if (!(counts = calloc(1, sizeof(*counts)))) {
-            stringprintf(output, MODNAME ": out of memory");
-            return -1;
-        }
+    (void)output;
+    enum sample_phase phase = sample_phase(flags);
+    if (phase == SAMPLE_START) {
+        /* the instance's counter; registered once the instance exists */
+        counts = calloc(1, sizeof(*counts));
         self->module_private_data = counts;
-        register_core_connection_post_bind_hook_last(conn_logger_post_bind, self);
-        break;
-    case EC_MODULE_INIT_DESTROY:
-        counts = self->module_private_data;
         if (counts)
-            ec_mod_debug(self, DNOTICE, MODNAME ": logged %lu connections\n", counts->logged);
+            register_core_connection_post_bind_hook_last(conn_logger_post_bind, self);
+        return counts ? 0 : -1;
+    }
+    if (phase == SAMPLE_STOP && counts) {
+        ec_mod_debug(self, DNOTICE, MODNAME ": logged %lu connections\n", counts->logged);
         free(counts);
         self->module_private_data = NULL;
-        break;
     }
     return 0;
 }

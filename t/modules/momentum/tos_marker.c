@@ -10,23 +10,14 @@
  *     mark = 0                             # Binding > Global (needs CAP_NET_ADMIN)
  *   }
  */
-#ifndef SHARED_MODULE
-#define SHARED_MODULE
-#endif
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#include "module.h"
-#include "ec_config.h"
 #include "ecdict.h"
-#include "dns_ds.h"
 #include "module-hooks.h"
-#include "hooks/core/connection_post_bind.h"
+#include "sample.h"
 
 #define MODNAME "tos_marker"
 
@@ -72,18 +63,14 @@ static int tos_marker_post_bind(void *closure, domain_record *dr, int binding_sl
     if (name && dict_key_exists_and_fetch(conf->tos_by_binding, name, &text)) {
         tos = atoi(text);
     } else {
-        ec_config_value *val = ec_config_option_fetch_binding_domain(
-            NULL, option_handle[OPT_TOS], NULL, binding_slot, dr->domain);
-        tos = val->v->vint;
-        ec_config_release_value(val);
+        tos = sample_int(ec_config_option_fetch_binding_domain(NULL, option_handle[OPT_TOS], NULL,
+                                                               binding_slot, dr->domain));
     }
     if (tos && setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) != 0)
         ec_mod_debug(self, DERROR, MODNAME ": IP_TOS %d: %s\n", tos, strerror(errno));
 
-    ec_config_value *mark = ec_config_option_fetch_binding(NULL, option_handle[OPT_MARK], NULL,
-                                                           binding_slot);
-    int m = mark->v->vint;
-    ec_config_release_value(mark);
+    int m = sample_int(
+        ec_config_option_fetch_binding(NULL, option_handle[OPT_MARK], NULL, binding_slot));
     if (m && setsockopt(fd, SOL_SOCKET, SO_MARK, &m, sizeof(m)) != 0)
         ec_mod_debug(self, DWARNING, MODNAME ": SO_MARK %d: %s\n", m, strerror(errno));
 
@@ -96,56 +83,50 @@ static int tos_marker_post_bind(void *closure, domain_record *dr, int binding_sl
 static int tos_marker_conf_setup(generic_module_infrastructure *self, int ignoreme)
 {
     (void)ignoreme;
-    for (int i = 0; i < OPT_COUNT; i++) {
-        option_handle[i] = ec_config_register_option(&tos_marker_options[i]);
-        if (option_handle[i] == -1) {
-            ec_mod_debug(self, DCRITICAL, MODNAME ": cannot register %s\n",
-                         tos_marker_options[i].name);
-            return -1;
+    return sample_register(self, tos_marker_options, option_handle, OPT_COUNT);
+}
+
+/* The tos_by_binding dictionary, checked and copied: NULL (said in output)
+ * when a value is no TOS byte. */
+static ECDict tos_marker_by_binding(generic_module_infrastructure *self,
+                                    ec_config_header *transaction, string *output)
+{
+    ECDict copy = dict_blank();
+    ec_config_value *val =
+        ec_config_option_fetch_module_at_init(transaction, option_handle[OPT_TOS_BY_BINDING], self);
+    ECDict_Iterator it = dict_iter(val->v->vdict);
+    const char *key, *value;
+    while (copy && dict_next(val->v->vdict, &it, &key, &value)) {
+        if (atoi(value) < 0 || atoi(value) > 255) {
+            stringprintf(output, MODNAME ": tos_by_binding %s: %s is not a TOS byte", key, value);
+            dict_drop(copy);
+            copy = NULL;
+        } else {
+            dict_add_key_value(copy, key, value);
         }
     }
-    return 0;
+    ec_config_release_value(val);
+    return copy;
 }
 
 static int tos_marker_ext_init(generic_module_infrastructure *self, ec_config_header *transaction,
                                string *output, int flags)
 {
-    struct tos_marker_conf *conf;
-    switch (EC_MODULE_INIT_MODE(flags)) {
-    case EC_MODULE_INIT_INIT:
-        if (flags & EC_MODULE_INIT_PRIVILEGED)
-            return 0; /* start-up: POSTINIT follows; otherwise a runtime load */
-        /* fall through */
-    case EC_MODULE_INIT_POSTINIT:
-        conf = calloc(1, sizeof(*conf));
-        if (!conf) {
-            stringprintf(output, MODNAME ": out of memory");
+    struct tos_marker_conf *conf = self->module_private_data;
+    switch (sample_phase(flags)) {
+    case SAMPLE_WAIT:
+        break;
+    case SAMPLE_START:
+        if (!(conf = calloc(1, sizeof(*conf))) ||
+            !(conf->tos_by_binding = tos_marker_by_binding(self, transaction, output))) {
+            free(conf);
             return -1;
         }
-        conf->tos_by_binding = dict_blank();
-        ec_config_value *val = ec_config_option_fetch_module_at_init(
-            transaction, option_handle[OPT_TOS_BY_BINDING], self);
-        ECDict_Iterator it = dict_iter(val->v->vdict);
-        const char *key, *value;
-        while (dict_next(val->v->vdict, &it, &key, &value)) {
-            int tos = atoi(value);
-            if (tos < 0 || tos > 255) {
-                stringprintf(output, MODNAME ": tos_by_binding %s: %s is not a TOS byte", key,
-                             value);
-                ec_config_release_value(val);
-                dict_drop(conf->tos_by_binding);
-                free(conf);
-                return -1;
-            }
-            dict_add_key_value(conf->tos_by_binding, key, value);
-        }
-        ec_config_release_value(val);
         self->module_private_data = conf;
         register_core_connection_post_bind_hook_last(tos_marker_post_bind, self);
         ec_mod_debug(self, DNOTICE, MODNAME ": ready\n");
         break;
-    case EC_MODULE_INIT_DESTROY:
-        conf = self->module_private_data;
+    case SAMPLE_STOP:
         if (conf) {
             ec_mod_debug(self, DNOTICE, MODNAME ": marked %lu connections\n", conf->marked);
             dict_drop(conf->tos_by_binding);
