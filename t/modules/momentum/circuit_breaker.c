@@ -62,12 +62,6 @@ static int circuit_breaker_post_bind(void *closure, domain_record *dr, int bindi
     return 1;
 }
 
-static int circuit_breaker_conf_setup(generic_module_infrastructure *self, int ignoreme)
-{
-    (void)ignoreme;
-    return sample_register(self, circuit_breaker_options, option_handle, OPT_COUNT);
-}
-
 static int circuit_breaker_ext_init(generic_module_infrastructure *self,
                                     ec_config_header *transaction, string *output, int flags)
 {
@@ -88,6 +82,12 @@ static int circuit_breaker_ext_init(generic_module_infrastructure *self,
         self->module_private_data = NULL;
     }
     return 0;
+}
+
+static int circuit_breaker_conf_setup(generic_module_infrastructure *self, int ignoreme)
+{
+    (void)ignoreme;
+    return sample_register(self, circuit_breaker_options, option_handle, OPT_COUNT);
 }
 
 EC_MODULE_EXPORT
