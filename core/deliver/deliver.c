@@ -12,6 +12,7 @@
 #include "control/control_stats.h"
 #include "tls/tls.h"
 #include "vipmta_tls.h"
+#include "plugin/plugin_hooks.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -65,6 +66,9 @@ struct deliver_conn {
     int tls_clear_retry;                        /* opportunistic: this target again in clear */
     int tls_known;                              /* the session got as far as deciding */
     struct tls_info tls;                        /* tls.active 0: clear text */
+    /* the outbound hooks */
+    struct _host_record host;                   /* the target being tried */
+    connection_handle handle;                   /* inc_/dec_outbound_connections */
 };
 
 /* The connections of one (domain, binding). */
@@ -74,6 +78,9 @@ struct deliver_lane {
     struct deliver_conn *conns;
     unsigned vetoes;                /* vetoes in a row (0: not vetoed) */
     time_t veto_since, veto_logged; /* the first of them, and the last summary line */
+    struct timeval throttled_until; /* check_outbound_conn_throttle: no new connection before */
+    struct event *throttle_ev;      /* kicks the lane when that time comes */
+    int throttled;                  /* a throttle episode is on (logged when it starts, ends) */
     struct deliver_lane *next;      /* hash chain */
     struct deliver_lane *wait_next; /* waiting for a connection under max_outbound_connections */
     unsigned waiting : 1;
@@ -142,6 +149,13 @@ static struct deliver_lane *deliver_lane_get(domain_record *dr, ec_binding_slot 
     return l;
 }
 
+static void deliver_lane_free(struct deliver_lane *l)
+{
+    if (l->throttle_ev)
+        event_free(l->throttle_ev);
+    free(l);
+}
+
 /* The queue forgets an idle domain record: its lanes go too (they have no
  * connection left; one may still wait for max_outbound_connections). */
 static void deliver_forget_domain(domain_record *dr)
@@ -166,7 +180,7 @@ static void deliver_forget_domain(domain_record *dr)
         }
         *pp = l->next;
         d.lane_count--;
-        free(l);
+        deliver_lane_free(l);
     }
 }
 
@@ -176,7 +190,7 @@ static void deliver_lanes_free(void)
         while (d.lanes[i]) {
             struct deliver_lane *l = d.lanes[i];
             d.lanes[i] = l->next;
-            free(l);
+            deliver_lane_free(l);
         }
     }
     free(d.lanes);
@@ -350,6 +364,10 @@ static void deliver_settled(const struct queue_rcpt *r, enum queue_outcome o, co
     deliver_ctx(c, &ctx);
     deliver_log_rcpt(&ctx, r, queue_outcome_name(o), reason);
     deliver_count_outcome(c, o, reason);
+    /* the log hooks: told before the queue changes r, which stays the
+     * queue's (a module moving its message marks it) */
+    if (deliver_hooks_outcome_wanted())
+        deliver_hooks_outcome((struct queue_rcpt *)(uintptr_t)r, o, reason);
 }
 
 /* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
@@ -497,11 +515,34 @@ static void deliver_tls_settled(void *arg, const struct tls_info *info)
     }
 }
 
+/* The TCP connection is up (or could not be): the connection hooks. */
+static void deliver_connected(void *arg, int error)
+{
+    struct deliver_conn *c = arg;
+    const struct sockaddr *dst = (const struct sockaddr *)&c->host.target->addr;
+    if (error) {
+        deliver_hooks_connect_result(dst, deliver_hooks_conn_error(DELIVER_CONNECT_CONNECT_FAILED,
+                                                                   error), c->dr, c->slot);
+        return;
+    }
+    deliver_hooks_connect_result(dst, 0, c->dr, c->slot);
+    deliver_hooks_connection(1, &c->handle);
+}
+
+/* The established connection ends (its socket still open). */
+static void deliver_ending(void *arg)
+{
+    struct deliver_conn *c = arg;
+    deliver_hooks_connection(0, &c->handle);
+}
+
 static const struct deliver_client_ops deliver_client_callbacks = {
     .take = deliver_take,
     .outcome = deliver_outcome,
     .done = deliver_session_done,
     .tls_settled = deliver_tls_settled,
+    .connected = deliver_connected,
+    .ending = deliver_ending,
 };
 
 /* ---- connecting ---- */
@@ -577,6 +618,30 @@ static void deliver_all_failed(struct deliver_conn *c)
     deliver_conn_free(c);
 }
 
+/* veto_host_connection for the host c is about to try: 1 when a module
+ * refused it (logged; it counts as a veto of the lane when every host is). */
+static int deliver_host_vetoed(struct deliver_conn *c)
+{
+    const struct config_domain_limits *lim = c->limits;
+    int max = lim && lim->max_connections_per_binding ? (int)lim->max_connections_per_binding
+                                                      : DELIVER_DEFAULT_PER_BINDING;
+    int cur = 0;
+    for (struct deliver_conn *o = c->lane ? c->lane->conns : NULL; o; o = o->lane_next)
+        if (o != c && o->state == CONN_SESSION && strcmp(o->destination, c->destination) == 0)
+            cur++;
+    const char *who = NULL;
+    if (!deliver_hooks_veto_host(&c->host, c->dr, c->slot, max, cur, &who))
+        return 0;
+    log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): host %s %s skipped by module \"%s\" "
+              "(veto_host_connection)", c->dr->domain, config_get_binding_name_from_id(c->slot),
+              c->mx, c->destination, who);
+    snprintf(c->last_error, sizeof(c->last_error), "host %s %s refused by module \"%s\" "
+             "(veto_host_connection)", c->mx, c->destination, who);
+    queue_domain_set_last_error(c->dr, c->last_error);
+    c->last_vetoed = 1;
+    return 1;
+}
+
 static void deliver_try_next(struct deliver_conn *c)
 {
     const struct config_domain_limits *lim = c->limits;
@@ -599,9 +664,16 @@ static void deliver_try_next(struct deliver_conn *c)
         deliver_format_addr((const struct sockaddr *)&t->addr, c->destination,
                              sizeof(c->destination));
         snprintf(c->mx, sizeof(c->mx), "%s", t->host);
+        c->host.target = t;
+        if (has_core_veto_host_connection_hook() && deliver_host_vetoed(c))
+            continue;
         int fd = deliver_connect(c->dr, c->slot, (const struct sockaddr *)&t->addr, t->addr_len,
                                   &res);
+        int conn_error = fd < 0 ? deliver_hooks_conn_error(res.status, res.error) : 0;
+        deliver_hooks_initiated(c->dr, c->slot, fd >= 0 ? fd : -conn_error);
         if (fd < 0) {
+            deliver_hooks_connect_result((const struct sockaddr *)&t->addr, conn_error, c->dr,
+                                         c->slot);
             struct deliver_log_ctx ctx;
             deliver_ctx(c, &ctx);
             int vetoed = res.status == DELIVER_CONNECT_VETOED;
@@ -647,6 +719,14 @@ static void deliver_try_next(struct deliver_conn *c)
         };
         c->tls_clear_retry = clear_retry;
         c->progress = 0;
+        c->handle = (connection_handle){
+            .host = &c->host,
+            .binding_slot = c->slot,
+            .offset = (int)(c->next_target - 1),
+            .conn = (connection *)c,
+            .domain = c->dr,
+            .fd = fd,
+        };
         c->state = CONN_SESSION;
         c->session = deliver_client_start(d.base, &p, &deliver_client_callbacks, c);
         if (c->session)
@@ -696,6 +776,9 @@ static void deliver_on_route(void *arg, const struct route_result *res)
         return;
     }
     const char *why = res->error[0] ? res->error : "451 4.4.3 no route";
+    deliver_hooks_connect_result(NULL, strstr(why, "null MX") ? CONN_ERROR_SMTP_NULL_MX
+                                                              : CONN_ERROR_MX_LOOKUP_FAILED,
+                                 c->dr, c->slot);
     deliver_settle_ready(c, res->status == ROUTE_PERMFAIL, why);
     deliver_conn_free(c);
 }
@@ -722,6 +805,55 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
     queue_domain_set_forget_hook(deliver_forget_domain);
     d.running = 1;
     return 0;
+}
+
+static void deliver_on_throttle_end(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver_lane *lane = arg;
+    (void)fd;
+    (void)what;
+    if (d.running && queue_has_ready(lane->dr, lane->slot))
+        deliver_kick(lane->dr, lane->slot, NULL);
+}
+
+/* check_outbound_conn_throttle for a new connection of `lane`: non-zero
+ * while a module holds its new connections (until the time it gave, 1 s
+ * when it gave none or one past); logged when an episode starts and ends. */
+static int deliver_throttled(struct deliver_lane *lane)
+{
+    struct timeval now, later = {0, 0};
+    gettimeofday(&now, NULL);
+    if (timercmp(&now, &lane->throttled_until, <))
+        return 1;
+    if (!call_core_check_outbound_conn_throttle_hook(lane->slot, lane->dr, &now, &later)) {
+        if (lane->throttled)
+            log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): no longer throttled "
+                      "(check_outbound_conn_throttle)", lane->dr->domain,
+                      config_get_binding_name_from_id(lane->slot));
+        lane->throttled = 0;
+        return 0;
+    }
+    if (!timercmp(&later, &now, >)) {
+        later = now;
+        later.tv_sec += 1;
+    }
+    lane->throttled_until = later;
+    if (!lane->throttle_ev)
+        lane->throttle_ev = evtimer_new(d.base, deliver_on_throttle_end, lane);
+    struct timeval wait;
+    timersub(&later, &now, &wait);
+    if (lane->throttle_ev)
+        evtimer_add(lane->throttle_ev, &wait);
+    if (!lane->throttled) {
+        const char *who =
+            plugin_hooks_last_stop_owner(&plugin_hook_core_check_outbound_conn_throttle);
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): new connections throttled by "
+                  "module \"%s\" for %ld.%03ld s (check_outbound_conn_throttle; logged again "
+                  "when it ends)", lane->dr->domain, config_get_binding_name_from_id(lane->slot),
+                  who, (long)wait.tv_sec, (long)(wait.tv_usec / 1000));
+    }
+    lane->throttled = 1;
+    return 1;
 }
 
 void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
@@ -771,11 +903,15 @@ void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
             deliver_wait(lane); /* served as connections close, in order */
             break;
         }
+        if (has_core_check_outbound_conn_throttle_hook() && deliver_throttled(lane))
+            break; /* kicked again when the module's time comes */
         struct deliver_conn *c = deliver_conn_new(dr, slot, lane);
         if (!c) {
             log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
             return;
         }
+        if (has_core_inc_outbound_conn_throttle_hook())
+            call_core_inc_outbound_conn_throttle_hook(slot, dr);
         c->state = CONN_RESOLVING;
         route_resolve(dr->domain, deliver_on_route, c); /* may finish (and free c) at once */
     }

@@ -7,6 +7,20 @@
 #include "hooks/core/connection_post_bind.h"
 #include "hooks/core/final_validation.h"
 #include "hooks/core/final_validation2.h"
+#include "hooks/core/binding_group_choose_binding.h"
+#include "hooks/core/check_outbound_conn_throttle.h"
+#include "hooks/core/dec_outbound_connections.h"
+#include "hooks/core/inc_outbound_connections.h"
+#include "hooks/core/inc_outbound_conn_throttle.h"
+#include "hooks/core/log_client_connection_failure.h"
+#include "hooks/core/log_client_connection_success.h"
+#include "hooks/core/log_delivery_v1.h"
+#include "hooks/core/log_permanent_failure_v1.h"
+#include "hooks/core/log_transient_failure_v1.h"
+#include "hooks/core/post_initiate_connection_smtp.h"
+#include "hooks/core/post_validate_set_binding.h"
+#include "hooks/core/validate_set_binding.h"
+#include "hooks/core/veto_host_connection.h"
 #include "vipmta_tls.h"
 
 struct vipmta_module_ctx;
@@ -40,6 +54,20 @@ VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DECLARE_CORE_CHAIN)
 VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DECLARE_CORE_CHAIN)
 VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DECLARE_CORE_CHAIN)
 VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_BINDING_GROUP_CHOOSE_BINDING(PLUGIN_DECLARE_CORE_CHAIN)
+VIPMTA_HOOK_CORE_VALIDATE_SET_BINDING(PLUGIN_DECLARE_CORE_CHAIN)
+VIPMTA_HOOK_CORE_VETO_HOST_CONNECTION(PLUGIN_DECLARE_CORE_CHAIN)
+VIPMTA_HOOK_CORE_CHECK_OUTBOUND_CONN_THROTTLE(PLUGIN_DECLARE_CORE_CHAIN)
+VIPMTA_HOOK_CORE_POST_VALIDATE_SET_BINDING(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_INC_OUTBOUND_CONN_THROTTLE(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_INC_OUTBOUND_CONNECTIONS(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_DEC_OUTBOUND_CONNECTIONS(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_POST_INITIATE_CONNECTION_SMTP(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_SUCCESS(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_FAILURE(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_LOG_DELIVERY_V1(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_LOG_TRANSIENT_FAILURE_V1(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+VIPMTA_HOOK_CORE_LOG_PERMANENT_FAILURE_V1(PLUGIN_DECLARE_CORE_VOID_CHAIN)
 
 /* Opens the registration window for instance `m` (its init, conf_setup or
  * ext_init runs now, on this thread): what is registered until
