@@ -54,10 +54,17 @@ struct deliver_conn {
     struct deliver_client_session *session;
     unsigned progress;       /* outcomes (not releases) in the current session */
     int last_vetoed;         /* the last failure was a veto */
+    /* the vetoes among the failures of this connection's targets, and what
+     * the last one said (vipmta_veto) */
+    unsigned failures, vetoes_permanent;
+    int veto_kind;
+    unsigned veto_retry;
+    char veto_reply[512];
+    char veto_module[96];
     char source[DELIVER_ADDR_MAX];
     char destination[DELIVER_ADDR_MAX];
     char mx[256];
-    char last_error[512];
+    char last_error[800];
     struct vipmta_config *cfg;                  /* held from start to end: the connection
                                                  * finishes on the config it started with */
     const struct config_domain_limits *limits;  /* the domain's, in cfg */
@@ -462,6 +469,7 @@ static void deliver_session_done(void *arg, enum deliver_client_end end, const c
                   config_get_binding_name_from_id(c->slot), reason);
         snprintf(c->last_error, sizeof(c->last_error), "%s", reason);
         c->last_vetoed = 0;
+        c->failures++;
         if (d.running) {
             deliver_try_next(c);
             return;
@@ -563,8 +571,9 @@ static const char *deliver_ehlo_name(const struct deliver_conn *c)
 static void deliver_hold_vetoed(struct deliver_conn *c, const char *reply)
 {
     struct deliver_lane *lane = c->lane;
-    unsigned seconds = c->limits && c->limits->veto_retry ? c->limits->veto_retry
-                                                          : DELIVER_VETO_RETRY;
+    unsigned seconds = c->veto_retry                            ? c->veto_retry
+                       : c->limits && c->limits->veto_retry ? c->limits->veto_retry
+                                                            : DELIVER_VETO_RETRY;
     size_t waiting = queue_hold(c->dr, c->slot, seconds, reply, deliver_settled, c);
     time_t now = time(NULL);
     if (lane->vetoes++ == 0)
@@ -593,6 +602,42 @@ static void deliver_veto_over(struct deliver_conn *c)
     lane->vetoes = 0;
 }
 
+/* Every target failed, the last for a veto: what the vetoes said. Permanent
+ * (every failure a permanent veto): the ready mail bounces with the module's
+ * reply. Another binding (the last veto): mail from a group moves to another
+ * binding of it. What is left waits (transient), for the module's
+ * retry_after or the domain's veto_retry. */
+static void deliver_vetoed(struct deliver_conn *c, const char *reply)
+{
+    const char *binding = config_get_binding_name_from_id(c->slot);
+    if (c->vetoes_permanent && c->vetoes_permanent == c->failures) {
+        char text[600];
+        if (c->veto_reply[0] && c->veto_reply[0] == '5')
+            snprintf(text, sizeof(text), "%s", c->veto_reply);
+        else
+            snprintf(text, sizeof(text), "550 5.7.1 vetoed by module %s", c->veto_module);
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): vetoed permanently by module "
+                  "\"%s\": the ready recipients bounce: %s", c->dr->domain, binding,
+                  c->veto_module, c->last_error[0] ? c->last_error : text);
+        deliver_settle_ready(c, 1, text);
+        return;
+    }
+    if (c->veto_reply[0])
+        reply = c->veto_reply;
+    if (c->veto_kind == VIPMTA_VETO_OTHER_BINDING) {
+        size_t rcpts = 0;
+        size_t moved = queue_rebind_lane(c->dr, c->slot, &rcpts);
+        control_stats_binding(c->slot)->moved_out += moved;
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): module \"%s\" asked for another "
+                  "binding: %zu messages (%zu recipients) moved%s", c->dr->domain, binding,
+                  c->veto_module, moved, rcpts, queue_has_ready(c->dr, c->slot)
+                  ? "; the others (pinned, or no other binding of their group usable) wait" : "");
+        if (!queue_has_ready(c->dr, c->slot))
+            return;
+    }
+    deliver_hold_vetoed(c, reply);
+}
+
 /* Every target failed: unless another connection of the lane is at work,
  * the ready mail is deferred (it stays queued). Frees c. */
 static void deliver_all_failed(struct deliver_conn *c)
@@ -602,7 +647,7 @@ static void deliver_all_failed(struct deliver_conn *c)
         if (o != c && o->state == CONN_SESSION)
             others = 1;
     if (!others && d.running) {
-        char reply[600];
+        char reply[1024];
         const char *why = c->last_error[0] ? c->last_error : "no destination";
         if (c->ntargets > 1)
             snprintf(reply, sizeof(reply), "451 %s all %zu destinations failed; last: %s",
@@ -611,7 +656,7 @@ static void deliver_all_failed(struct deliver_conn *c)
             snprintf(reply, sizeof(reply), "451 %s %s", c->last_vetoed ? "4.4.5" : "4.4.1", why);
         c->source[0] = '\0';
         if (c->last_vetoed)
-            deliver_hold_vetoed(c, reply);
+            deliver_vetoed(c, reply);
         else
             deliver_settle_ready(c, 0, reply);
     }
@@ -639,6 +684,11 @@ static int deliver_host_vetoed(struct deliver_conn *c)
              "(veto_host_connection)", c->mx, c->destination, who);
     queue_domain_set_last_error(c->dr, c->last_error);
     c->last_vetoed = 1;
+    c->failures++;
+    c->veto_kind = VIPMTA_VETO_TRANSIENT; /* a skipped host is no post-bind veto */
+    c->veto_retry = 0;
+    c->veto_reply[0] = '\0';
+    snprintf(c->veto_module, sizeof(c->veto_module), "%s", who);
     return 1;
 }
 
@@ -677,10 +727,19 @@ static void deliver_try_next(struct deliver_conn *c)
             struct deliver_log_ctx ctx;
             deliver_ctx(c, &ctx);
             int vetoed = res.status == DELIVER_CONNECT_VETOED;
+            c->failures++;
             if (vetoed) {
-                control_stats_binding(c->slot)->connections++;
-                control_stats_binding(c->slot)->vetoes++;
+                struct control_stats_binding *st = control_stats_binding(c->slot);
+                st->connections++;
+                st->vetoes++;
+                st->vetoes_permanent += res.veto_kind == VIPMTA_VETO_PERMANENT;
+                st->vetoes_other_binding += res.veto_kind == VIPMTA_VETO_OTHER_BINDING;
                 control_stats_module_veto(res.veto_module);
+                c->vetoes_permanent += res.veto_kind == VIPMTA_VETO_PERMANENT;
+                c->veto_kind = res.veto_kind;
+                c->veto_retry = res.veto_retry;
+                snprintf(c->veto_reply, sizeof(c->veto_reply), "%s", res.veto_reply);
+                snprintf(c->veto_module, sizeof(c->veto_module), "%s", res.veto_module);
             } else {
                 control_stats_binding(c->slot)->connect_failures++;
             }
@@ -735,6 +794,7 @@ static void deliver_try_next(struct deliver_conn *c)
         snprintf(c->last_error, sizeof(c->last_error), "out of memory starting a session to %s",
                  c->destination);
         c->last_vetoed = 0;
+        c->failures++;
     }
     deliver_all_failed(c);
 }

@@ -16,6 +16,7 @@
 #include "hooks/core/final_validation.h"
 #include "hooks/core/final_validation2.h"
 #include "vipmta_connection.h"
+#include "vipmta_veto.h"
 #include "hooks/core/binding_group_choose_binding.h"
 #include "hooks/core/validate_set_binding.h"
 #include "hooks/core/post_validate_set_binding.h"

@@ -419,6 +419,15 @@ const char *plugin_hooks_last_stop_owner(const struct vipmta_hook *chain)
     return plugin_hooks_owner(chain, chain ? chain->last_stop : -1);
 }
 
+int plugin_hooks_last_stop_from(const struct vipmta_hook *chain, const void *code)
+{
+    if (!chain || chain->last_stop < 0 || chain->last_stop >= chain->count)
+        return 0;
+    const struct vipmta_module_ctx *stop = chain->owner_ids[chain->last_stop];
+    const struct vipmta_module_ctx *caller = plugin_loader_instance_at(code);
+    return stop && caller && stop->file && caller->file && strcmp(stop->file, caller->file) == 0;
+}
+
 struct vipmta_hook *const *plugin_hooks_all(size_t *count)
 {
     *count = plugin_hooks_known_count;

@@ -81,6 +81,9 @@ void plugin_hooks_end_init(void);
 const char *plugin_hooks_owner(const struct vipmta_hook *chain, int index);
 /* Label of the instance whose provider stopped the chain's last call. */
 const char *plugin_hooks_last_stop_owner(const struct vipmta_hook *chain);
+/* Non-zero when the provider that stopped the chain's last call belongs to
+ * the module whose code holds `code` (a return address). */
+int plugin_hooks_last_stop_from(const struct vipmta_hook *chain, const void *code);
 /* Every chain: the core's, then those modules declared. */
 struct vipmta_hook *const *plugin_hooks_all(size_t *count);
 /* Writes "    hook NAME (position P of N)" for each provider `m` registered. */

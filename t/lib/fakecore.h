@@ -38,6 +38,12 @@ extern void *fake_hook_closure;
 extern int fake_hook_first;
 extern int fake_hook_registrations;
 
+/* What the last vipmta_veto call said (fake_vetoes counts the calls). */
+extern int fake_vetoes;
+extern int fake_veto_kind;
+extern unsigned fake_veto_retry;
+extern char fake_veto_reply[512];
+
 /* The loop modules' timers and watches use; NULL: none (as vipmta -t). */
 extern struct event_base *fake_event_base;
 /* Open connections per binding slot (3) for vipmta_domain_connections. */
