@@ -134,10 +134,8 @@ struct plugin_hooks_wrap {
         plugin_hooks_depth--;                                                                \
     }
 
-/* Every hook the core offers, one line each (its header in
- * core/include/hooks/core/ declares it with the same arguments). */
-VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DEFINE_CORE_HOOK)
+/* Every hook the core offers (the list in plugin_hooks.h). */
+PLUGIN_CORE_HOOKS(PLUGIN_DEFINE_CORE_HOOK, PLUGIN_DEFINE_CORE_VOID_HOOK)
 
 int plugin_hooks_dispatching(void)
 {

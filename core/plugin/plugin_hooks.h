@@ -29,11 +29,21 @@ struct vipmta_hook {
     char declared_name[PLUGIN_HOOK_NAME_MAX];     /* storage of `name` for declared hooks */
 };
 
+/* Every hook the core offers, one line each: its X-macro from its public
+ * header (core/include/hooks/core/, vipmta_tls.h), which declares it with
+ * VIPMTA_DECLARE_CORE_HOOK (given X) or VIPMTA_DECLARE_CORE_VOID_HOOK (given
+ * XV: providers that return nothing). plugin_hooks.c defines them from this
+ * list. */
+#define PLUGIN_CORE_HOOKS(X, XV)                                                             \
+    VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(X)                                                 \
+    VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(X)
+
 /* The chains of the core's hooks: plugin_hook_<scope>_<name>. */
 #define PLUGIN_DECLARE_CORE_CHAIN(hs, ht, hn, htargs, hdargs, hcargs, hret)                  \
     extern struct vipmta_hook plugin_hook_##hs##_##hn;
-VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DECLARE_CORE_CHAIN)
+#define PLUGIN_DECLARE_CORE_VOID_CHAIN(hs, hn, htargs, hdargs, hcargs)                      \
+    extern struct vipmta_hook plugin_hook_##hs##_##hn;
+PLUGIN_CORE_HOOKS(PLUGIN_DECLARE_CORE_CHAIN, PLUGIN_DECLARE_CORE_VOID_CHAIN)
 
 /* Opens the registration window for instance `m` (its init, conf_setup or
  * ext_init runs now, on this thread): what is registered until

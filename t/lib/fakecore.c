@@ -20,6 +20,8 @@ ec_hook_core_connection_post_bind_func_t *fake_hook_fn;
 void *fake_hook_closure;
 int fake_hook_first;
 int fake_hook_registrations;
+ec_hook_vipmta_outbound_tls_func_t *fake_tls_hook_fn;
+void *fake_tls_hook_closure;
 struct event_base *fake_event_base;
 const uint32_t *fake_connections;
 
@@ -139,6 +141,18 @@ void register_core_connection_post_bind_hook_first(ec_hook_core_connection_post_
     fake_register(hook, closure, 1);
 }
 
+void register_vipmta_outbound_tls_hook_last(ec_hook_vipmta_outbound_tls_func_t *hook, void *closure)
+{
+    fake_tls_hook_fn = hook;
+    fake_tls_hook_closure = closure;
+}
+
+void register_vipmta_outbound_tls_hook_first(ec_hook_vipmta_outbound_tls_func_t *hook,
+                                             void *closure)
+{
+    register_vipmta_outbound_tls_hook_last(hook, closure);
+}
+
 /* ---- what a suite calls ---- */
 
 /* Copies the new error messages into fake_errors, without "modules[0].". */
@@ -162,6 +176,8 @@ void fake_reset(void)
     fake_hook_closure = NULL;
     fake_hook_first = 0;
     fake_hook_registrations = 0;
+    fake_tls_hook_fn = NULL;
+    fake_tls_hook_closure = NULL;
     fake_log_level = VIPMTA_LOG_DEBUG;
 }
 
