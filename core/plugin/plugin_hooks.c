@@ -12,9 +12,9 @@
 #define PLUGIN_HOOKS_MAX 128       /* chains: the core's and the declared ones */
 #define PLUGIN_HOOKS_DECLARED 64   /* hooks modules may declare */
 
-/* Calls of hooks in progress on this thread (initial-exec: one instruction
+/* Calls of hooks in progress on this thread (local-exec: one instruction
  * on the hot path). Registration is refused while it is non-zero. */
-static __thread int plugin_hooks_depth __attribute__((tls_model("initial-exec")));
+static __thread int plugin_hooks_depth __attribute__((tls_model("local-exec")));
 
 /* The instance initialising now, and the thread it runs on. */
 static const struct vipmta_module_ctx *plugin_hooks_registering;
