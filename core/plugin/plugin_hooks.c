@@ -12,9 +12,9 @@
 #define PLUGIN_HOOKS_MAX 128       /* chains: the core's and the declared ones */
 #define PLUGIN_HOOKS_DECLARED 64   /* hooks modules may declare */
 
-/* Calls of hooks in progress on this thread (initial-exec: one instruction
+/* Calls of hooks in progress on this thread (local-exec: one instruction
  * on the hot path). Registration is refused while it is non-zero. */
-static __thread int plugin_hooks_depth __attribute__((tls_model("initial-exec")));
+static __thread int plugin_hooks_depth __attribute__((tls_model("local-exec")));
 
 /* The instance initialising now, and the thread it runs on. */
 static const struct vipmta_module_ctx *plugin_hooks_registering;
@@ -134,26 +134,8 @@ struct plugin_hooks_wrap {
         plugin_hooks_depth--;                                                                \
     }
 
-/* Every hook the core offers, one line each (its header in
- * core/include/hooks/core/ declares it with the same arguments). */
-VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_BINDING_GROUP_CHOOSE_BINDING(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_VALIDATE_SET_BINDING(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_VETO_HOST_CONNECTION(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_CHECK_OUTBOUND_CONN_THROTTLE(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_POST_VALIDATE_SET_BINDING(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_INC_OUTBOUND_CONN_THROTTLE(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_INC_OUTBOUND_CONNECTIONS(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_DEC_OUTBOUND_CONNECTIONS(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_POST_INITIATE_CONNECTION_SMTP(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_SUCCESS(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_FAILURE(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_LOG_DELIVERY_V1(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_LOG_TRANSIENT_FAILURE_V1(PLUGIN_DEFINE_CORE_VOID_HOOK)
-VIPMTA_HOOK_CORE_LOG_PERMANENT_FAILURE_V1(PLUGIN_DEFINE_CORE_VOID_HOOK)
+/* Every hook the core offers (the list in plugin_hooks.h). */
+PLUGIN_CORE_HOOKS(PLUGIN_DEFINE_CORE_HOOK, PLUGIN_DEFINE_CORE_VOID_HOOK)
 
 /* The provider an attributed call (below) runs now on this thread. */
 static __thread const char *plugin_hooks_running_label;

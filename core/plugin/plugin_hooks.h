@@ -45,29 +45,37 @@ struct vipmta_hook {
     char declared_name[PLUGIN_HOOK_NAME_MAX];     /* storage of `name` for declared hooks */
 };
 
+/* Every hook the core offers, one line each: its X-macro from its public
+ * header (core/include/hooks/core/, vipmta_tls.h), which declares it with
+ * VIPMTA_DECLARE_CORE_HOOK (given X) or VIPMTA_DECLARE_CORE_VOID_HOOK (given
+ * XV: providers that return nothing). plugin_hooks.c defines them from this
+ * list. */
+#define PLUGIN_CORE_HOOKS(X, XV)                                                             \
+    VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(X)                                                 \
+    VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(X)                                                       \
+    VIPMTA_HOOK_CORE_FINAL_VALIDATION2(X)                                                    \
+    VIPMTA_HOOK_CORE_FINAL_VALIDATION(XV)                                                    \
+    VIPMTA_HOOK_CORE_BINDING_GROUP_CHOOSE_BINDING(X)                                         \
+    VIPMTA_HOOK_CORE_VALIDATE_SET_BINDING(X)                                                 \
+    VIPMTA_HOOK_CORE_VETO_HOST_CONNECTION(X)                                                 \
+    VIPMTA_HOOK_CORE_CHECK_OUTBOUND_CONN_THROTTLE(X)                                         \
+    VIPMTA_HOOK_CORE_POST_VALIDATE_SET_BINDING(XV)                                           \
+    VIPMTA_HOOK_CORE_INC_OUTBOUND_CONN_THROTTLE(XV)                                          \
+    VIPMTA_HOOK_CORE_INC_OUTBOUND_CONNECTIONS(XV)                                            \
+    VIPMTA_HOOK_CORE_DEC_OUTBOUND_CONNECTIONS(XV)                                            \
+    VIPMTA_HOOK_CORE_POST_INITIATE_CONNECTION_SMTP(XV)                                       \
+    VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_SUCCESS(XV)                                       \
+    VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_FAILURE(XV)                                       \
+    VIPMTA_HOOK_CORE_LOG_DELIVERY_V1(XV)                                                     \
+    VIPMTA_HOOK_CORE_LOG_TRANSIENT_FAILURE_V1(XV)                                            \
+    VIPMTA_HOOK_CORE_LOG_PERMANENT_FAILURE_V1(XV)
+
 /* The chains of the core's hooks: plugin_hook_<scope>_<name>. */
 #define PLUGIN_DECLARE_CORE_CHAIN(hs, ht, hn, htargs, hdargs, hcargs, hret)                  \
     extern struct vipmta_hook plugin_hook_##hs##_##hn;
-#define PLUGIN_DECLARE_CORE_VOID_CHAIN(hs, hn, htargs, hdargs, hcargs)                       \
+#define PLUGIN_DECLARE_CORE_VOID_CHAIN(hs, hn, htargs, hdargs, hcargs)                      \
     extern struct vipmta_hook plugin_hook_##hs##_##hn;
-VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_BINDING_GROUP_CHOOSE_BINDING(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_VALIDATE_SET_BINDING(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_VETO_HOST_CONNECTION(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_CHECK_OUTBOUND_CONN_THROTTLE(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_POST_VALIDATE_SET_BINDING(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_INC_OUTBOUND_CONN_THROTTLE(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_INC_OUTBOUND_CONNECTIONS(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_DEC_OUTBOUND_CONNECTIONS(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_POST_INITIATE_CONNECTION_SMTP(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_SUCCESS(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_FAILURE(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_LOG_DELIVERY_V1(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_LOG_TRANSIENT_FAILURE_V1(PLUGIN_DECLARE_CORE_VOID_CHAIN)
-VIPMTA_HOOK_CORE_LOG_PERMANENT_FAILURE_V1(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+PLUGIN_CORE_HOOKS(PLUGIN_DECLARE_CORE_CHAIN, PLUGIN_DECLARE_CORE_VOID_CHAIN)
 
 /* Opens the registration window for instance `m` (its init, conf_setup or
  * ext_init runs now, on this thread): what is registered until

@@ -21,6 +21,8 @@ ec_hook_core_connection_post_bind_func_t *fake_hook_fn;
 void *fake_hook_closure;
 int fake_hook_first;
 int fake_hook_registrations;
+ec_hook_vipmta_outbound_tls_func_t *fake_tls_hook_fn;
+void *fake_tls_hook_closure;
 struct event_base *fake_event_base;
 const uint32_t *fake_connections;
 
@@ -154,11 +156,16 @@ int vipmta_veto(int kind, unsigned retry_after_seconds, const char *reply)
     return 0;
 }
 
-/* The outbound TLS hook (connlog registers one): accepted, not called. */
 void register_vipmta_outbound_tls_hook_last(ec_hook_vipmta_outbound_tls_func_t *hook, void *closure)
 {
-    (void)hook;
-    (void)closure;
+    fake_tls_hook_fn = hook;
+    fake_tls_hook_closure = closure;
+}
+
+void register_vipmta_outbound_tls_hook_first(ec_hook_vipmta_outbound_tls_func_t *hook,
+                                             void *closure)
+{
+    register_vipmta_outbound_tls_hook_last(hook, closure);
 }
 
 /* ---- what a suite calls ---- */
@@ -184,6 +191,8 @@ void fake_reset(void)
     fake_hook_closure = NULL;
     fake_hook_first = 0;
     fake_hook_registrations = 0;
+    fake_tls_hook_fn = NULL;
+    fake_tls_hook_closure = NULL;
     fake_log_level = VIPMTA_LOG_DEBUG;
     fake_vetoes = 0;
     fake_veto_kind = -1;
