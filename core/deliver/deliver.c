@@ -883,8 +883,16 @@ static int deliver_throttled(struct deliver_lane *lane)
 {
     struct timeval now, later = {0, 0};
     gettimeofday(&now, NULL);
-    if (timercmp(&now, &lane->throttled_until, <))
+    if (timercmp(&now, &lane->throttled_until, <)) {
+        /* the timer may fire a little before the wall clock says the time
+         * has come (it runs on the monotonic clock): wait for the rest */
+        if (lane->throttle_ev && !evtimer_pending(lane->throttle_ev, NULL)) {
+            struct timeval rest;
+            timersub(&lane->throttled_until, &now, &rest);
+            evtimer_add(lane->throttle_ev, &rest);
+        }
         return 1;
+    }
     if (!call_core_check_outbound_conn_throttle_hook(lane->slot, lane->dr, &now, &later)) {
         if (lane->throttled)
             log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): no longer throttled "
