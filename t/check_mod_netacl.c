@@ -366,7 +366,7 @@ START_TEST(test_option_errors)
     ck_assert_error("options.rules[4].comment: must be a string, not an integer");
     ck_assert_error("options.rules[5].cidr: \"192.168.1.1/16\" is not a network: host bits are "
                     "set (did you mean 192.168.0.0/16?)");
-    ck_assert_error("options: unknown key \"other\" (allowed: default, rules)");
+    ck_assert_error("options: unknown key \"other\" (allowed: default, rules, on_deny)");
     ck_assert_error("bindings.vip1.default: must be \"allow\" or \"deny\", not an integer");
     ck_assert_error("bindings.vip1.rules: must be an array of rules, not an object");
     ck_assert_error("bindings.vip2: unknown key \"extra\" (allowed: default, rules)");
@@ -377,7 +377,15 @@ START_TEST(test_option_errors)
     fake_reset();
     parse_bad("{\"options\": {\"rules\": {}, \"bindings\": []}}");
     ck_assert_error("options.rules: must be an array of rules, not an object");
-    ck_assert_error("options: unknown key \"bindings\" (allowed: default, rules)");
+    ck_assert_error("options: unknown key \"bindings\" (allowed: default, rules, on_deny)");
+    ck_assert_int_eq(fake_nerrors, 2);
+
+    /* on_deny: global only, "bounce" or "hold" */
+    fake_reset();
+    parse_bad("{\"options\": {\"on_deny\": \"drop\"},"
+              " \"bindings\": {\"vip1\": {\"on_deny\": \"hold\"}}}");
+    ck_assert_error("options.on_deny: must be \"bounce\" or \"hold\", not \"drop\"");
+    ck_assert_error("bindings.vip1: unknown key \"on_deny\" (allowed: default, rules)");
     ck_assert_int_eq(fake_nerrors, 2);
 }
 END_TEST
@@ -495,6 +503,14 @@ START_TEST(test_deny_is_permanent)
     ck_assert_str_eq(fake_veto_reply, "550 5.7.1 netacl: destination 192.0.2.1:25 denied: no rule "
                                       "matched and domain closed.test's default is deny at "
                                       "fake.json:7");
+    fake_stop(m);
+
+    /* on_deny "hold": the same denies, transient (vipmta_veto not called) */
+    fake_reset();
+    m = start("{\"options\": {\"on_deny\": \"hold\", \"rules\": [\n"
+              "    {\"action\": \"deny\", \"cidr\": \"10.0.0.0/8\"}]}}");
+    ck_assert_int_eq(call_hook(1, "example.com", "10.2.3.4"), 1);
+    ck_assert_int_eq(fake_vetoes, 0);
     fake_stop(m);
 }
 END_TEST

@@ -84,7 +84,8 @@ static int netacl_post_bind(void *closure, domain_record *dr, int binding_slot, 
         return 0;
     }
     netacl_log_verdict(m, VIPMTA_LOG_NOTICE, dr, binding_slot, addr, addr_len, &v);
-    netacl_deny(addr, addr_len, &v);
+    if (!cfg->hold)
+        netacl_deny(addr, addr_len, &v);
     return 1;
 }
 

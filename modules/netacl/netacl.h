@@ -70,6 +70,7 @@ struct netacl_config {
     size_t nbindings, ndomains, npairs;
     struct netacl_list **domains; /* the DOMAIN lists, sorted by name */
     struct netacl_list **pairs;   /* the BINDING_DOMAIN lists, sorted by slot then name */
+    int hold;                     /* on_deny "hold": denies are transient vetoes */
 };
 
 /* What decided a connection. */

@@ -6,6 +6,8 @@
 #include <string.h>
 
 static const char *const list_keys[] = {"default", "rules", NULL};
+static const char *const global_keys[] = {"default", "rules", "on_deny", NULL};
+static const char *const on_deny_choices[] = {"bounce", "hold", NULL};
 static const char *const rule_keys[] = {"action", "cidr", "comment", NULL};
 static const char *const actions[] = {"allow", "deny", NULL};
 
@@ -66,7 +68,8 @@ static int parse_rule(vipmta_module_ctx *m, const vipmta_value *v, const char *p
  * of errors; -1 when out of memory. */
 static int parse_list(vipmta_module_ctx *m, const vipmta_value *obj, struct netacl_list *list)
 {
-    int errors = vipmta_module_check_keys(m, obj, NULL, list_keys);
+    int errors = vipmta_module_check_keys(m, obj, NULL,
+                                          list->kind == VIPMTA_SCOPE_GLOBAL ? global_keys : list_keys);
     list->dflt = NETACL_UNSET;
     errors += parse_action(m, obj, NULL, "default", &list->dflt) < 0;
     char where[VIPMTA_OPTION_PATH_MAX + 256];
@@ -141,6 +144,11 @@ static int netacl_scope(vipmta_module_ctx *m, const vipmta_scope *s, void *arg)
     }
     list->kind = s->kind;
     int r = parse_list(m, s->options, list);
+    if (r >= 0 && s->kind == VIPMTA_SCOPE_GLOBAL) {
+        int which = 0;
+        r += vipmta_option_choice(m, s->options, NULL, "on_deny", on_deny_choices, &which) < 0;
+        cfg->hold = which == 1;
+    }
     if (r >= 0)
         return r;
 oom:

@@ -38,7 +38,8 @@ rl_failed() {
         "$(grep -oE 'reload: applied|reload failed: still running on the old configuration' "$VT_DAEMON_LOG" | sed -n "${1}p")"
 }
 
-DENY='"bindings": {"vip1": {"rules": [{"action": "deny", "cidr": "127.0.0.0/8", "comment": "held"}]}}'
+# on_deny "hold": netacl's denies hold the mail (transient vetoes) instead of bouncing it
+DENY='"options": {"on_deny": "hold"}, "bindings": {"vip1": {"rules": [{"action": "deny", "cidr": "127.0.0.0/8", "comment": "held"}]}}'
 rl_config "$DENY"
 cp "$DL_CONF" "$VT_DIR/good.json"
 vt_start_daemon "$DL_CONF"
