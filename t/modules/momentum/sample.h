@@ -1,4 +1,4 @@
-/* sample.h: what the sample Momentum-style modules of this folder share: option registration in conf_setup and the ext_init phases, written against Momentum's documented API only. */
+/* sample.h: what the sample Momentum-style modules of this folder share: option registration in conf_setup and the ext_init phases, written against Momentum's documented API only (the two places vipmta differs are named here, not in the modules). */
 #ifndef SAMPLE_H
 #define SAMPLE_H
 
@@ -56,5 +56,23 @@ static inline int sample_int(ec_config_value *val)
     ec_config_release_value(val);
     return v;
 }
+
+/* The two lines where vipmta differs, kept here so that the modules read
+ * as Momentum modules:
+ *  - a Momentum module reads the message's binding from its documented
+ *    field (msg->binding_slot); vipmta's ec_message is opaque;
+ *  - Momentum's post-bind vetoes are all transient; vipmta lets the
+ *    provider say a veto is permanent or asks for another binding. Without
+ *    vipmta_veto.h the veto stays transient. */
+#define SAMPLE_MESSAGE_BINDING(msg) vipmta_message_binding(msg)
+#ifdef VIPMTA_VETO_H
+#define SAMPLE_VETO_PERMANENT VIPMTA_VETO_PERMANENT
+#define SAMPLE_VETO_OTHER_BINDING VIPMTA_VETO_OTHER_BINDING
+#define SAMPLE_VETO(kind, reply) vipmta_veto((kind), 0, (reply))
+#else
+#define SAMPLE_VETO_PERMANENT 1
+#define SAMPLE_VETO_OTHER_BINDING 2
+#define SAMPLE_VETO(kind, reply) ((void)(kind), (void)(reply), 0)
+#endif
 
 #endif
