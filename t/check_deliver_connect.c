@@ -190,6 +190,63 @@ START_TEST(test_veto)
 }
 END_TEST
 
+/* What vipmta_veto answered inside the hook below. */
+static int kind_results[4], kind_errnos[4];
+
+static int kinds_hook(void *closure, domain_record *d, int slot, int fd, struct sockaddr *addr,
+                      int addr_len)
+{
+    (void)closure, (void)d, (void)slot, (void)fd, (void)addr, (void)addr_len;
+    static const struct {
+        int kind;
+        const char *reply;
+    } calls[4] = {{7, NULL},
+                  {VIPMTA_VETO_PERMANENT, "451 4.7.1 a transient class"},
+                  {VIPMTA_VETO_OTHER_BINDING, "550 5.7.1 a permanent class"},
+                  {VIPMTA_VETO_PERMANENT, "550 5.7.1 closed"}};
+    for (int i = 0; i < 4; i++) {
+        errno = 0;
+        kind_results[i] = vipmta_veto(calls[i].kind, 60, calls[i].reply);
+        kind_errnos[i] = errno;
+    }
+    return 1;
+}
+
+/* vipmta_veto: refused outside connection_post_bind (EPERM), a bad kind or
+ * a reply of the wrong class refused (EINVAL); a call the core cannot
+ * attribute to the module whose provider vetoed (here: no module at all)
+ * leaves the veto transient. */
+START_TEST(test_veto_kinds)
+{
+    static struct vipmta_module_ctx mod = {.label = "kinds"};
+    errno = 0;
+    ck_assert_int_eq(vipmta_veto(VIPMTA_VETO_PERMANENT, 0, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+    plugin_hooks_begin_init(&mod);
+    register_core_connection_post_bind_hook_last(kinds_hook, NULL);
+    plugin_hooks_end_init();
+    struct deliver_connect_result res;
+    memset(&res, 0, sizeof(res));
+    int fd = deliver_connect(&dr, 1, (struct sockaddr *)&listen_addr, sizeof(listen_addr), &res);
+    ck_assert_int_eq(fd, -1);
+    ck_assert_int_eq(res.status, DELIVER_CONNECT_VETOED);
+    ck_assert_int_eq(kind_results[0], -1);
+    ck_assert_int_eq(kind_errnos[0], EINVAL);
+    ck_assert_int_eq(kind_results[1], -1);
+    ck_assert_int_eq(kind_errnos[1], EINVAL);
+    ck_assert_int_eq(kind_results[2], -1);
+    ck_assert_int_eq(kind_errnos[2], EINVAL);
+    ck_assert_int_eq(kind_results[3], 0);
+    ck_assert_int_eq(res.veto_kind, VIPMTA_VETO_TRANSIENT);
+    ck_assert_str_eq(res.veto_reply, "");
+    ck_assert_uint_eq(res.veto_retry, 0);
+    /* and after the chain, outside again */
+    errno = 0;
+    ck_assert_int_eq(vipmta_veto(VIPMTA_VETO_TRANSIENT, 0, NULL), -1);
+    ck_assert_int_eq(errno, EPERM);
+}
+END_TEST
+
 START_TEST(test_hook_zero_lets_connect)
 {
     static int zero = 0;
@@ -720,6 +777,7 @@ static Suite *outbound_suite(void)
     tcase_add_test(tc, test_bound_source_reaches_listener);
     tcase_add_test(tc, test_default_slot_no_bind);
     tcase_add_test(tc, test_veto);
+    tcase_add_test(tc, test_veto_kinds);
     tcase_add_test(tc, test_hook_zero_lets_connect);
     tcase_add_test(tc, test_bind_failure_message);
     tcase_add_test(tc, test_no_address_of_family);
