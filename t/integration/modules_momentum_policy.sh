@@ -64,6 +64,8 @@ vt_assert_eq "peer of m@moved.test" 127.0.0.3 "$(vt_sink_get sink message peer r
 vt_assert_file_contains "the module's veto line" "$VT_DAEMON_LOG" "notice [veto_by_domain] veto_by_domain: moved.test from vip1: vetoed (other_binding)"
 vt_assert_file_contains "the core's move line" "$VT_DAEMON_LOG" \
     "moved.test (binding vip1): module \"veto_by_domain\" asked for another binding: 1 messages (1 recipients) moved"
+vt_assert_file_contains "group_picker's vip1 refused when the message must leave it" "$VT_DAEMON_LOG" \
+    "binding_group_choose_binding: module \"group_picker\" chose binding 1 (vip1) of group \"pool\": refused, the binding the message must leave; the core chooses"
 vt_assert_eq "delivered lines of m@moved.test from vip1" 0 "$(dl_count outcome delivered rcpt m@moved.test binding vip1)"
 vt_assert_eq "delivered lines of m@moved.test from vip2" 1 "$(dl_count outcome delivered rcpt m@moved.test binding vip2)"
 
