@@ -12,4 +12,5 @@
 #include "vipmta_hook.h"
 #include "hooks/core/connection_post_bind.h"
 #include "vipmta_tls.h"
+#include "vipmta_metrics.h"
 #endif
