@@ -277,6 +277,7 @@ START_TEST(test_envelope_round_trip)
     ck_assert_int_eq(rd->is_dsn, 1);
     ck_assert_uint_eq(rd->body_size, strlen(BODY));
     ck_assert_uint_eq(rd->body_crc, env->body_crc);
+    ck_assert_ptr_null(rd->added_headers); /* no header line: no field added */
     ck_assert_uint_eq(rd->rcpt_count, 3);
     for (size_t i = 0; i < 3; i++) {
         ck_assert_str_eq(rd->rcpts[i].address, env->rcpts[i].address);
@@ -296,6 +297,46 @@ START_TEST(test_envelope_round_trip)
 
     ck_assert_ptr_null(spool_read_envelope("nothex", err, sizeof(err)));
     ck_assert_ptr_null(spool_read_envelope("0123456789abcdef", err, sizeof(err)));
+}
+END_TEST
+
+/* Header fields modules added: one escaped "header" line each, in order,
+ * read back as they were; the body and its size do not include them. */
+START_TEST(test_envelope_added_headers)
+{
+    char id[SPOOL_ID_LEN + 1], err[256];
+    static const char fields[] = "X-A: 1\r\nX-B: two\r\n\tlines 100%\r\nDKIM-Signature: v=1;\r\n b=x\r\n";
+    struct spool_envelope *env = make_env("a@b.example", 1);
+    env->added_headers = strdup(fields);
+    env->added_headers_len = strlen(fields);
+    commit_sync(env, BODY, id);
+
+    size_t len;
+    char *text = read_file("queue", id, "env", &len);
+    ck_assert_ptr_nonnull(strstr(text, "\nheader X-A: 1\nheader X-B: two%0d%0a%09lines 100%25\n"
+                                       "header DKIM-Signature: v=1;%0d%0a b=x\nrcpt "));
+    free(text);
+    struct spool_envelope *rd = spool_read_envelope(id, err, sizeof(err));
+    ck_assert_msg(rd != NULL, "%s", err);
+    ck_assert_uint_eq(rd->added_headers_len, strlen(fields));
+    ck_assert_str_eq(rd->added_headers, fields);
+    ck_assert_uint_eq(rd->body_size, strlen(BODY));
+    spool_envelope_free(rd);
+    spool_envelope_free(env);
+
+    /* a field that would smuggle a line of its own is refused as corrupt */
+    static const char *const bad[] = {"X-A: 1%0aBcc: x", "X-A: 1%0d%0aBcc: x", "X-A 1",
+                                      ": x", "X-A: 1%0d", "X-A: %0d%0a%09"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char raw[512];
+        int n = snprintf(raw, sizeof(raw), "version 1\nid %s\nreceived 1\nsender a@b\nheader %s\n"
+                         "rcpt c@d\nend 0 00000000\n", id, bad[i]);
+        char *copy = malloc((size_t)n + 1);
+        memcpy(copy, raw, (size_t)n);
+        struct spool_envelope *e = spool_env_parse(copy, (size_t)n, err, sizeof(err));
+        ck_assert_msg(e == NULL, "accepted header %s", bad[i]);
+        ck_assert_str_eq(err, "line 5: bad header field");
+    }
 }
 END_TEST
 
@@ -730,6 +771,7 @@ static Suite *spool_suite(void)
     tcase_add_test(tc, test_ids_unique_sorted);
     tcase_add_test(tc, test_crc_known_value);
     tcase_add_test(tc, test_envelope_round_trip);
+    tcase_add_test(tc, test_envelope_added_headers);
     tcase_add_test(tc, test_recover_states);
     tcase_add_test(tc, test_torn_env_quarantined);
     tcase_add_test(tc, test_garbage_env_quarantined);

@@ -261,6 +261,7 @@ static void daemon_stop_subsystems(void)
         route_shutdown();
     if (up.modules)
         plugin_loader_unload();
+    smtpd_hooks_shutdown(); /* messages a module suspended and never resumed */
     if (up.bindings) {
         queue_domain_registry_free();
         binding_table_free();

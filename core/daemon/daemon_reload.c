@@ -8,6 +8,7 @@
 #include "queue/queue.h"
 #include "queue/queue_domain.h"
 #include "route/route.h"
+#include "smtpd/smtpd.h"
 #include "tls/tls.h"
 
 #include <errno.h>
@@ -120,7 +121,9 @@ static int daemon_reload_apply(const struct vipmta_config *old, struct vipmta_co
         return -1;
     }
 
-    /* phase 2: apply; bindings first (modules look their names up) */
+    /* phase 2: apply; messages modules suspended are resumed first (or
+     * answered 451), then bindings (modules look their names up) */
+    smtpd_hooks_settle(SMTPD_HOOKS_RELOAD_WAIT);
     binding_table_swap(bindings); /* `bindings` now holds the old table */
     int new_bindings = vipmta_binding_count();
     if (queue_domain_registry_grow_bindings(new_bindings) != 0 || control_stats_init(new_bindings) != 0 ||

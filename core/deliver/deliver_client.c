@@ -75,6 +75,7 @@ struct deliver_client_session {
     size_t nrcpt, next_rcpt, accepted;
     int aborted;     /* MAIL/DATA failed: RSET before the next one */
     int body_fd;
+    size_t added_sent;   /* octets of the message's added header fields sent (they go first) */
     unsigned stuff_state;
 
     enum deliver_client_end end;
@@ -273,7 +274,8 @@ static void deliver_client_begin(struct deliver_client_session *s)
     s->next_rcpt = 0;
     memset(s->rstate, R_NEW, sizeof(s->rstate));
     if (s->size_offered)
-        snprintf(size, sizeof(size), " SIZE=%llu", (unsigned long long)m->body_size);
+        snprintf(size, sizeof(size), " SIZE=%llu",
+                 (unsigned long long)(m->body_size + m->added_headers_len));
     /* BODY=8BITMIME for 8-bit content, SMTPUTF8 for an internationalized
      * message (deliver_client_fit made sure the next hop takes both) */
     if (deliver_client_send(s, CMD_MAIL, 0, "MAIL FROM:<%s>%s%s%s\r\n", m->sender, size,
@@ -324,11 +326,12 @@ static void deliver_client_next_message(struct deliver_client_session *s)
         const struct queue_message *m = s->rcpts[0]->msg;
         if (deliver_client_fit(s) == 0)
             continue; /* this next hop can take none of them: they failed */
-        if (s->size_limit && m->body_size > s->size_limit) {
+        uint64_t size = m->body_size + m->added_headers_len;
+        if (s->size_limit && size > s->size_limit) {
             char why[256];
             snprintf(why, sizeof(why),
                      "552 5.3.4 message size %llu exceeds the maximum message size %llu of %s",
-                     (unsigned long long)m->body_size, s->size_limit, s->peer);
+                     (unsigned long long)size, s->size_limit, s->peer);
             for (size_t i = 0; i < n; i++)
                 deliver_client_outcome(s, i, DELIVER_CLIENT_FAILED, why);
             s->nrcpt = 0;
@@ -346,6 +349,7 @@ static void deliver_client_next_message(struct deliver_client_session *s)
             continue;
         }
         s->stuff_state = 0;
+        s->added_sent = 0;
         deliver_client_begin(s);
         if (s->state == ST_TXN)
             deliver_client_arm(s, deliver_client_reply_timeout(s));
@@ -402,9 +406,21 @@ static size_t deliver_client_fit(struct deliver_client_session *s)
 static void deliver_client_fill_body(struct deliver_client_session *s)
 {
     struct evbuffer *out = bufferevent_get_output(s->bev);
+    const struct queue_message *m = s->rcpts[0]->msg;
     while (s->state == ST_BODY && evbuffer_get_length(out) < DELIVER_CLIENT_OUT_HIGH) {
         char in[DELIVER_CLIENT_BODY_CHUNK];
-        ssize_t n = read(s->body_fd, in, sizeof(in));
+        const char *src = in;
+        ssize_t n;
+        if (s->added_sent < m->added_headers_len) {
+            /* the header fields modules added come first, stuffed like the rest */
+            src = m->added_headers + s->added_sent;
+            n = (ssize_t)(m->added_headers_len - s->added_sent);
+            if (n > (ssize_t)sizeof(in))
+                n = (ssize_t)sizeof(in);
+            s->added_sent += (size_t)n;
+        } else {
+            n = read(s->body_fd, in, sizeof(in));
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -431,7 +447,7 @@ static void deliver_client_fill_body(struct deliver_client_session *s)
             deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "out of memory writing to %s", s->peer);
             return;
         }
-        v.iov_len = deliver_client_dot_stuff(in, (size_t)n, v.iov_base, &s->stuff_state);
+        v.iov_len = deliver_client_dot_stuff(src, (size_t)n, v.iov_base, &s->stuff_state);
         evbuffer_commit_space(out, &v, 1);
     }
     if (s->state == ST_BODY)

@@ -12,5 +12,8 @@
 #include "vipmta_hook.h"
 #include "hooks/core/connection_post_bind.h"
 #include "vipmta_tls.h"
+#include "vipmta_message.h"
+#include "hooks/core/final_validation.h"
+#include "hooks/core/final_validation2.h"
 #include "vipmta_metrics.h"
 #endif

@@ -138,6 +138,55 @@ struct plugin_hooks_wrap {
  * core/include/hooks/core/ declares it with the same arguments). */
 VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DEFINE_CORE_HOOK)
 VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DEFINE_CORE_HOOK)
+VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DEFINE_CORE_HOOK)
+VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DEFINE_CORE_VOID_HOOK)
+
+/* The provider an attributed call (below) runs now on this thread. */
+static __thread const char *plugin_hooks_running_label;
+
+const char *plugin_hooks_running(void)
+{
+    return plugin_hooks_running_label;
+}
+
+int plugin_hooks_final_validation2(ec_message *msg, accept_construct *ac, validate_context *ctx,
+                                   void (*before)(validate_context *ctx), const char **who)
+{
+    struct vipmta_hook *h = &plugin_hook_core_final_validation2;
+    const char *was = plugin_hooks_running_label;
+    int ret = EC_HOOK_CONT;
+    *who = NULL;
+    plugin_hooks_depth++;
+    for (int i = 0; i < h->count; i++) {
+        if (before)
+            before(ctx);
+        plugin_hooks_running_label = h->owners[i];
+        ret = ((ec_hook_core_final_validation2_func_t *)h->providers[i].fn)(
+            h->providers[i].closure, msg, ac, ctx);
+        if (ret != EC_HOOK_CONT) {
+            h->last_stop = i;
+            *who = h->owners[i];
+            break;
+        }
+    }
+    plugin_hooks_running_label = was;
+    plugin_hooks_depth--;
+    return ret;
+}
+
+void plugin_hooks_final_validation(ec_message *msg, accept_construct *ac, validate_context *ctx)
+{
+    struct vipmta_hook *h = &plugin_hook_core_final_validation;
+    const char *was = plugin_hooks_running_label;
+    plugin_hooks_depth++;
+    for (int i = 0; i < h->count; i++) {
+        plugin_hooks_running_label = h->owners[i];
+        ((ec_hook_core_final_validation_func_t *)h->providers[i].fn)(h->providers[i].closure, msg,
+                                                                     ac, ctx);
+    }
+    plugin_hooks_running_label = was;
+    plugin_hooks_depth--;
+}
 
 int plugin_hooks_dispatching(void)
 {

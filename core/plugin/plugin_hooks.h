@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include "vipmta_hook.h"
 #include "hooks/core/connection_post_bind.h"
+#include "hooks/core/final_validation.h"
+#include "hooks/core/final_validation2.h"
 #include "vipmta_tls.h"
 
 struct vipmta_module_ctx;
@@ -32,8 +34,12 @@ struct vipmta_hook {
 /* The chains of the core's hooks: plugin_hook_<scope>_<name>. */
 #define PLUGIN_DECLARE_CORE_CHAIN(hs, ht, hn, htargs, hdargs, hcargs, hret)                  \
     extern struct vipmta_hook plugin_hook_##hs##_##hn;
+#define PLUGIN_DECLARE_CORE_VOID_CHAIN(hs, hn, htargs, hdargs, hcargs)                       \
+    extern struct vipmta_hook plugin_hook_##hs##_##hn;
 VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DECLARE_CORE_CHAIN)
 VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DECLARE_CORE_CHAIN)
+VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DECLARE_CORE_CHAIN)
+VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DECLARE_CORE_VOID_CHAIN)
 
 /* Opens the registration window for instance `m` (its init, conf_setup or
  * ext_init runs now, on this thread): what is registered until
@@ -60,5 +66,18 @@ void plugin_hooks_remove_owner(const struct vipmta_module_ctx *m);
 void plugin_hooks_remove_generation(const struct vipmta_module_ctx *m, const void *generation);
 /* Non-zero while a hook runs on this thread. */
 int plugin_hooks_dispatching(void);
+
+/* ---- calls that name each provider while it runs ---- */
+
+/* The label of the instance whose provider such a call runs now on this
+ * thread ("dkim", "conn_logger:a"), NULL outside one. */
+const char *plugin_hooks_running(void);
+/* The final_validation2 chain, `before(ctx)` called before each provider:
+ * the first result other than EC_HOOK_CONT (its provider's label in *who),
+ * or EC_HOOK_CONT. */
+int plugin_hooks_final_validation2(ec_message *msg, accept_construct *ac, validate_context *ctx,
+                                   void (*before)(validate_context *ctx), const char **who);
+/* The final_validation chain (every provider runs). */
+void plugin_hooks_final_validation(ec_message *msg, accept_construct *ac, validate_context *ctx);
 
 #endif

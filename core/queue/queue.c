@@ -516,9 +516,10 @@ void queue_add(struct spool_envelope *env)
     const char *group = env->binding_group && *env->binding_group ? env->binding_group : NULL;
     size_t slen = strlen(sender), glen = group ? strlen(group) + 1 : 0;
     size_t auth_len = env->auth_user ? strlen(env->auth_user) + 1 : 0;
+    size_t hlen = env->added_headers ? env->added_headers_len : 0;
     ec_binding_slot binding = queue_choose_binding(env);
     struct queue_message *m = binding == EC_BINDING_SLOT_UNBOUND ? NULL
-                              : malloc(sizeof(*m) + slen + 1 + glen + auth_len);
+                              : malloc(sizeof(*m) + slen + 1 + glen + auth_len + hlen + 1);
     if (!m) {
         log_write("queue", VIPMTA_LOG_ERROR, "%s: out of memory: stays in the spool until the "
                   "next start", env->id);
@@ -530,6 +531,13 @@ void queue_add(struct spool_envelope *env)
     memcpy(m->sender, sender, slen + 1);
     m->group = group ? memcpy(m->sender + slen + 1, group, glen) : NULL;
     m->auth_user = auth_len ? memcpy(m->sender + slen + 1 + glen, env->auth_user, auth_len) : NULL;
+    m->added_headers = NULL;
+    m->added_headers_len = (uint32_t)hlen;
+    if (hlen) {
+        m->added_headers = m->sender + slen + 1 + glen + auth_len;
+        memcpy(m->added_headers, env->added_headers, hlen);
+        m->added_headers[hlen] = '\0';
+    }
     m->binding = binding;
     m->rcpt_open = pending;
     m->body_size = env->body_size;

@@ -34,6 +34,10 @@ struct queue_message {
                                    * flight: they bounce when the attempt ends undelivered */
     char *auth_user;              /* the SMTP AUTH user it came from (delivery log), NULL: none;
                                    * in the same allocation, after the group */
+    char *added_headers;          /* header fields modules added at acceptance (each ending
+                                   * with CRLF), sent before the body; NULL: none; in the same
+                                   * allocation, after auth_user */
+    uint32_t added_headers_len;
 };
 
 /* One recipient of one message, queued on its domain record. One

@@ -55,16 +55,22 @@ static struct {
     struct queue_dsn_job *jobs;
 } qd;
 
-/* Reads the original's header section (up to the first empty line, without
- * it; at most QUEUE_DSN_HEADER_MAX, cut at a line end). *len 0 when unreadable. */
-static char *queue_dsn_headers(const char *id, size_t *len)
+/* Reads the original's header section as it was sent (the fields modules
+ * added, then the stored message's, up to the first empty line, without
+ * it; at most QUEUE_DSN_HEADER_MAX, cut at a line end). *len 0 when
+ * unreadable. */
+static char *queue_dsn_headers(const struct queue_message *m, size_t *len)
 {
     *len = 0;
-    int fd = spool_open_body(id);
+    int fd = spool_open_body(m->id);
     if (fd < 0)
         return NULL;
     char *buf = malloc(QUEUE_DSN_HEADER_MAX);
     size_t have = 0;
+    if (buf && m->added_headers && m->added_headers_len < QUEUE_DSN_HEADER_MAX / 2) {
+        memcpy(buf, m->added_headers, m->added_headers_len);
+        have = m->added_headers_len;
+    }
     while (buf && have < QUEUE_DSN_HEADER_MAX) {
         ssize_t n = read(fd, buf + have, QUEUE_DSN_HEADER_MAX - have);
         if (n < 0 && errno == EINTR)
@@ -274,7 +280,7 @@ static int queue_dsn_write(struct queue_dsn_job *job)
     const struct queue_message *m = job->r->msg;
     const struct vipmta_config *cfg = config_current();
     size_t hlen = 0, len = 0;
-    char *headers = queue_dsn_headers(m->id, &hlen);
+    char *headers = queue_dsn_headers(m, &hlen);
     struct queue_dsn_recipient dr = {
         .address = job->r->address,
         .status = NULL,

@@ -18,4 +18,14 @@ void smtpd_server_stop(void);
 /* Sessions open now. */
 unsigned smtpd_server_session_count(void);
 
+/* Messages modules suspended in the end-of-DATA hooks (smtpd_hooks.c). */
+/* Seconds a reload waits for them. */
+#define SMTPD_HOOKS_RELOAD_WAIT 5
+/* A reload: waits up to `seconds` for them to be resumed, then answers 451
+ * for those still suspended (each is discarded once resumed). Loop thread. */
+void smtpd_hooks_settle(unsigned seconds);
+/* Discards every message still held (after the modules are unloaded: no
+ * handle can be resumed any more). */
+void smtpd_hooks_shutdown(void);
+
 #endif

@@ -54,12 +54,21 @@ static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char
     return env;
 }
 
-/* Back to commands after the transaction (accepted or not). */
-static void smtpd_commit_end(struct smtpd_session *s)
+void smtpd_commit_end(struct smtpd_session *s)
 {
     s->queue_id[0] = '\0';
     smtpd_transaction_reset(s);
     s->state = SMTPD_STATE_COMMAND;
+}
+
+void smtpd_commit_resume_session(struct smtpd_session *s)
+{
+    if (!s->bev) {
+        smtpd_session_free(s);
+        return;
+    }
+    smtpd_session_arm(s, smtpd_session_command_timeout(s));
+    smtpd_session_process(s); /* pipelined input that waited for this reply */
 }
 
 /* The spool made the message durable (error 0), or failed to. */
@@ -91,12 +100,26 @@ static void smtpd_commit_done(void *arg, int error)
         queue_add(env);
     }
     smtpd_commit_end(s);
-    if (!s->bev) {
-        smtpd_session_free(s);
-        return;
+    smtpd_commit_resume_session(s);
+}
+
+void smtpd_commit_spool(struct smtpd_session *s, struct spool_writer *w,
+                        struct spool_envelope *env)
+{
+    s->state = SMTPD_STATE_COMMIT;
+    s->pending = env;
+    smtpd_session_arm(s, 0);
+    /* `done` may run before this returns: nothing of s is touched afterwards on success */
+    if (spool_writer_commit(w, env, smtpd_commit_done, s) != 0) {
+        int err = errno;
+        s->pending = NULL;
+        smtpd_log(s, VIPMTA_LOG_ERROR, "spool commit failed: %s: 451 4.3.0", strerror(err));
+        smtpd_reply(s, "451 4.3.0 Error writing message to disk, try again");
+        control_stats_totals()->messages_rejected++;
+        spool_envelope_free(env);
+        smtpd_commit_end(s);
+        smtpd_commit_resume_session(s);
     }
-    smtpd_session_arm(s, smtpd_session_command_timeout(s));
-    smtpd_session_process(s); /* pipelined input that waited for this reply */
 }
 
 void smtpd_commit(struct smtpd_session *s)
@@ -143,22 +166,15 @@ void smtpd_commit(struct smtpd_session *s)
         return;
     }
     struct spool_writer *w = d->writer;
+    time_t deadline = d->deadline;
     d->writer = NULL;
     free(d);
     s->data = NULL;
     smtpd_transaction_reset(s);
     s->state = SMTPD_STATE_COMMIT;
-    s->pending = env;
     smtpd_session_arm(s, 0);
-    /* `done` may run before this returns: nothing of s is touched afterwards on success */
-    if (spool_writer_commit(w, env, smtpd_commit_done, s) != 0) {
-        int err = errno;
-        s->pending = NULL;
-        smtpd_log(s, VIPMTA_LOG_ERROR, "spool commit failed: %s: 451 4.3.0", strerror(err));
-        smtpd_reply(s, "451 4.3.0 Error writing message to disk, try again");
-        control_stats_totals()->messages_rejected++;
-        spool_envelope_free(env);
-        smtpd_commit_end(s);
-        smtpd_session_arm(s, smtpd_session_command_timeout(s));
-    }
+    if (smtpd_hooks_wanted())
+        smtpd_hooks_start(s, w, env, deadline); /* then smtpd_commit_spool, or a refusal */
+    else
+        smtpd_commit_spool(s, w, env);
 }

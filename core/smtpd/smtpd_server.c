@@ -416,7 +416,7 @@ int smtpd_server_start(struct event_base *base, const struct vipmta_config *cfg,
     }
     listeners = calloc(cfg->listen_count, sizeof(*listeners));
     accept_pause = evtimer_new(base, smtpd_accept_resume, NULL);
-    if (!listeners || !accept_pause) {
+    if (!listeners || !accept_pause || smtpd_hooks_init(base) != 0) {
         config_errors_add(errs, "smtp server: out of memory");
         smtpd_close_listeners();
         return -1;

@@ -163,6 +163,8 @@ void smtpd_session_free(struct smtpd_session *s)
 {
     if (s->data)
         smtpd_data_abort(s);
+    if (s->msg)
+        smtpd_hooks_client_gone(s);
     if (s->bev)
         bufferevent_free(s->bev);
     s->bev = NULL;
@@ -188,7 +190,8 @@ void smtpd_session_free(struct smtpd_session *s)
 /* The connection is gone: free now, or once a pending commit reports. */
 static void smtpd_session_drop(struct smtpd_session *s)
 {
-    if (s->state != SMTPD_STATE_COMMIT) {
+    if (s->state != SMTPD_STATE_COMMIT || s->msg) {
+        /* a message the hooks have is let go with it (smtpd_session_free) */
         smtpd_session_free(s);
         return;
     }
@@ -202,7 +205,7 @@ void smtpd_session_drop_now(struct smtpd_session *s)
 {
     if (s->state == SMTPD_STATE_DATA)
         smtpd_log(s, VIPMTA_LOG_NOTICE, "server stopped during DATA, message dropped");
-    if (s->state == SMTPD_STATE_COMMIT && s->bev) {
+    if (s->state == SMTPD_STATE_COMMIT && (s->bev || s->msg)) {
         smtpd_session_drop(s);
         return;
     }
@@ -236,6 +239,8 @@ void smtpd_session_close(struct smtpd_session *s)
 void smtpd_session_stop(struct smtpd_session *s)
 {
     s->stopping = 1;
+    if (s->state == SMTPD_STATE_COMMIT)
+        smtpd_hooks_stopping(s); /* a suspended message waits a little only */
     if ((s->state != SMTPD_STATE_COMMAND && s->state != SMTPD_STATE_TLS &&
          s->state != SMTPD_STATE_AUTH) || s->processing)
         return; /* DATA/commit finish first; the input loop sends the 421 */
@@ -405,6 +410,11 @@ static void smtpd_on_event(struct bufferevent *bev, short what, void *arg)
             smtpd_session_free(s);
             return;
         case SMTPD_STATE_COMMIT:
+            if (s->msg) {
+                /* a module holds the message: it is never acknowledged */
+                smtpd_session_free(s);
+                return;
+            }
             s->peer_eof = 1; /* answer, then close, once the commit reports */
             return;
         case SMTPD_STATE_COMMAND:
@@ -432,6 +442,8 @@ static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg)
         smtpd_session_free(s);
         return;
     case SMTPD_STATE_COMMIT:
+        smtpd_hooks_timeout(s); /* a suspended message's deadline */
+        return;
     case SMTPD_STATE_AUTH:
         return;
     case SMTPD_STATE_TLS:

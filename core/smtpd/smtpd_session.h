@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -11,12 +12,14 @@
 #include "log/log.h"
 #include "smtpd_parse.h"
 #include "spool/spool.h"
+#include "smtpd.h"
 
 struct bufferevent;
 struct event;
 struct evbuffer;
 struct tls_info;
 struct smtpd_auth;
+struct smtpd_msg;
 
 /* Input is not read past this much while a commit is pending (pipelined input). */
 #define SMTPD_INPUT_HIGH (128 * 1024)
@@ -30,6 +33,9 @@ struct smtpd_auth;
 #define SMTPD_HEADER_CAPTURE 1024
 /* Message text is handed to the spool in chunks of this size. */
 #define SMTPD_DATA_CHUNK 16384
+/* Seconds a stopping server or a reload waits for messages modules suspended
+ * (then they are answered 451). */
+#define SMTPD_HOOKS_STOP_WAIT 5
 
 enum smtpd_state {
     SMTPD_STATE_COMMAND = 0, /* reading commands */
@@ -100,6 +106,8 @@ struct smtpd_session {
     size_t rcpt_count, rcpt_cap;
     struct smtpd_data *data;           /* DATA state */
     struct spool_envelope *pending;    /* COMMIT: the envelope being made durable */
+    struct smtpd_msg *msg;             /* COMMIT: the message while the end-of-DATA hooks
+                                        * have it (smtpd_hooks.c), NULL otherwise */
     char queue_id[SPOOL_ID_LEN + 1];   /* "" outside DATA/COMMIT */
     /* TLS and AUTH (smtpd_tls.c, smtpd_auth.c) */
     int listen_index;                  /* its cfg->listen entry, -1: none */
@@ -173,6 +181,35 @@ void smtpd_data_flush(struct smtpd_data *d);
 
 /* smtpd_commit.c: the end of DATA. */
 void smtpd_commit(struct smtpd_session *s);
+/* Writes the envelope and hands the message to the spool: the 250 (or the
+ * 451) follows when it is durable (state COMMIT meanwhile). */
+void smtpd_commit_spool(struct smtpd_session *s, struct spool_writer *w,
+                        struct spool_envelope *env);
+/* Back to commands after the transaction (accepted or not). */
+void smtpd_commit_end(struct smtpd_session *s);
+/* After a reply that ends a transaction: the command timeout and the
+ * pipelined input that waited. */
+void smtpd_commit_resume_session(struct smtpd_session *s);
+
+/* smtpd_hooks.c: the end-of-DATA message hooks (final_validation2, final_validation). */
+/* Non-zero when a module registered one of them. */
+int smtpd_hooks_wanted(void);
+/* Runs them on the message just received (the session is in COMMIT): then
+ * smtpd_commit_spool, or the module's refusal; a suspended message waits
+ * for its handles (smtpd_hooks_timeout at its deadline). Takes `w` and `env`. */
+void smtpd_hooks_start(struct smtpd_session *s, struct spool_writer *w,
+                       struct spool_envelope *env, time_t deadline);
+/* The session's timer fired while the hooks have its message (s->msg):
+ * past the deadline (or a stopping server's wait) it is answered 451 and
+ * let go. */
+void smtpd_hooks_timeout(struct smtpd_session *s);
+/* The server stops: a suspended message waits SMTPD_HOOKS_STOP_WAIT at most. */
+void smtpd_hooks_stopping(struct smtpd_session *s);
+/* The client is gone: the message is let go (discarded once resumed). */
+void smtpd_hooks_client_gone(struct smtpd_session *s);
+/* Resumes wake the loop through an eventfd on `base`: 0, or -1. */
+int smtpd_hooks_init(struct event_base *base);
+/* smtpd_hooks_settle, smtpd_hooks_shutdown: smtpd.h */
 
 /* smtpd_tls.c: STARTTLS, implicit TLS, the handshake's end. */
 /* The listener entry of the session (NULL: none). */

@@ -530,7 +530,7 @@ struct spool_writer *spool_writer_open(void)
     for (int tries = 0; tries < 100; tries++) {
         spool_new_id(w->id);
         spool_name(name, w->id, "body");
-        w->fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        w->fd = openat(spool_queue_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (w->fd >= 0)
             return w;
         if (errno != EEXIST)
@@ -545,6 +545,11 @@ struct spool_writer *spool_writer_open(void)
 const char *spool_writer_id(const struct spool_writer *w)
 {
     return w->id;
+}
+
+int spool_writer_fd(const struct spool_writer *w)
+{
+    return w->fd;
 }
 
 uint64_t spool_writer_size(const struct spool_writer *w)
@@ -578,6 +583,12 @@ void spool_writer_close_body(struct spool_writer *w)
         close(w->fd);
         w->fd = -1;
     }
+}
+
+void spool_writer_unlink(struct spool_writer *w)
+{
+    if (w)
+        spool_unlink_msg(w->id);
 }
 
 void spool_writer_abort(struct spool_writer *w)

@@ -12,8 +12,9 @@
  *   queue/ID.env    the envelope, text, one "key value" per line, ending "end SIZE CRC32"
  *                   (values: bytes < 0x20, 0x7f and '%' written as %XX; keys: version, id,
  *                   received, client, helo, sender, binding_group, binding, auth, dsn, smtputf8,
- *                   8bit, rcpt..., end; smtputf8 and 8bit only when 1, auth only for SMTP AUTH
- *                   clients; readers ignore keys they do not know)
+ *                   8bit, header..., rcpt..., end; smtputf8 and 8bit only when 1, auth only for
+ *                   SMTP AUTH clients, header only for fields modules added (one line each, in
+ *                   order, without its last CRLF); readers ignore keys they do not know)
  *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next",
  *                   "F idx dsnid" (a bounce in progress)
  *   quarantine/     torn or unreadable files moved aside at recovery, with a log line
@@ -57,6 +58,12 @@ struct spool_envelope {
      * Envelopes built by hand leave it NULL and malloc each string. */
     char *strings;
     char *auth_user;           /* the user the client authenticated as (SMTP AUTH), NULL: none */
+    /* Header fields modules added at acceptance, each ending with CRLF, in
+     * order, NUL-terminated; sent before the body (which body_size and
+     * body_crc describe). NULL: none. Always its own allocation (freed by
+     * spool_envelope_free in both cases above). */
+    char *added_headers;
+    size_t added_headers_len;
 };
 
 /* Called on the event-loop thread once a write is durable (error 0) or has
@@ -81,11 +88,18 @@ struct spool_writer;
  * its body file. NULL with errno on failure. */
 struct spool_writer *spool_writer_open(void);
 const char *spool_writer_id(const struct spool_writer *w);
+/* The body file, open for reading and writing until commit or abort: read
+ * it with pread (the end-of-DATA hooks read the message through it). */
+int spool_writer_fd(const struct spool_writer *w);
 /* Appends body bytes. 0, or -1 with errno. */
 int spool_writer_write(struct spool_writer *w, const void *data, size_t len);
 uint64_t spool_writer_size(const struct spool_writer *w);
 /* Discards the message and its files. */
 void spool_writer_abort(struct spool_writer *w);
+/* The message will never be committed: its files are removed now, while
+ * its body stays open for reading (spool_writer_fd) until
+ * spool_writer_abort. */
+void spool_writer_unlink(struct spool_writer *w);
 /* The body is complete: closes its file now (commit and abort need no
  * descriptor), so that a writer may wait (a DSN waits for its F record)
  * without holding one. Writes after this fail (EBADF). */

@@ -119,6 +119,53 @@ static int spool_env_line(struct spool_buf *b, const char *key, const char *valu
     return 0;
 }
 
+/* One "header" line per added field (a field ends at a CRLF that does not
+ * fold: one not followed by a space or a tab), without its last CRLF. */
+static int spool_env_headers(struct spool_buf *out, const char *h, size_t len)
+{
+    size_t start = 0;
+    int rc = 0;
+    for (size_t i = 0; h && i + 1 < len && rc == 0; i++) {
+        if (h[i] != '\r' || h[i + 1] != '\n' || (i + 2 < len && (h[i + 2] == ' ' || h[i + 2] == '\t')))
+            continue;
+        char *field = strndup(h + start, i - start);
+        rc |= field ? spool_env_line(out, "header", field) : -1;
+        free(field);
+        start = i + 2;
+        i++;
+    }
+    return rc;
+}
+
+int spool_header_field_ok(const char *f, size_t n)
+{
+    size_t i = 0;
+    while (i < n && f[i] != ':') {
+        unsigned char c = (unsigned char)f[i++];
+        if (c < 33 || c > 126)
+            return 0;
+    }
+    if (i == 0 || i == n)
+        return 0;
+    int content = 1; /* the line so far has more than white space (the first has the name) */
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)f[i];
+        if (c == '\r') {
+            /* a line break folds: CRLF then a space or a tab, after a line
+             * and before one that hold more than white space */
+            if (!content || i + 2 >= n || f[i + 1] != '\n' || (f[i + 2] != ' ' && f[i + 2] != '\t'))
+                return 0;
+            i++;
+            content = 0;
+        } else if ((c < 32 && c != '\t') || c > 126) {
+            return 0;
+        } else if (c != ' ' && c != '\t') {
+            content = 1;
+        }
+    }
+    return content;
+}
+
 int spool_env_format(const struct spool_envelope *env, struct spool_buf *out)
 {
     char num[64];
@@ -142,6 +189,7 @@ int spool_env_format(const struct spool_envelope *env, struct spool_buf *out)
         rc |= spool_env_line(out, "smtputf8", "1");
     if (env->eightbit)
         rc |= spool_env_line(out, "8bit", "1");
+    rc |= spool_env_headers(out, env->added_headers, env->added_headers_len);
     for (size_t i = 0; i < env->rcpt_count && rc == 0; i++)
         rc |= spool_env_line(out, "rcpt", env->rcpts[i].address);
     snprintf(num, sizeof(num), "%" PRIu64 " %08" PRIx32, env->body_size, env->body_crc);
@@ -304,6 +352,17 @@ struct spool_envelope *spool_env_parse(char *text, size_t len, char *errbuf, siz
                 if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
                     SPOOL_FAIL("invalid 8bit flag");
                 env->eightbit = v[0] == '1';
+            } else if (spool_key_is(line, klen, "header")) {
+                size_t flen = strlen(v);
+                if (!spool_header_field_ok(v, flen))
+                    SPOOL_FAIL("line %zu: bad header field", lineno);
+                char *g = realloc(env->added_headers, env->added_headers_len + flen + 3);
+                if (!g)
+                    SPOOL_FAIL("out of memory");
+                env->added_headers = g;
+                memcpy(g + env->added_headers_len, v, flen);
+                memcpy(g + env->added_headers_len + flen, "\r\n", 3);
+                env->added_headers_len += flen + 2;
             }
             /* other well-formed keys: written by a newer version 1 writer; ignored */
         }
@@ -582,5 +641,6 @@ void spool_envelope_free(struct spool_envelope *env)
             free(env->rcpts[i].address);
     }
     free(env->rcpts);
+    free(env->added_headers);
     free(env);
 }

@@ -35,6 +35,10 @@ void spool_buf_free(struct spool_buf *b);
 /* Serialises `env` (id, body_size and body_crc as set) into `out`, ending
  * with the "end" line. 0 or -1 (ENOMEM). */
 int spool_env_format(const struct spool_envelope *env, struct spool_buf *out);
+/* Non-zero when [f, f+n) is one header field as the envelope stores it:
+ * a name of printable ASCII, ':', then printable ASCII and HTAB, every line
+ * break a CRLF followed by a space or a tab; no last CRLF. */
+int spool_header_field_ok(const char *f, size_t n);
 /* Parses an envelope text of `len` bytes in place (`text` must have room for
  * one more byte, and becomes env->strings). NULL with a reason in errbuf;
  * `text` is freed in every case. */

@@ -139,6 +139,13 @@ void register_core_connection_post_bind_hook_first(ec_hook_core_connection_post_
     fake_register(hook, closure, 1);
 }
 
+/* The outbound TLS hook (connlog registers one): accepted, not called. */
+void register_vipmta_outbound_tls_hook_last(ec_hook_vipmta_outbound_tls_func_t *hook, void *closure)
+{
+    (void)hook;
+    (void)closure;
+}
+
 /* ---- what a suite calls ---- */
 
 /* Copies the new error messages into fake_errors, without "modules[0].". */
