@@ -1,4 +1,4 @@
-/* dkimmod.h: internal interface between the dkim module's files (keys, options, signer, worker pool, counters, the message hook). */
+/* dkimmod.h: internal interface between the dkim module's files (keys, options, From domain, signer, worker pool, the message hook). */
 #ifndef VIPMTA_MOD_DKIM_H
 #define VIPMTA_MOD_DKIM_H
 
@@ -160,24 +160,8 @@ enum dkimmod_sign_result dkimmod_sign(struct dkim_lib *lib, const struct dkimmod
                                       dkimmod_read_fn read, void *arg, char **values,
                                       char *err, size_t errsize);
 
-/* ---- dkimmod_stats.c: counters ---- */
-
+/* The outcomes counted per message (vipmta_dkim_messages_total). */
 enum dkimmod_outcome { DKIMMOD_SIGNED = 0, DKIMMOD_SKIPPED = 1, DKIMMOD_FAILED = 2 };
-#define DKIMMOD_OUTCOMES 3
-
-/* Counts one message's outcome for (domain, algorithm): domain NULL or ""
- * for a skip (no domain), alg -1 for no algorithm. Thread-safe. */
-struct dkimmod_stats;
-struct dkimmod_stats *dkimmod_stats_new(void);
-void dkimmod_stats_free(struct dkimmod_stats *s);
-void dkimmod_stats_count(struct dkimmod_stats *s, enum dkimmod_outcome outcome,
-                         const char *domain, int alg);
-/* Calls fn for every (outcome, domain, algorithm) counted, with its count. */
-void dkimmod_stats_foreach(struct dkimmod_stats *s,
-                           void (*fn)(void *arg, enum dkimmod_outcome outcome,
-                                      const char *domain, int alg, uint64_t count),
-                           void *arg);
-const char *dkimmod_outcome_name(enum dkimmod_outcome outcome);
 
 /* ---- dkimmod_pool.c: the signing workers ---- */
 
