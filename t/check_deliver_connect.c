@@ -471,7 +471,7 @@ static void sess_done(void *arg, enum deliver_client_end end, const char *reason
     event_base_loopbreak(s->base);
 }
 
-static const struct deliver_client_ops sess_ops = {sess_take, sess_outcome, sess_done, NULL};
+static const struct deliver_client_ops sess_ops = {sess_take, sess_outcome, sess_done, NULL, NULL, NULL};
 
 static char spool_tmp[64];
 /* the first message's flags for the next run_session */

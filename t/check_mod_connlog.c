@@ -132,12 +132,14 @@ static void parse_bad(const char *options)
 
 START_TEST(test_option_errors)
 {
-    parse_bad("{\"file\": \"\", \"syslog\": 1, \"flush_interval_ms\": 20000, \"facility\": 3}");
+    parse_bad("{\"file\": \"\", \"syslog\": 1, \"flush_interval_ms\": 20000, \"facility\": 3,"
+              " \"tls\": \"yes\"}");
     ck_assert_error("options.file: must be the path of the log file, not an empty string");
     ck_assert_error("options.syslog: must be true or false, not an integer");
+    ck_assert_error("options.tls: must be true or false, not a string");
     ck_assert_error("options.flush_interval_ms: must be an integer from 0 to 10000, not 20000");
-    ck_assert_error("options: unknown key \"facility\" (allowed: file, syslog, flush_interval_ms)");
-    ck_assert_int_eq(fake_nerrors, 4);
+    ck_assert_error("options: unknown key \"facility\" (allowed: file, syslog, flush_interval_ms, tls)");
+    ck_assert_int_eq(fake_nerrors, 5);
     fake_reset();
     parse_bad("{\"file\": \"/x\", \"syslog\": true}");
     ck_assert_error("options: set either \"file\" or \"syslog\": true, not both");
@@ -200,6 +202,56 @@ static void connect_once(void)
     close(fd);
 }
 
+/* The first line of DIR/name, "" when none. */
+static const char *first_line_in(const char *name)
+{
+    static char buf[4096];
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    buf[0] = '\0';
+    if (f && !fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static void tls_settled(void)
+{
+    domain_record dr = {.domain = "example.com"};
+    vipmta_tls_info tls = {.settled = 1, .encrypted = 1, .version = "TLSv1.3",
+                           .cipher = "TLS_AES_256_GCM_SHA384", .cipher_bits = 256,
+                           .verified = 0, .resumed = 1, .verify_error = "self-signed certificate",
+                           .peer_name = "mx.example.com", .policy = "opportunistic"};
+    ck_assert_ptr_nonnull(fake_tls_hook_fn);
+    ck_assert_int_eq(fake_tls_hook_fn(fake_tls_hook_closure, &dr, 2, 17, &tls), 0);
+}
+
+START_TEST(test_module_tls_lines)
+{
+    char entry[256];
+    snprintf(entry, sizeof(entry), "{\"options\": {\"file\": \"%s/a.jsonl\"}}", dir);
+    vipmta_module_ctx *m = fake_start(entry);
+    ck_assert_ptr_nonnull(m);
+    tls_settled(); /* registered, but "tls" is off: nothing written */
+    ck_assert_int_eq(lines_in("a.jsonl"), 0);
+    snprintf(entry, sizeof(entry), "{\"options\": {\"file\": \"%s/a.jsonl\", \"tls\": true}}",
+             dir);
+    ck_assert_int_eq(fake_reload(m, entry), 0);
+    tls_settled();
+    ck_assert_int_eq(lines_in("a.jsonl"), 1);
+    const char *line = strstr(first_line_in("a.jsonl"), "\"event\"");
+    ck_assert_ptr_nonnull(line);
+    ck_assert_str_eq(line, "\"event\":\"tls\",\"domain\":\"example.com\",\"binding\":\"vip2\","
+                           "\"slot\":2,\"fd\":17,\"peer_name\":\"mx.example.com\",\"policy\":"
+                           "\"opportunistic\",\"tls\":true,\"version\":\"TLSv1.3\",\"cipher\":"
+                           "\"TLS_AES_256_GCM_SHA384\",\"bits\":256,\"verified\":false,\"resumed\":true,"
+                           "\"verify_error\":\"self-signed certificate\"}\n");
+    fake_stop(m);
+}
+END_TEST
+
 START_TEST(test_module_writes_and_reloads)
 {
     char entry[256];
@@ -236,7 +288,8 @@ static Suite *connlog_suite(void)
                test_absent_values_are_null, test_too_small_buffer_fails_cleanly,
                test_time_follows_the_second, NULL);
     fake_tcase(s, "options", fake_reset, NULL, test_option_errors, NULL);
-    fake_tcase(s, "module", module_setup, module_teardown, test_module_writes_and_reloads, NULL);
+    fake_tcase(s, "module", module_setup, module_teardown, test_module_writes_and_reloads,
+               test_module_tls_lines, NULL);
     return s;
 }
 

@@ -472,6 +472,33 @@ START_TEST(test_module_hook)
 }
 END_TEST
 
+/* A deny is a permanent veto whose reply names the rule (or the default)
+ * and where the config file has it. */
+START_TEST(test_deny_is_permanent)
+{
+    vipmta_module_ctx *m = start("{\"options\": {\n"
+                                 "  \"rules\": [\n"
+                                 "    {\"action\": \"allow\", \"cidr\": \"10.9.0.0/16\"},\n"
+                                 "    {\"action\": \"deny\", \"cidr\": \"10.0.0.0/8\",\n"
+                                 "     \"comment\": \"private\\u00e9\"}]},\n"
+                                 " \"domains\": {\"closed.test\": {\n"
+                                 "  \"default\": \"deny\"}}}");
+    ck_assert_int_eq(call_hook(1, "example.com", "10.9.0.1"), 0);
+    ck_assert_int_eq(fake_vetoes, 0);
+    ck_assert_int_eq(call_hook(1, "example.com", "10.2.3.4"), 1);
+    ck_assert_int_eq(fake_vetoes, 1);
+    ck_assert_int_eq(fake_veto_kind, VIPMTA_VETO_PERMANENT);
+    ck_assert_str_eq(fake_veto_reply, "550 5.7.1 netacl: destination 10.2.3.4:25 denied by rule "
+                                      "rules[1] (deny 10.0.0.0/8, \"private??\") at fake.json:4");
+    ck_assert_int_eq(call_hook(1, "closed.test", "192.0.2.1"), 1);
+    ck_assert_int_eq(fake_veto_kind, VIPMTA_VETO_PERMANENT);
+    ck_assert_str_eq(fake_veto_reply, "550 5.7.1 netacl: destination 192.0.2.1:25 denied: no rule "
+                                      "matched and domain closed.test's default is deny at "
+                                      "fake.json:7");
+    fake_stop(m);
+}
+END_TEST
+
 /* ---- the example shipped in docs/modules/netacl.md ---- */
 
 /* The first ```json block of the page: a whole module entry. */
@@ -533,7 +560,7 @@ static Suite *netacl_suite(void)
                test_match_mapped, NULL);
     fake_tcase(s, "rules", fake_reset, NULL, test_decide_order, test_default_deny,
                test_option_errors, test_doc_example, NULL);
-    fake_tcase(s, "module", fake_reset, NULL, test_module_hook, NULL);
+    fake_tcase(s, "module", fake_reset, NULL, test_module_hook, test_deny_is_permanent, NULL);
     return s;
 }
 

@@ -365,6 +365,11 @@ int binding_group_exists(const char *group)
  * give plain round-robin. */
 ec_binding_slot binding_group_choose(const char *group)
 {
+    return binding_group_choose_except(group, EC_BINDING_SLOT_UNBOUND);
+}
+
+ec_binding_slot binding_group_choose_except(const char *group, ec_binding_slot exclude)
+{
     struct binding_group_entry *ge = binding_group_find(group);
     if (!ge)
         return EC_BINDING_SLOT_UNBOUND;
@@ -372,7 +377,7 @@ ec_binding_slot binding_group_choose(const char *group)
     int total = 0;
     for (size_t m = 0; m < ge->member_count; m++) {
         struct binding_group_member *gm = &ge->members[m];
-        if (table[gm->slot].suspended || table[gm->slot].absent)
+        if (table[gm->slot].suspended || table[gm->slot].absent || gm->slot == exclude)
             continue;
         gm->current += gm->weight;
         total += gm->weight;
@@ -383,6 +388,33 @@ ec_binding_slot binding_group_choose(const char *group)
         return EC_BINDING_SLOT_UNBOUND;
     best->current -= total;
     return best->slot;
+}
+
+int binding_group_has(const char *group, ec_binding_slot slot)
+{
+    return vipmta_binding_group_index(group, slot) >= 0;
+}
+
+int vipmta_binding_group_index(const char *group, ec_binding_slot slot)
+{
+    struct binding_group_entry *ge = binding_group_find(group);
+    for (size_t m = 0; ge && m < ge->member_count; m++)
+        if (ge->members[m].slot == slot)
+            return (int)m;
+    return -1;
+}
+
+ec_binding_slot vipmta_binding_group_member(const char *group, int index)
+{
+    struct binding_group_entry *ge = binding_group_find(group);
+    if (!ge || index < 0 || (size_t)index >= ge->member_count)
+        return EC_BINDING_SLOT_UNBOUND;
+    return ge->members[index].slot;
+}
+
+int vipmta_binding_available(ec_binding_slot slot)
+{
+    return binding_available(slot);
 }
 
 ec_binding_slot binding_group_choose_any(const char *group)

@@ -39,6 +39,10 @@ void binding_table_describe_absent(ec_binding_slot slot, uint64_t waiting,
  * suspended and absent ones; EC_BINDING_SLOT_UNBOUND when the group is unknown
  * or none of its bindings is available. */
 ec_binding_slot binding_group_choose(const char *group);
+/* The same, never choosing `exclude` (EC_BINDING_SLOT_UNBOUND: none). */
+ec_binding_slot binding_group_choose_except(const char *group, ec_binding_slot exclude);
+/* Non-zero when `slot` is a member of group `group`. */
+int binding_group_has(const char *group, ec_binding_slot slot);
 /* Like binding_group_choose, but when no binding of the group is available
  * its first member (the mail then waits for a binding of its group);
  * EC_BINDING_SLOT_UNBOUND only for an unknown or empty group. */

@@ -448,6 +448,8 @@ struct vipmta_config *config_load_string(const char *text, const char *name,
     cfg->refs = 1;
     cfg->path = strdup(file);
     cfg->root = root;
+    /* out of memory here only costs modules the line numbers they show */
+    config_lines_scan(text, len, &cfg->lines, &cfg->line_count);
     config_parse_root(&c, cfg, root);
     free(dir);
     if (c.errors) {
@@ -567,6 +569,7 @@ static void config_destroy(struct vipmta_config *cfg)
     free(cfg->routes);
     config_free_strings(cfg->dns.servers, cfg->dns.server_count);
     config_free_modules(cfg);
+    config_lines_free(cfg->lines, cfg->line_count);
     free(cfg->log_level);
     free(cfg->delivery_log);
     free(cfg->control_socket);

@@ -165,6 +165,14 @@ struct config_metrics {
 };
 
 /* One entry of `modules` (config_modules.c). */
+/* Where a value of a modules entry starts in the config file: its entry
+ * (position in `modules`), its path below it ("options.rules[2]"), its line. */
+struct config_line {
+    size_t module;
+    char *path;
+    int line;
+};
+
 struct config_module {
     char *name;
     char *instance;               /* "instance": NULL when absent */
@@ -175,10 +183,15 @@ struct config_module {
     json_t *domains;              /* owned; NULL when absent: {"DOMAIN": {options}} */
     json_t *binding_domains;      /* owned; NULL when absent: {"BINDING": {"DOMAIN": {...}}} */
     size_t index;                 /* position in the `modules` list */
+    const struct config_line *lines; /* where its values are in `file` (the config's) */
+    size_t line_count;
+    const char *file;
 };
 
 struct vipmta_config {
     char *path;                   /* the file it came from */
+    struct config_line *lines;    /* the modules entries' values in it (config_lines.c) */
+    size_t line_count;
     char *hostname;               /* default: gethostname() */
     char *postmaster;             /* where mail to <Postmaster> goes (default postmaster@hostname) */
     char *spool_dir;              /* default: LOCALSTATEDIR/spool/vipmta */

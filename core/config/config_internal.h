@@ -38,5 +38,9 @@ void config_free_tls(struct vipmta_config *cfg);
 void config_parse_modules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void config_free_module(struct config_module *m);
 void config_free_modules(struct vipmta_config *cfg);
+/* config_lines.c: the line of each value below a modules entry in the text
+ * of a config (valid JSON), in document order. 0, or -1 (out of memory). */
+int config_lines_scan(const char *text, size_t len, struct config_line **out, size_t *count);
+void config_lines_free(struct config_line *lines, size_t count);
 
 #endif

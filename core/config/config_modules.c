@@ -188,6 +188,14 @@ static void config_module_entry(struct config_ctx *c, struct vipmta_config *cfg,
     memset(m, 0, sizeof(*m));
     m->enabled = 1;
     m->index = i;
+    m->file = cfg->path;
+    for (size_t l = 0; l < cfg->line_count; l++) {
+        if (cfg->lines[l].module != i)
+            continue;
+        if (!m->lines)
+            m->lines = &cfg->lines[l];
+        m->line_count++;
+    }
     int bad_name = config_get_string(c, item, "name", p, &m->name) != 0;
     config_get_string(c, item, "instance", p, &m->instance);
     if (m->instance && !config_module_instance_ok(m->instance)) {

@@ -157,12 +157,12 @@ static void control_client_print_status(FILE *out, const json_t *r)
 
 static void control_client_print_bindings(FILE *out, const json_t *r)
 {
-    struct control_client_table t = {.ncols = 11};
+    struct control_client_table t = {.ncols = 12};
     const json_t *list = json_object_get(r, "bindings");
     size_t i;
     const json_t *b;
     control_client_table_row(&t, "NAME", "SLOT", "ADDRESS", "STATE", "QUEUED", "CONNECTIONS", "OPEN",
-                  "DELIVERED", "DEFERRED", "BOUNCED", "VETOES");
+                  "DELIVERED", "DEFERRED", "BOUNCED", "VETOES", "MOVED");
     json_array_foreach(list, i, b) {
         char addr[128];
         const char *a4 = json_string_value(json_object_get(b, "address"));
@@ -172,11 +172,20 @@ static void control_client_print_bindings(FILE *out, const json_t *r)
         else
             snprintf(addr, sizeof(addr), "%s", a4 ? a4 : a6 ? a6 : "(any)");
         const char *state = json_string_value(json_object_get(b, "state"));
+        /* vetoes: "N", or "N (P permanent, O other binding)" when some said more */
+        char vetoes[96];
+        snprintf(vetoes, sizeof(vetoes), "%s", control_client_num(b, "vetoes"));
+        const char *perm = control_client_num(b, "vetoes_permanent");
+        const char *other = control_client_num(b, "vetoes_other_binding");
+        if (strcmp(perm, "0") != 0 || strcmp(other, "0") != 0)
+            snprintf(vetoes + strlen(vetoes), sizeof(vetoes) - strlen(vetoes),
+                     " (%s permanent, %s other binding)", perm, other);
         control_client_table_row(&t, control_client_str(b, "name"), control_client_num(b, "slot"),
                                  addr, state ? state : "?", control_client_num(b, "queued"),
                                  control_client_num(b, "connections"), control_client_num(b, "open"),
                                  control_client_num(b, "delivered"), control_client_num(b, "deferred"),
-                                 control_client_num(b, "bounced"), control_client_num(b, "vetoes"));
+                                 control_client_num(b, "bounced"), vetoes,
+                                 control_client_num(b, "moved_out"));
     }
     control_client_table_print(out, &t);
 }

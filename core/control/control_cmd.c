@@ -135,6 +135,9 @@ static json_t *control_bindings(void)
         control_set(o, "deferred", control_uint(s->deferred));
         control_set(o, "bounced", control_uint(s->bounced));
         control_set(o, "vetoes", control_uint(s->vetoes));
+        control_set(o, "vetoes_permanent", control_uint(s->vetoes_permanent));
+        control_set(o, "vetoes_other_binding", control_uint(s->vetoes_other_binding));
+        control_set(o, "moved_out", control_uint(s->moved_out));
         json_array_append_new(list, o);
     }
     free(queued);

@@ -83,6 +83,11 @@ static uint64_t control_metrics_render_mb_vetoes(const struct control_metrics_bi
     return b->counters.vetoes;
 }
 
+static uint64_t control_metrics_render_mb_moved_out(const struct control_metrics_binding_sample *b)
+{
+    return b->counters.moved_out;
+}
+
 static uint64_t control_metrics_render_mb_open(const struct control_metrics_binding_sample *b)
 {
     return b->counters.open;
@@ -130,6 +135,23 @@ static void control_metrics_render_bindings(FILE *f, const struct control_metric
     control_metrics_per_binding(f, s, "vipmta_binding_vetoes_total", "counter",
                         "Outbound connections of the binding vetoed by a post-bind hook.",
                         control_metrics_render_mb_vetoes);
+    control_metrics_family(f, "vipmta_binding_vetoes_by_kind_total", "counter",
+                   "Post-bind vetoes of the binding by what the module said (vipmta_veto).");
+    for (size_t i = 0; i < s->binding_count; i++) {
+        const struct control_stats_binding *c = &s->bindings[i].counters;
+        uint64_t other = c->vetoes_permanent + c->vetoes_other_binding;
+        const uint64_t v[] = {c->vetoes > other ? c->vetoes - other : 0, c->vetoes_permanent,
+                              c->vetoes_other_binding};
+        static const char *const kinds[] = {"transient", "permanent", "other_binding"};
+        for (size_t k = 0; k < 3; k++) {
+            fputs("vipmta_binding_vetoes_by_kind_total{", f);
+            control_metrics_binding_labels(f, &s->bindings[i]);
+            fprintf(f, ",kind=\"%s\"} %" PRIu64 "\n", kinds[k], v[k]);
+        }
+    }
+    control_metrics_per_binding(f, s, "vipmta_binding_moved_out_total", "counter",
+                        "Messages moved from the binding to another of their group after a "
+                        "post-bind veto asked for it.", control_metrics_render_mb_moved_out);
     control_metrics_family(f, "vipmta_binding_recipients_total", "counter",
                    "Recipient delivery outcomes per binding (deferred counts attempts).");
     for (size_t i = 0; i < s->binding_count; i++) {

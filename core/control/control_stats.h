@@ -13,7 +13,10 @@
 struct control_stats_binding {
     uint64_t connections;      /* outbound sockets bound and handed to the post-bind chain */
     uint64_t connect_failures; /* sockets that failed before an SMTP session (bind, connect) */
-    uint64_t vetoes;           /* connections vetoed by a post-bind hook */
+    uint64_t vetoes;           /* connections vetoed by a post-bind hook (every kind) */
+    uint64_t vetoes_permanent; /* of those, permanent (vipmta_veto) */
+    uint64_t vetoes_other_binding; /* of those, asking for another binding */
+    uint64_t moved_out;        /* messages moved to another binding after such a veto */
     uint64_t delivered;        /* recipients delivered (2xx) */
     uint64_t deferred;         /* recipient attempts deferred (4xx, no connection, veto) */
     uint64_t bounced;          /* recipients failed permanently (5xx, expiry) */

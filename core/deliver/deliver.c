@@ -12,6 +12,7 @@
 #include "control/control_stats.h"
 #include "tls/tls.h"
 #include "vipmta_tls.h"
+#include "plugin/plugin_hooks.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -53,10 +54,17 @@ struct deliver_conn {
     struct deliver_client_session *session;
     unsigned progress;       /* outcomes (not releases) in the current session */
     int last_vetoed;         /* the last failure was a veto */
+    /* the vetoes among the failures of this connection's targets, and what
+     * the last one said (vipmta_veto) */
+    unsigned failures, vetoes_permanent;
+    int veto_kind;
+    unsigned veto_retry;
+    char veto_reply[512];
+    char veto_module[96];
     char source[DELIVER_ADDR_MAX];
     char destination[DELIVER_ADDR_MAX];
     char mx[256];
-    char last_error[512];
+    char last_error[800];
     struct vipmta_config *cfg;                  /* held from start to end: the connection
                                                  * finishes on the config it started with */
     const struct config_domain_limits *limits;  /* the domain's, in cfg */
@@ -65,6 +73,9 @@ struct deliver_conn {
     int tls_clear_retry;                        /* opportunistic: this target again in clear */
     int tls_known;                              /* the session got as far as deciding */
     struct tls_info tls;                        /* tls.active 0: clear text */
+    /* the outbound hooks */
+    struct _host_record host;                   /* the target being tried */
+    connection_handle handle;                   /* inc_/dec_outbound_connections */
 };
 
 /* The connections of one (domain, binding). */
@@ -74,6 +85,9 @@ struct deliver_lane {
     struct deliver_conn *conns;
     unsigned vetoes;                /* vetoes in a row (0: not vetoed) */
     time_t veto_since, veto_logged; /* the first of them, and the last summary line */
+    struct timeval throttled_until; /* check_outbound_conn_throttle: no new connection before */
+    struct event *throttle_ev;      /* kicks the lane when that time comes */
+    int throttled;                  /* a throttle episode is on (logged when it starts, ends) */
     struct deliver_lane *next;      /* hash chain */
     struct deliver_lane *wait_next; /* waiting for a connection under max_outbound_connections */
     unsigned waiting : 1;
@@ -142,6 +156,13 @@ static struct deliver_lane *deliver_lane_get(domain_record *dr, ec_binding_slot 
     return l;
 }
 
+static void deliver_lane_free(struct deliver_lane *l)
+{
+    if (l->throttle_ev)
+        event_free(l->throttle_ev);
+    free(l);
+}
+
 /* The queue forgets an idle domain record: its lanes go too (they have no
  * connection left; one may still wait for max_outbound_connections). */
 static void deliver_forget_domain(domain_record *dr)
@@ -166,7 +187,7 @@ static void deliver_forget_domain(domain_record *dr)
         }
         *pp = l->next;
         d.lane_count--;
-        free(l);
+        deliver_lane_free(l);
     }
 }
 
@@ -176,7 +197,7 @@ static void deliver_lanes_free(void)
         while (d.lanes[i]) {
             struct deliver_lane *l = d.lanes[i];
             d.lanes[i] = l->next;
-            free(l);
+            deliver_lane_free(l);
         }
     }
     free(d.lanes);
@@ -350,6 +371,10 @@ static void deliver_settled(const struct queue_rcpt *r, enum queue_outcome o, co
     deliver_ctx(c, &ctx);
     deliver_log_rcpt(&ctx, r, queue_outcome_name(o), reason);
     deliver_count_outcome(c, o, reason);
+    /* the log hooks: told before the queue changes r, which stays the
+     * queue's (a module moving its message marks it) */
+    if (deliver_hooks_outcome_wanted())
+        deliver_hooks_outcome((struct queue_rcpt *)(uintptr_t)r, o, reason);
 }
 
 /* Gives every ready recipient of (dr, slot) the outcome (no destination usable):
@@ -444,6 +469,7 @@ static void deliver_session_done(void *arg, enum deliver_client_end end, const c
                   config_get_binding_name_from_id(c->slot), reason);
         snprintf(c->last_error, sizeof(c->last_error), "%s", reason);
         c->last_vetoed = 0;
+        c->failures++;
         if (d.running) {
             deliver_try_next(c);
             return;
@@ -497,11 +523,34 @@ static void deliver_tls_settled(void *arg, const struct tls_info *info)
     }
 }
 
+/* The TCP connection is up (or could not be): the connection hooks. */
+static void deliver_connected(void *arg, int error)
+{
+    struct deliver_conn *c = arg;
+    const struct sockaddr *dst = (const struct sockaddr *)&c->host.target->addr;
+    if (error) {
+        deliver_hooks_connect_result(dst, deliver_hooks_conn_error(DELIVER_CONNECT_CONNECT_FAILED,
+                                                                   error), c->dr, c->slot);
+        return;
+    }
+    deliver_hooks_connect_result(dst, 0, c->dr, c->slot);
+    deliver_hooks_connection(1, &c->handle);
+}
+
+/* The established connection ends (its socket still open). */
+static void deliver_ending(void *arg)
+{
+    struct deliver_conn *c = arg;
+    deliver_hooks_connection(0, &c->handle);
+}
+
 static const struct deliver_client_ops deliver_client_callbacks = {
     .take = deliver_take,
     .outcome = deliver_outcome,
     .done = deliver_session_done,
     .tls_settled = deliver_tls_settled,
+    .connected = deliver_connected,
+    .ending = deliver_ending,
 };
 
 /* ---- connecting ---- */
@@ -522,8 +571,9 @@ static const char *deliver_ehlo_name(const struct deliver_conn *c)
 static void deliver_hold_vetoed(struct deliver_conn *c, const char *reply)
 {
     struct deliver_lane *lane = c->lane;
-    unsigned seconds = c->limits && c->limits->veto_retry ? c->limits->veto_retry
-                                                          : DELIVER_VETO_RETRY;
+    unsigned seconds = c->veto_retry                            ? c->veto_retry
+                       : c->limits && c->limits->veto_retry ? c->limits->veto_retry
+                                                            : DELIVER_VETO_RETRY;
     size_t waiting = queue_hold(c->dr, c->slot, seconds, reply, deliver_settled, c);
     time_t now = time(NULL);
     if (lane->vetoes++ == 0)
@@ -552,6 +602,42 @@ static void deliver_veto_over(struct deliver_conn *c)
     lane->vetoes = 0;
 }
 
+/* Every target failed, the last for a veto: what the vetoes said. Permanent
+ * (every failure a permanent veto): the ready mail bounces with the module's
+ * reply. Another binding (the last veto): mail from a group moves to another
+ * binding of it. What is left waits (transient), for the module's
+ * retry_after or the domain's veto_retry. */
+static void deliver_vetoed(struct deliver_conn *c, const char *reply)
+{
+    const char *binding = config_get_binding_name_from_id(c->slot);
+    if (c->vetoes_permanent && c->vetoes_permanent == c->failures) {
+        char text[600];
+        if (c->veto_reply[0] && c->veto_reply[0] == '5')
+            snprintf(text, sizeof(text), "%s", c->veto_reply);
+        else
+            snprintf(text, sizeof(text), "550 5.7.1 vetoed by module %s", c->veto_module);
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): vetoed permanently by module "
+                  "\"%s\": the ready recipients bounce: %s", c->dr->domain, binding,
+                  c->veto_module, c->last_error[0] ? c->last_error : text);
+        deliver_settle_ready(c, 1, text);
+        return;
+    }
+    if (c->veto_reply[0])
+        reply = c->veto_reply;
+    if (c->veto_kind == VIPMTA_VETO_OTHER_BINDING) {
+        size_t rcpts = 0;
+        size_t moved = queue_rebind_lane(c->dr, c->slot, &rcpts);
+        control_stats_binding(c->slot)->moved_out += moved;
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): module \"%s\" asked for another "
+                  "binding: %zu messages (%zu recipients) moved%s", c->dr->domain, binding,
+                  c->veto_module, moved, rcpts, queue_has_ready(c->dr, c->slot)
+                  ? "; the others (pinned, or no other binding of their group usable) wait" : "");
+        if (!queue_has_ready(c->dr, c->slot))
+            return;
+    }
+    deliver_hold_vetoed(c, reply);
+}
+
 /* Every target failed: unless another connection of the lane is at work,
  * the ready mail is deferred (it stays queued). Frees c. */
 static void deliver_all_failed(struct deliver_conn *c)
@@ -561,7 +647,7 @@ static void deliver_all_failed(struct deliver_conn *c)
         if (o != c && o->state == CONN_SESSION)
             others = 1;
     if (!others && d.running) {
-        char reply[600];
+        char reply[1024];
         const char *why = c->last_error[0] ? c->last_error : "no destination";
         if (c->ntargets > 1)
             snprintf(reply, sizeof(reply), "451 %s all %zu destinations failed; last: %s",
@@ -570,11 +656,40 @@ static void deliver_all_failed(struct deliver_conn *c)
             snprintf(reply, sizeof(reply), "451 %s %s", c->last_vetoed ? "4.4.5" : "4.4.1", why);
         c->source[0] = '\0';
         if (c->last_vetoed)
-            deliver_hold_vetoed(c, reply);
+            deliver_vetoed(c, reply);
         else
             deliver_settle_ready(c, 0, reply);
     }
     deliver_conn_free(c);
+}
+
+/* veto_host_connection for the host c is about to try: 1 when a module
+ * refused it (logged; it counts as a veto of the lane when every host is). */
+static int deliver_host_vetoed(struct deliver_conn *c)
+{
+    const struct config_domain_limits *lim = c->limits;
+    int max = lim && lim->max_connections_per_binding ? (int)lim->max_connections_per_binding
+                                                      : DELIVER_DEFAULT_PER_BINDING;
+    int cur = 0;
+    for (struct deliver_conn *o = c->lane ? c->lane->conns : NULL; o; o = o->lane_next)
+        if (o != c && o->state == CONN_SESSION && strcmp(o->destination, c->destination) == 0)
+            cur++;
+    const char *who = NULL;
+    if (!deliver_hooks_veto_host(&c->host, c->dr, c->slot, max, cur, &who))
+        return 0;
+    log_write("delivery", VIPMTA_LOG_INFO, "%s (binding %s): host %s %s skipped by module \"%s\" "
+              "(veto_host_connection)", c->dr->domain, config_get_binding_name_from_id(c->slot),
+              c->mx, c->destination, who);
+    snprintf(c->last_error, sizeof(c->last_error), "host %s %s refused by module \"%s\" "
+             "(veto_host_connection)", c->mx, c->destination, who);
+    queue_domain_set_last_error(c->dr, c->last_error);
+    c->last_vetoed = 1;
+    c->failures++;
+    c->veto_kind = VIPMTA_VETO_TRANSIENT; /* a skipped host is no post-bind veto */
+    c->veto_retry = 0;
+    c->veto_reply[0] = '\0';
+    snprintf(c->veto_module, sizeof(c->veto_module), "%s", who);
+    return 1;
 }
 
 static void deliver_try_next(struct deliver_conn *c)
@@ -599,16 +714,32 @@ static void deliver_try_next(struct deliver_conn *c)
         deliver_format_addr((const struct sockaddr *)&t->addr, c->destination,
                              sizeof(c->destination));
         snprintf(c->mx, sizeof(c->mx), "%s", t->host);
+        c->host.target = t;
+        if (has_core_veto_host_connection_hook() && deliver_host_vetoed(c))
+            continue;
         int fd = deliver_connect(c->dr, c->slot, (const struct sockaddr *)&t->addr, t->addr_len,
                                   &res);
+        int conn_error = fd < 0 ? deliver_hooks_conn_error(res.status, res.error) : 0;
+        deliver_hooks_initiated(c->dr, c->slot, fd >= 0 ? fd : -conn_error);
         if (fd < 0) {
+            deliver_hooks_connect_result((const struct sockaddr *)&t->addr, conn_error, c->dr,
+                                         c->slot);
             struct deliver_log_ctx ctx;
             deliver_ctx(c, &ctx);
             int vetoed = res.status == DELIVER_CONNECT_VETOED;
+            c->failures++;
             if (vetoed) {
-                control_stats_binding(c->slot)->connections++;
-                control_stats_binding(c->slot)->vetoes++;
+                struct control_stats_binding *st = control_stats_binding(c->slot);
+                st->connections++;
+                st->vetoes++;
+                st->vetoes_permanent += res.veto_kind == VIPMTA_VETO_PERMANENT;
+                st->vetoes_other_binding += res.veto_kind == VIPMTA_VETO_OTHER_BINDING;
                 control_stats_module_veto(res.veto_module);
+                c->vetoes_permanent += res.veto_kind == VIPMTA_VETO_PERMANENT;
+                c->veto_kind = res.veto_kind;
+                c->veto_retry = res.veto_retry;
+                snprintf(c->veto_reply, sizeof(c->veto_reply), "%s", res.veto_reply);
+                snprintf(c->veto_module, sizeof(c->veto_module), "%s", res.veto_module);
             } else {
                 control_stats_binding(c->slot)->connect_failures++;
             }
@@ -647,6 +778,14 @@ static void deliver_try_next(struct deliver_conn *c)
         };
         c->tls_clear_retry = clear_retry;
         c->progress = 0;
+        c->handle = (connection_handle){
+            .host = &c->host,
+            .binding_slot = c->slot,
+            .offset = (int)(c->next_target - 1),
+            .conn = (connection *)c,
+            .domain = c->dr,
+            .fd = fd,
+        };
         c->state = CONN_SESSION;
         c->session = deliver_client_start(d.base, &p, &deliver_client_callbacks, c);
         if (c->session)
@@ -655,6 +794,7 @@ static void deliver_try_next(struct deliver_conn *c)
         snprintf(c->last_error, sizeof(c->last_error), "out of memory starting a session to %s",
                  c->destination);
         c->last_vetoed = 0;
+        c->failures++;
     }
     deliver_all_failed(c);
 }
@@ -696,6 +836,9 @@ static void deliver_on_route(void *arg, const struct route_result *res)
         return;
     }
     const char *why = res->error[0] ? res->error : "451 4.4.3 no route";
+    deliver_hooks_connect_result(NULL, strstr(why, "null MX") ? CONN_ERROR_SMTP_NULL_MX
+                                                              : CONN_ERROR_MX_LOOKUP_FAILED,
+                                 c->dr, c->slot);
     deliver_settle_ready(c, res->status == ROUTE_PERMFAIL, why);
     deliver_conn_free(c);
 }
@@ -722,6 +865,55 @@ int deliver_init(struct event_base *base, struct config_errors *errs)
     queue_domain_set_forget_hook(deliver_forget_domain);
     d.running = 1;
     return 0;
+}
+
+static void deliver_on_throttle_end(evutil_socket_t fd, short what, void *arg)
+{
+    struct deliver_lane *lane = arg;
+    (void)fd;
+    (void)what;
+    if (d.running && queue_has_ready(lane->dr, lane->slot))
+        deliver_kick(lane->dr, lane->slot, NULL);
+}
+
+/* check_outbound_conn_throttle for a new connection of `lane`: non-zero
+ * while a module holds its new connections (until the time it gave, 1 s
+ * when it gave none or one past); logged when an episode starts and ends. */
+static int deliver_throttled(struct deliver_lane *lane)
+{
+    struct timeval now, later = {0, 0};
+    gettimeofday(&now, NULL);
+    if (timercmp(&now, &lane->throttled_until, <))
+        return 1;
+    if (!call_core_check_outbound_conn_throttle_hook(lane->slot, lane->dr, &now, &later)) {
+        if (lane->throttled)
+            log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): no longer throttled "
+                      "(check_outbound_conn_throttle)", lane->dr->domain,
+                      config_get_binding_name_from_id(lane->slot));
+        lane->throttled = 0;
+        return 0;
+    }
+    if (!timercmp(&later, &now, >)) {
+        later = now;
+        later.tv_sec += 1;
+    }
+    lane->throttled_until = later;
+    if (!lane->throttle_ev)
+        lane->throttle_ev = evtimer_new(d.base, deliver_on_throttle_end, lane);
+    struct timeval wait;
+    timersub(&later, &now, &wait);
+    if (lane->throttle_ev)
+        evtimer_add(lane->throttle_ev, &wait);
+    if (!lane->throttled) {
+        const char *who =
+            plugin_hooks_last_stop_owner(&plugin_hook_core_check_outbound_conn_throttle);
+        log_write("delivery", VIPMTA_LOG_NOTICE, "%s (binding %s): new connections throttled by "
+                  "module \"%s\" for %ld.%03ld s (check_outbound_conn_throttle; logged again "
+                  "when it ends)", lane->dr->domain, config_get_binding_name_from_id(lane->slot),
+                  who, (long)wait.tv_sec, (long)(wait.tv_usec / 1000));
+    }
+    lane->throttled = 1;
+    return 1;
 }
 
 void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
@@ -771,11 +963,15 @@ void deliver_kick(domain_record *dr, ec_binding_slot slot, void *arg)
             deliver_wait(lane); /* served as connections close, in order */
             break;
         }
+        if (has_core_check_outbound_conn_throttle_hook() && deliver_throttled(lane))
+            break; /* kicked again when the module's time comes */
         struct deliver_conn *c = deliver_conn_new(dr, slot, lane);
         if (!c) {
             log_write("delivery", VIPMTA_LOG_ERROR, "%s: out of memory", dr->domain);
             return;
         }
+        if (has_core_inc_outbound_conn_throttle_hook())
+            call_core_inc_outbound_conn_throttle_hook(slot, dr);
         c->state = CONN_RESOLVING;
         route_resolve(dr->domain, deliver_on_route, c); /* may finish (and free c) at once */
     }

@@ -63,6 +63,7 @@ struct deliver_client_session {
     unsigned connect_timeout, command_timeout, data_timeout, idle_ms, max_messages;
     enum deliver_client_state state;
     unsigned pipelining : 1, eightbit : 1, smtputf8 : 1, size_offered : 1, hello_done : 1;
+    unsigned established : 1; /* TCP connected: `ending` is owed */
     unsigned long long size_limit;
     unsigned messages;
 
@@ -206,6 +207,16 @@ static void deliver_client_free(struct deliver_client_session *s)
     free(s);
 }
 
+/* The established connection ends: told once, its socket still open. */
+static void deliver_client_ending(struct deliver_client_session *s)
+{
+    if (!s->established)
+        return;
+    s->established = 0;
+    if (s->ops.ending)
+        s->ops.ending(s->arg);
+}
+
 /* Gives every recipient without an outcome one, closes the body. */
 static void deliver_client_settle(struct deliver_client_session *s, int release_all, const char *reason)
 {
@@ -241,6 +252,7 @@ static void deliver_client_finish(struct deliver_client_session *s, enum deliver
         end = DELIVER_CLIENT_END_OK; /* nothing was in hand: the work is all done */
     s->end = end;
     deliver_client_settle(s, 0, s->reason);
+    deliver_client_ending(s);
     s->state = ST_DEAD;
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     event_del(s->timer);
@@ -813,6 +825,9 @@ static void deliver_client_on_event(struct bufferevent *bev, short what, void *a
     if (what & BEV_EVENT_CONNECTED) {
         s->state = ST_HELLO;
         bufferevent_enable(bev, EV_READ);
+        s->established = 1;
+        if (s->ops.connected)
+            s->ops.connected(s->arg, 0);
         return;
     }
     if (s->state == ST_TLS) {
@@ -829,6 +844,8 @@ static void deliver_client_on_event(struct bufferevent *bev, short what, void *a
         return;
     }
     if (s->state == ST_CONNECTING) {
+        if (s->ops.connected)
+            s->ops.connected(s->arg, err ? err : ECONNRESET);
         deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "connect to %s failed: %s", s->peer,
                      err ? strerror(err) : "connection closed");
         return;
@@ -870,6 +887,8 @@ static void deliver_client_on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (s->state == ST_CONNECTING) {
+        if (s->ops.connected)
+            s->ops.connected(s->arg, ETIMEDOUT);
         deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "connect to %s timed out after %u s", s->peer,
                      s->connect_timeout);
         return;
@@ -933,8 +952,11 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
     deliver_client_push(s, CMD_GREETING, 0, 0);
     deliver_client_arm(s, s->connect_timeout); /* covers the connect and the greeting */
     if (bufferevent_socket_connect(s->bev, NULL, 0) != 0) {
+        int err = errno;
+        if (s->ops.connected)
+            s->ops.connected(s->arg, err ? err : ECONNREFUSED);
         deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "connect to %s failed: %s", s->peer,
-                     strerror(errno));
+                     strerror(err));
     }
     return s;
 }
@@ -979,5 +1001,6 @@ void deliver_client_abort(struct deliver_client_session *s)
             (void)!send(fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
     deliver_client_settle(s, 1, "shutting down");
+    deliver_client_ending(s);
     deliver_client_free(s);
 }

@@ -48,6 +48,14 @@ struct deliver_client_ops {
     /* The connection's TLS state is settled: encrypted (`info`), or going on
      * in clear (NULL). Once per session, before any message; may be NULL. */
     void (*tls_settled)(void *arg, const struct tls_info *info);
+    /* The TCP connection is established (error 0), or could not be
+     * (errno: ETIMEDOUT for the connect timeout). Once per session, maybe
+     * from inside deliver_client_start (an immediate failure); may be NULL. */
+    void (*connected)(void *arg, int error);
+    /* A session whose connection was established ends: called once, just
+     * before its socket is closed (from deliver_client_abort too); may be
+     * NULL. */
+    void (*ending)(void *arg);
 };
 
 struct deliver_client_params {

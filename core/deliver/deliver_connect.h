@@ -19,7 +19,10 @@ struct deliver_connect_result {
     int error;               /* errno for socket/bind/connect failures */
     int veto_value;          /* the hook's return value */
     const char *veto_module; /* the module whose hook vetoed */
-    char message[256];       /* a sentence naming the binding/address/module */
+    int veto_kind;           /* VIPMTA_VETO_*: what it said with vipmta_veto (else TRANSIENT) */
+    unsigned veto_retry;     /* its retry_after (0: the domain's veto_retry) */
+    char veto_reply[512];    /* its reply ("": the default; PLUGIN_MESSAGE_REPLY_MAX) */
+    char message[768];       /* a sentence naming the binding/address/module (and a veto's reply) */
 };
 
 /* Opens a non-blocking TCP connection from binding `slot` to `dst`. Returns

@@ -37,6 +37,16 @@ const vipmta_binding *vipmta_binding_by_slot(ec_binding_slot slot);
 /* NULL when unknown. */
 const vipmta_binding *vipmta_binding_by_name(const char *name);
 
+/* Non-zero when mail may leave from `slot` now (it is configured and its
+ * address is on this host): a binding that is not waits for it. */
+int vipmta_binding_available(ec_binding_slot slot);
+/* Member `index` (0, 1, ...) of binding group `group`, in the group's order;
+ * EC_BINDING_SLOT_UNBOUND past the last member or for an unknown group. */
+ec_binding_slot vipmta_binding_group_member(const char *group, int index);
+/* The position of `slot` in group `group` (0: its first member), -1 when
+ * it is not a member. */
+int vipmta_binding_group_index(const char *group, ec_binding_slot slot);
+
 /* Momentum's lookups, with Momentum's types: EC_BINDING_SLOT_UNBOUND / NULL
  * when unknown. The name belongs to the binding table: never write or free it
  * (Momentum returns `char *`; so does vipmta, for ported code). */

@@ -54,6 +54,26 @@ const char *vipmta_message_recipient(const ec_message *msg, size_t index);
  * directly, by a rule, X-Binding or a module). */
 ec_binding_slot vipmta_message_binding(const ec_message *msg);
 const char *vipmta_message_binding_group(const ec_message *msg);
+/* While the core picks another binding for the message because a post-bind
+ * module vetoed its binding (binding_group_choose_binding): that binding,
+ * which the choice must not give; EC_BINDING_SLOT_UNBOUND otherwise. */
+ec_binding_slot vipmta_message_excluded_binding(const ec_message *msg);
+/* Gives the message binding `slot` (a binding of the configuration; one
+ * that cannot be used now makes its mail wait for it). It stays in its
+ * group when `slot` is a member of it, else it is pinned to `slot`.
+ *  - at acceptance (validate_set_binding, final_validation2,
+ *    final_validation, and while suspended): sets the binding it is spooled
+ *    with;
+ *  - on the delivery side (log_delivery_v1, log_transient_failure_v1,
+ *    log_permanent_failure_v1): moves the queued message: its recipients
+ *    that are neither final nor in flight go to that binding's queue (from
+ *    log_transient_failure_v1 the recipient being deferred too, tried again
+ *    from there right away); the new binding is recorded in the spool and
+ *    survives a restart.
+ * Not from binding_group_choose_binding (return the slot instead).
+ * 0, or -1 with errno: EINVAL (no such binding), EPERM (not allowed now),
+ * ENOMEM. */
+int vipmta_message_set_binding(ec_message *msg, ec_binding_slot slot);
 
 /* ---- the content, as it will be sent ---- */
 

@@ -106,6 +106,15 @@ void *vipmta_module_config(const vipmta_module_ctx *m);
 void vipmta_module_error(vipmta_module_ctx *m, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Where the value at `path` (relative to the options object being read, as
+ * for vipmta_module_error: "rules[2]"; NULL for the object itself) starts
+ * in the configuration file: "FILE:LINE" into buf (size octets), which is
+ * returned; NULL (buf "") when not known. Call it from configure or reload
+ * (in vipmta_module_foreach_scope's callback for a scope's values) and keep
+ * the text: a rule can then name where it is written. */
+const char *vipmta_module_option_location(const vipmta_module_ctx *m, const char *path,
+                                          char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

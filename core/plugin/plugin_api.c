@@ -128,6 +128,17 @@ void plugin_entry_set(struct plugin_entry *e, const struct config_module *cm)
     e->bindings = json_incref(cm->bindings);
     e->domains = json_incref(cm->domains);
     e->binding_domains = json_incref(cm->binding_domains);
+    e->lines = NULL;
+    e->line_count = 0;
+    e->file = cm->file ? strdup(cm->file) : NULL;
+    if (cm->line_count && e->file && (e->lines = calloc(cm->line_count, sizeof(*e->lines)))) {
+        for (size_t i = 0; i < cm->line_count; i++) {
+            e->lines[i] = cm->lines[i];
+            if (!(e->lines[i].path = strdup(cm->lines[i].path)))
+                break;
+            e->line_count++;
+        }
+    }
     plugin_entry_clear(&old);
 }
 
@@ -137,7 +148,34 @@ void plugin_entry_clear(struct plugin_entry *e)
     json_decref(e->bindings);
     json_decref(e->domains);
     json_decref(e->binding_domains);
+    for (size_t i = 0; i < e->line_count; i++)
+        free(e->lines[i].path);
+    free(e->lines);
+    free(e->file);
     memset(e, 0, sizeof(*e));
+}
+
+const char *vipmta_module_option_location(const vipmta_module_ctx *m, const char *path,
+                                          char *buf, size_t size)
+{
+    char want[VIPMTA_OPTION_PATH_MAX + 128];
+    if (!buf || !size)
+        return NULL;
+    buf[0] = '\0';
+    if (!m || !m->entry.file)
+        return NULL;
+    const char *scope = m->error_scope ? m->error_scope : "options";
+    if (!path || !*path)
+        snprintf(want, sizeof(want), "%s", scope);
+    else
+        snprintf(want, sizeof(want), "%s%s%s", scope, path[0] == '[' ? "" : ".", path);
+    for (size_t i = 0; i < m->entry.line_count; i++) {
+        if (strcmp(m->entry.lines[i].path, want) == 0) {
+            snprintf(buf, size, "%s:%d", m->entry.file, m->entry.lines[i].line);
+            return buf;
+        }
+    }
+    return NULL;
 }
 
 static int plugin_entry_same(const json_t *a, const json_t *b)

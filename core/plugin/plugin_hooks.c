@@ -12,9 +12,9 @@
 #define PLUGIN_HOOKS_MAX 128       /* chains: the core's and the declared ones */
 #define PLUGIN_HOOKS_DECLARED 64   /* hooks modules may declare */
 
-/* Calls of hooks in progress on this thread (initial-exec: one instruction
+/* Calls of hooks in progress on this thread (local-exec: one instruction
  * on the hot path). Registration is refused while it is non-zero. */
-static __thread int plugin_hooks_depth __attribute__((tls_model("initial-exec")));
+static __thread int plugin_hooks_depth __attribute__((tls_model("local-exec")));
 
 /* The instance initialising now, and the thread it runs on. */
 static const struct vipmta_module_ctx *plugin_hooks_registering;
@@ -134,12 +134,8 @@ struct plugin_hooks_wrap {
         plugin_hooks_depth--;                                                                \
     }
 
-/* Every hook the core offers, one line each (its header in
- * core/include/hooks/core/ declares it with the same arguments). */
-VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DEFINE_CORE_HOOK)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DEFINE_CORE_VOID_HOOK)
+/* Every hook the core offers (the list in plugin_hooks.h). */
+PLUGIN_CORE_HOOKS(PLUGIN_DEFINE_CORE_HOOK, PLUGIN_DEFINE_CORE_VOID_HOOK)
 
 /* The provider an attributed call (below) runs now on this thread. */
 static __thread const char *plugin_hooks_running_label;
@@ -403,6 +399,15 @@ const char *plugin_hooks_owner(const struct vipmta_hook *chain, int index)
 const char *plugin_hooks_last_stop_owner(const struct vipmta_hook *chain)
 {
     return plugin_hooks_owner(chain, chain ? chain->last_stop : -1);
+}
+
+int plugin_hooks_last_stop_from(const struct vipmta_hook *chain, const void *code)
+{
+    if (!chain || chain->last_stop < 0 || chain->last_stop >= chain->count)
+        return 0;
+    const struct vipmta_module_ctx *stop = chain->owner_ids[chain->last_stop];
+    const struct vipmta_module_ctx *caller = plugin_loader_instance_at(code);
+    return stop && caller && stop->file && caller->file && strcmp(stop->file, caller->file) == 0;
 }
 
 struct vipmta_hook *const *plugin_hooks_all(size_t *count)

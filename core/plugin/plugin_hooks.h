@@ -7,6 +7,20 @@
 #include "hooks/core/connection_post_bind.h"
 #include "hooks/core/final_validation.h"
 #include "hooks/core/final_validation2.h"
+#include "hooks/core/binding_group_choose_binding.h"
+#include "hooks/core/check_outbound_conn_throttle.h"
+#include "hooks/core/dec_outbound_connections.h"
+#include "hooks/core/inc_outbound_connections.h"
+#include "hooks/core/inc_outbound_conn_throttle.h"
+#include "hooks/core/log_client_connection_failure.h"
+#include "hooks/core/log_client_connection_success.h"
+#include "hooks/core/log_delivery_v1.h"
+#include "hooks/core/log_permanent_failure_v1.h"
+#include "hooks/core/log_transient_failure_v1.h"
+#include "hooks/core/post_initiate_connection_smtp.h"
+#include "hooks/core/post_validate_set_binding.h"
+#include "hooks/core/validate_set_binding.h"
+#include "hooks/core/veto_host_connection.h"
 #include "vipmta_tls.h"
 
 struct vipmta_module_ctx;
@@ -31,15 +45,37 @@ struct vipmta_hook {
     char declared_name[PLUGIN_HOOK_NAME_MAX];     /* storage of `name` for declared hooks */
 };
 
+/* Every hook the core offers, one line each: its X-macro from its public
+ * header (core/include/hooks/core/, vipmta_tls.h), which declares it with
+ * VIPMTA_DECLARE_CORE_HOOK (given X) or VIPMTA_DECLARE_CORE_VOID_HOOK (given
+ * XV: providers that return nothing). plugin_hooks.c defines them from this
+ * list. */
+#define PLUGIN_CORE_HOOKS(X, XV)                                                             \
+    VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(X)                                                 \
+    VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(X)                                                       \
+    VIPMTA_HOOK_CORE_FINAL_VALIDATION2(X)                                                    \
+    VIPMTA_HOOK_CORE_FINAL_VALIDATION(XV)                                                    \
+    VIPMTA_HOOK_CORE_BINDING_GROUP_CHOOSE_BINDING(X)                                         \
+    VIPMTA_HOOK_CORE_VALIDATE_SET_BINDING(X)                                                 \
+    VIPMTA_HOOK_CORE_VETO_HOST_CONNECTION(X)                                                 \
+    VIPMTA_HOOK_CORE_CHECK_OUTBOUND_CONN_THROTTLE(X)                                         \
+    VIPMTA_HOOK_CORE_POST_VALIDATE_SET_BINDING(XV)                                           \
+    VIPMTA_HOOK_CORE_INC_OUTBOUND_CONN_THROTTLE(XV)                                          \
+    VIPMTA_HOOK_CORE_INC_OUTBOUND_CONNECTIONS(XV)                                            \
+    VIPMTA_HOOK_CORE_DEC_OUTBOUND_CONNECTIONS(XV)                                            \
+    VIPMTA_HOOK_CORE_POST_INITIATE_CONNECTION_SMTP(XV)                                       \
+    VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_SUCCESS(XV)                                       \
+    VIPMTA_HOOK_CORE_LOG_CLIENT_CONNECTION_FAILURE(XV)                                       \
+    VIPMTA_HOOK_CORE_LOG_DELIVERY_V1(XV)                                                     \
+    VIPMTA_HOOK_CORE_LOG_TRANSIENT_FAILURE_V1(XV)                                            \
+    VIPMTA_HOOK_CORE_LOG_PERMANENT_FAILURE_V1(XV)
+
 /* The chains of the core's hooks: plugin_hook_<scope>_<name>. */
 #define PLUGIN_DECLARE_CORE_CHAIN(hs, ht, hn, htargs, hdargs, hcargs, hret)                  \
     extern struct vipmta_hook plugin_hook_##hs##_##hn;
-#define PLUGIN_DECLARE_CORE_VOID_CHAIN(hs, hn, htargs, hdargs, hcargs)                       \
+#define PLUGIN_DECLARE_CORE_VOID_CHAIN(hs, hn, htargs, hdargs, hcargs)                      \
     extern struct vipmta_hook plugin_hook_##hs##_##hn;
-VIPMTA_HOOK_CORE_CONNECTION_POST_BIND(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION2(PLUGIN_DECLARE_CORE_CHAIN)
-VIPMTA_HOOK_CORE_FINAL_VALIDATION(PLUGIN_DECLARE_CORE_VOID_CHAIN)
+PLUGIN_CORE_HOOKS(PLUGIN_DECLARE_CORE_CHAIN, PLUGIN_DECLARE_CORE_VOID_CHAIN)
 
 /* Opens the registration window for instance `m` (its init, conf_setup or
  * ext_init runs now, on this thread): what is registered until
@@ -53,6 +89,9 @@ void plugin_hooks_end_init(void);
 const char *plugin_hooks_owner(const struct vipmta_hook *chain, int index);
 /* Label of the instance whose provider stopped the chain's last call. */
 const char *plugin_hooks_last_stop_owner(const struct vipmta_hook *chain);
+/* Non-zero when the provider that stopped the chain's last call belongs to
+ * the module whose code holds `code` (a return address). */
+int plugin_hooks_last_stop_from(const struct vipmta_hook *chain, const void *code);
 /* Every chain: the core's, then those modules declared. */
 struct vipmta_hook *const *plugin_hooks_all(size_t *count);
 /* Writes "    hook NAME (position P of N)" for each provider `m` registered. */

@@ -15,6 +15,7 @@
      sizeof(((vipmta_module_descriptor *)0)->scopes))
 
 struct config_module;
+struct config_line;
 struct plugin_momentum_instance;
 struct plugin_event;
 
@@ -25,6 +26,9 @@ struct plugin_entry {
     json_t *bindings;         /* NULL when absent */
     json_t *domains;
     json_t *binding_domains;
+    struct config_line *lines; /* where its values are in `file` (copies) */
+    size_t line_count;
+    char *file;
 };
 
 /* The core's handle for one module instance (vipmta_module_ctx is opaque to

@@ -1,6 +1,9 @@
 /* plugin_message.c: the message handle modules get (ec_message): envelope and content accessors, header fields added at acceptance, the session and reply accessors. */
 #include "plugin_message.h"
 #include "ec_message.h"
+#include "binding/binding_choose.h"
+#include "binding/binding_table.h"
+#include "log/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@ static void plugin_message_common(ec_message *msg, enum plugin_message_kind kind
     msg->id = id;
     msg->sender = sender ? sender : "";
     msg->binding = EC_BINDING_SLOT_UNBOUND;
+    msg->exclude = EC_BINDING_SLOT_UNBOUND;
     msg->body_fd = -1;
 }
 
@@ -138,6 +142,36 @@ const char *vipmta_message_binding_group(const ec_message *msg)
     const char *group = msg->group;
     plugin_message_unlock(msg);
     return group;
+}
+
+ec_binding_slot vipmta_message_excluded_binding(const ec_message *msg)
+{
+    return msg ? msg->exclude : EC_BINDING_SLOT_UNBOUND;
+}
+
+int vipmta_message_set_binding(ec_message *msg, ec_binding_slot slot)
+{
+    const vipmta_binding *b = vipmta_binding_by_slot(slot);
+    if (!msg || !b || b->absent) {
+        errno = EINVAL;
+        return -1;
+    }
+    plugin_message_lock(msg);
+    int rc = 0;
+    /* it stays in its group when the binding is a member, else it is pinned */
+    const char *group = msg->group && binding_group_has(msg->group, slot) ? msg->group : NULL;
+    if (!msg->may_rebind) {
+        errno = EPERM;
+        rc = -1;
+    } else if (msg->rebind) {
+        rc = msg->rebind(msg, slot, group);
+    }
+    if (rc == 0) {
+        msg->binding = slot;
+        msg->group = group;
+    }
+    plugin_message_unlock(msg);
+    return rc;
 }
 
 /* ---- the content ---- */
@@ -523,4 +557,30 @@ int ec_message_get_envelope(ec_message *mess, int flags, char *localpart, int ll
 size_t ec_message_get_message_size(ec_message *mess)
 {
     return (size_t)vipmta_message_size(mess);
+}
+
+void ec_message_change_binding_slot(ec_message *mess, ec_binding_slot newslot)
+{
+    if (!mess)
+        return;
+    if (newslot == EC_BINDING_SLOT_REBIND_IF_NOT_BOUND)
+        return; /* a vipmta message always has a binding */
+    if (newslot == EC_BINDING_SLOT_REBIND_ALWAYS) {
+        const char *group = vipmta_message_binding_group(mess);
+        if (!group)
+            return;
+        newslot = binding_choose(mess, group, EC_BINDING_SLOT_UNBOUND, EC_BINDING_SLOT_UNBOUND);
+        if (newslot == EC_BINDING_SLOT_UNBOUND)
+            return; /* none can be used now: it keeps its binding */
+    }
+    if (vipmta_message_set_binding(mess, newslot) != 0)
+        log_write("core", VIPMTA_LOG_WARNING, "%s: ec_message_change_binding_slot(%d) refused: %s",
+                  mess->id, newslot, errno == EPERM ? "not allowed in this hook"
+                                     : errno == EINVAL ? "no such binding" : strerror(errno));
+}
+
+ec_binding_slot ec_message_select_binding_by_group(ec_message *msg, const char *group)
+{
+    (void)msg;
+    return binding_group_choose(group);
 }

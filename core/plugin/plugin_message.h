@@ -45,6 +45,12 @@ struct _ec_message {
     struct spool_rcpt one;              /* a queued message's recipient (rcpts points here) */
     ec_binding_slot binding;
     const char *group;                  /* NULL: a binding named directly */
+    ec_binding_slot exclude;            /* the binding a veto makes it leave (choice hook) */
+    /* vipmta_message_set_binding allowed now: 1 (the handle's fields are
+     * set, under the lock), or through `rebind` (a queued message moves),
+     * 0: EPERM */
+    int may_rebind;
+    int (*rebind)(ec_message *msg, ec_binding_slot slot, const char *group);
     /* the stored message: its body file (-1: opened on the first read, by id) */
     int body_fd;
     int own_fd;                         /* body_fd was opened here: closed with the handle */

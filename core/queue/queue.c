@@ -1,7 +1,10 @@
 /* queue.c: the in-memory queue: per (domain, binding) ready lists, the retry heap, outcomes. */
 #include "queue_internal.h"
 #include "config/config_current.h"
+#include "binding/binding_choose.h"
 #include "binding/binding_table.h"
+#include "plugin/plugin_hooks.h"
+#include "plugin/plugin_message.h"
 #include "queue_domain.h"
 #include "log/log.h"
 
@@ -142,14 +145,25 @@ static void queue_kick(struct queue_domain *qd, int slot)
 
 /* ---- lanes ---- */
 
-/* The binding m's recipients go out from: its own, unless that cannot be
- * used now and m was given it from a group that has another binding that
- * can (then m moves to that one). Mail pinned to a binding (by a rule,
- * X-Binding, or the default binding) keeps it and waits for it. */
-static ec_binding_slot queue_message_binding(struct queue_message *m)
+/* The binding r's message goes out from: its own, unless that cannot be
+ * used now and it was given it from a group that has another binding that
+ * can (then it moves to that one: the binding_group_choose_binding hook,
+ * then the core's choice). Mail pinned to a binding (by a rule,
+ * X-Binding, a module, or the default binding) keeps it and waits for it. */
+static ec_binding_slot queue_message_binding(struct queue_rcpt *r)
 {
+    struct queue_message *m = r->msg;
     if (m->group && !binding_available(m->binding)) {
-        ec_binding_slot slot = binding_group_choose(m->group);
+        ec_binding_slot slot;
+        if (has_core_binding_group_choose_binding_hook()) {
+            ec_message view;
+            queue_message_view(&view, r);
+            view.may_rebind = 0;
+            slot = binding_choose(&view, m->group, m->binding, EC_BINDING_SLOT_UNBOUND);
+            plugin_message_release(&view);
+        } else {
+            slot = binding_group_choose(m->group);
+        }
         if (slot != EC_BINDING_SLOT_UNBOUND)
             m->binding = slot;
     }
@@ -159,7 +173,7 @@ static ec_binding_slot queue_message_binding(struct queue_message *m)
 static struct queue_lane *queue_rcpt_lane(struct queue_rcpt *r, struct queue_domain **qd_out)
 {
     struct queue_domain *qd = queue_domain_of(r->dr);
-    struct queue_lane *lane = queue_lane_get(qd, queue_message_binding(r->msg));
+    struct queue_lane *lane = queue_lane_get(qd, queue_message_binding(r));
     *qd_out = qd;
     return lane;
 }
@@ -481,7 +495,24 @@ static ec_binding_slot queue_choose_binding(const struct spool_envelope *env)
     if (slot != EC_BINDING_SLOT_UNBOUND && binding_available(slot))
         return slot;
     if (env->binding_group && *env->binding_group) {
-        ec_binding_slot other = binding_group_choose(env->binding_group);
+        ec_binding_slot other;
+        if (has_core_binding_group_choose_binding_hook()) {
+            /* a module chooses, seeing the message through a pending recipient */
+            const char *rcpt = env->rcpts[0].address;
+            for (size_t i = 0; i < env->rcpt_count; i++)
+                if (env->rcpts[i].state == SPOOL_RCPT_PENDING) {
+                    rcpt = env->rcpts[i].address;
+                    break;
+                }
+            ec_message view;
+            plugin_message_init_queued(&view, env->id, env->sender, rcpt, slot,
+                                       env->binding_group, env->body_size, env->added_headers,
+                                       env->added_headers_len);
+            other = binding_choose(&view, env->binding_group, slot, EC_BINDING_SLOT_UNBOUND);
+            plugin_message_release(&view);
+        } else {
+            other = binding_group_choose(env->binding_group);
+        }
         if (other != EC_BINDING_SLOT_UNBOUND)
             return other;
     }
@@ -546,6 +577,7 @@ void queue_add(struct spool_envelope *env)
     m->smtputf8 = env->smtputf8 != 0;
     m->eightbit = env->eightbit != 0;
     m->refs = 0;
+    m->moving = 0;
     m->op_delete = m->op_bounce = 0;
     q.stats.messages++;
 
@@ -579,6 +611,7 @@ void queue_add(struct spool_envelope *env)
         r->index = (uint32_t)i;
         r->attempts = sr->attempts > 0xffff ? 0xffff : (uint16_t)sr->attempts;
         r->in_flight = 0;
+        r->retry_now = 0;
         m->refs++;
         q.stats.recipients++;
         int rc = r->next_attempt > now ? queue_make_delayed(r) : queue_make_ready(r, 0);
@@ -834,6 +867,18 @@ static enum queue_outcome queue_defer(struct queue_rcpt *r, const char *reply, i
         told(r, QUEUE_OUTCOME_DEFERRED, reply, arg);
     r->dr->transients++;
     queue_land(r);
+    if (r->retry_now) {
+        /* a module moved its message (log_transient_failure_v1): tried again
+         * from the new binding right away */
+        r->retry_now = 0;
+        if (!vetoed && r->attempts < 0xffff)
+            r->attempts++;
+        r->next_attempt = now;
+        if (!vetoed)
+            spool_record_deferred(m->id, r->index, r->attempts, now);
+        if (queue_make_ready(r, 0) == 0)
+            return QUEUE_OUTCOME_DEFERRED;
+    }
     unsigned delay;
     if (vetoed) {
         delay = lim && lim->veto_retry ? lim->veto_retry : QUEUE_VETO_RETRY;
@@ -965,6 +1010,146 @@ void queue_flush_domain(domain_record *dr)
         queue_undelay(due[i]);
     }
     free(due);
+}
+
+/* ---- moving mail between bindings ---- */
+
+/* Takes the ready recipients of the messages marked `moving` out of every
+ * domain's lane of binding `from` and makes them ready again (in their
+ * message's binding's lane now); clears the marks of those moved. Returns
+ * how many recipients moved. */
+static size_t queue_move_marked(ec_binding_slot from)
+{
+    size_t moved = 0;
+    for (struct queue_domain *qd = queue_domain_all(); qd; qd = qd->all_next) {
+        if (from < 0 || from >= qd->nlanes)
+            continue;
+        struct queue_lane *lane = &qd->lanes[from];
+        struct queue_rcpt *take = NULL, **take_tail = &take;
+        for (struct queue_rcpt **link = &lane->head, *last = NULL; *link;) {
+            struct queue_rcpt *r = *link;
+            if (!r->msg->moving || r->msg->binding == from) {
+                last = r;
+                link = &r->next;
+                lane->tail = last;
+                continue;
+            }
+            *link = r->next;
+            if (!*link)
+                lane->tail = last;
+            lane->count--;
+            qd->ready--;
+            q.stats.active--;
+            r->next = NULL;
+            *take_tail = r;
+            take_tail = &r->next;
+        }
+        if (!lane->head)
+            lane->tail = NULL;
+        while (take) {
+            struct queue_rcpt *r = take;
+            take = r->next;
+            if (queue_make_ready(r, 0) != 0) {
+                r->next_attempt = time(NULL) + 60;
+                queue_make_delayed(r);
+            }
+            moved++;
+        }
+    }
+    return moved;
+}
+
+/* Gives m binding `slot` (pinned unless in_group) and records it. */
+static void queue_set_binding(struct queue_message *m, ec_binding_slot slot, int in_group)
+{
+    m->binding = slot;
+    if (!in_group)
+        m->group = NULL;
+    const char *name = config_get_binding_name_from_id(slot);
+    if (spool_record_binding(m->id, name ? name : "default", m->group) != 0)
+        log_write("queue", VIPMTA_LOG_WARNING, "%s: cannot record its move to binding %s (after "
+                  "a restart it goes back to its old binding): %s", m->id, name ? name : "?",
+                  strerror(errno));
+}
+
+void queue_move_message(struct queue_message *m, ec_binding_slot slot, int in_group,
+                        struct queue_rcpt *current)
+{
+    ec_binding_slot from = m->binding;
+    if (slot == from && (in_group || !m->group))
+        return;
+    queue_set_binding(m, slot, in_group);
+    if (current && current->in_flight)
+        current->retry_now = 1;
+    if (slot == from)
+        return;
+    m->moving = 1;
+    size_t n = queue_move_marked(from);
+    m->moving = 0;
+    const char *old = config_get_binding_name_from_id(from);
+    const char *now = config_get_binding_name_from_id(slot);
+    log_write("queue", VIPMTA_LOG_INFO, "%s: moved from binding %s to %s%s (%zu recipients ready "
+              "now)", m->id, old ? old : "?", now ? now : "?", in_group ? "" : " (pinned)", n);
+}
+
+size_t queue_rebind_lane(domain_record *dr, ec_binding_slot slot, size_t *recipients)
+{
+    struct queue_domain *qd = queue_domain_of(dr);
+    struct queue_message **moved = NULL;
+    size_t messages = 0, cap = 0;
+    if (recipients)
+        *recipients = 0;
+    if (!dr || slot < 0 || slot >= qd->nlanes)
+        return 0;
+    /* each message of the lane once: the first of its recipients shows it */
+    for (struct queue_rcpt *r = qd->lanes[slot].head; r; r = r->next) {
+        struct queue_message *m = r->msg;
+        if (m->moving || m->binding != slot || !m->group)
+            continue;
+        if (messages == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct queue_message **g = realloc(moved, ncap * sizeof(*g));
+            if (!g)
+                break; /* the others stay (held) */
+            moved = g;
+            cap = ncap;
+        }
+        ec_message view;
+        queue_message_view(&view, r);
+        view.may_rebind = 0;
+        ec_binding_slot to = binding_choose(&view, m->group, slot, EC_BINDING_SLOT_UNBOUND);
+        plugin_message_release(&view);
+        if (to == EC_BINDING_SLOT_UNBOUND || to == slot)
+            continue;
+        queue_set_binding(m, to, 1);
+        m->moving = 1;
+        moved[messages++] = m;
+    }
+    size_t n = messages ? queue_move_marked(slot) : 0;
+    for (size_t i = 0; i < messages; i++)
+        moved[i]->moving = 0;
+    free(moved);
+    if (recipients)
+        *recipients = n;
+    return messages;
+}
+
+/* vipmta_message_set_binding on a delivery-side view: the message moves. */
+static int queue_view_rebind(ec_message *view, ec_binding_slot slot, const char *group)
+{
+    struct queue_rcpt *r = view->owner;
+    queue_move_message(r->msg, slot, group != NULL, r);
+    return 0;
+}
+
+void queue_message_view(ec_message *view, struct queue_rcpt *r)
+{
+    const struct queue_message *m = r->msg;
+    plugin_message_init_queued(view, m->id, m->sender, r->address, m->binding, m->group,
+                               m->body_size, m->added_headers, m->added_headers_len);
+    view->owner = r;
+    view->rebind = queue_view_rebind;
+    view->may_rebind = 1;
 }
 
 void queue_bindings_changed(void)

@@ -25,9 +25,10 @@ struct queue_message {
     unsigned is_dsn : 1;
     unsigned smtputf8 : 1;        /* received with SMTPUTF8: internationalized addresses */
     unsigned eightbit : 1;        /* 8-bit body: needs 8BITMIME at the next hop */
-    unsigned refs : 27;           /* struct queue_rcpt alive for it (queued or in flight); the
+    unsigned refs : 26;           /* struct queue_rcpt alive for it (queued or in flight); the
                                    * message is freed at 0, and its files removed when
                                    * rcpt_open is 0 too */
+    unsigned moving : 1;          /* its ready recipients are being moved to m->binding */
     unsigned op_delete : 1;       /* deleted by the operator while recipients were in
                                    * flight: they are dropped (no DSN) unless delivered */
     unsigned op_bounce : 1;       /* bounced by the operator while recipients were in
@@ -51,6 +52,7 @@ struct queue_rcpt {
     uint32_t index;               /* position in the envelope */
     uint16_t attempts;
     uint8_t in_flight;
+    uint8_t retry_now;            /* being deferred, its message moved: ready again at once */
     struct queue_rcpt *prev;      /* in-flight list link owned by the queue */
 };
 
@@ -141,6 +143,31 @@ void queue_failed(struct queue_rcpt *r, const char *reply);
 void queue_release(struct queue_rcpt *r);
 /* Every recipient of (dr, any binding) that is delayed becomes ready now. */
 void queue_flush_domain(domain_record *dr);
+
+/* Moves message m to binding `slot` (a module's choice: the log hooks'
+ * ec_message_change_binding_slot): in its group when `in_group`, else
+ * pinned to it. Its ready recipients go to that binding's lanes (kicked
+ * when it can be used), the delayed ones follow when due, those in flight
+ * when their attempt ends; `current` (NULL: none), a recipient in flight
+ * being deferred (queue_deferred's `told`), is made ready there at once
+ * instead of waiting. Recorded in the spool (an M record). */
+void queue_move_message(struct queue_message *m, ec_binding_slot slot, int in_group,
+                        struct queue_rcpt *current);
+/* A post-bind veto asked for another binding: every message with ready
+ * recipients in (dr, slot) whose binding came from a group gets another
+ * binding of that group, `slot` excluded (binding_choose: the
+ * binding_group_choose_binding hook, then the core's choice) and moves
+ * there (recorded). Mail pinned to `slot`, or whose group has no other
+ * binding that can be used now, stays. Returns how many messages moved;
+ * *recipients (may be NULL) gets how many ready recipients of the lane
+ * moved. */
+size_t queue_rebind_lane(domain_record *dr, ec_binding_slot slot, size_t *recipients);
+/* An ec_message for the delivery-side hooks: r's message seen through r;
+ * vipmta_message_set_binding on it moves the message (queue_move_message,
+ * r being `current` when it is in flight). Release with
+ * plugin_message_release. */
+struct _ec_message;
+void queue_message_view(struct _ec_message *view, struct queue_rcpt *r);
 
 /* The bindings changed (a reload, or their addresses were checked again):
  * mail waiting on a binding that cannot be used moves to another of its

@@ -10,7 +10,8 @@
 #include <time.h>
 
 /* The envelope for the message just received (recipients move out of the session). */
-static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char *x_binding)
+static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char *x_binding,
+                                             struct binding_choice *choice)
 {
     const struct vipmta_config *cfg = s->cfg;
     struct spool_envelope *env = calloc(1, sizeof(*env));
@@ -30,14 +31,14 @@ static struct spool_envelope *smtpd_envelope(struct smtpd_session *s, const char
         return NULL;
     }
 
-    struct binding_choice choice = {NULL, VIPMTA_BINDING_DEFAULT_SLOT};
+    *choice = (struct binding_choice){NULL, VIPMTA_BINDING_DEFAULT_SLOT};
     int trusted = s->may_relay || s->auth_user; /* relay clients choose with X-Binding */
     binding_select(cfg, s->sender ? s->sender : "", (const char *const *)s->rcpts,
-                   s->rcpt_count, trusted ? x_binding : NULL, trusted, s->auth_user, &choice);
-    const char *name = config_get_binding_name_from_id(choice.slot);
+                   s->rcpt_count, trusted ? x_binding : NULL, trusted, s->auth_user, choice);
+    const char *name = config_get_binding_name_from_id(choice->slot);
     env->binding = strdup(name ? name : "default");
-    env->binding_group = choice.group ? strdup(choice.group) : NULL;
-    if (!env->binding || (choice.group && !env->binding_group)) {
+    env->binding_group = choice->group ? strdup(choice->group) : NULL;
+    if (!env->binding || (choice->group && !env->binding_group)) {
         spool_envelope_free(env);
         return NULL;
     }
@@ -157,7 +158,8 @@ void smtpd_commit(struct smtpd_session *s)
     }
 
     const char *xb = (d->xb_state == 1 || d->xb_state == 2) && d->xb_len ? d->x_binding : NULL;
-    struct spool_envelope *env = smtpd_envelope(s, xb);
+    struct binding_choice choice;
+    struct spool_envelope *env = smtpd_envelope(s, xb, &choice);
     if (!env) {
         smtpd_log(s, VIPMTA_LOG_ERROR, "out of memory building the envelope: 451 4.3.0");
         smtpd_reply(s, "451 4.3.0 Error: out of memory, try again");
@@ -173,8 +175,8 @@ void smtpd_commit(struct smtpd_session *s)
     smtpd_transaction_reset(s);
     s->state = SMTPD_STATE_COMMIT;
     smtpd_session_arm(s, 0);
-    if (smtpd_hooks_wanted())
-        smtpd_hooks_start(s, w, env, deadline); /* then smtpd_commit_spool, or a refusal */
+    if (smtpd_hooks_wanted(choice.group != NULL))
+        smtpd_hooks_start(s, w, env, deadline, choice.slot); /* then smtpd_commit_spool, or a refusal */
     else
         smtpd_commit_spool(s, w, env);
 }

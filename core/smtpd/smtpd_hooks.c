@@ -1,5 +1,6 @@
 /* smtpd_hooks.c: the end-of-DATA message hooks (final_validation2, final_validation): running them before the spool commit, suspended messages resumed from any thread, their deadline, stop and reload. */
 #include "smtpd_session.h"
+#include "binding/binding_choose.h"
 #include "control/control_stats.h"
 #include "plugin/plugin_hooks.h"
 #include "plugin/plugin_message.h"
@@ -113,6 +114,10 @@ static void smtpd_hooks_detach(struct smtpd_msg *m)
         m->s->msg = NULL;
     m->s = NULL;
     spool_writer_unlink(m->w);
+    pthread_mutex_lock(&m->pub.lock);
+    m->pub.may_add = 0; /* a holder may still read it, no more */
+    m->pub.may_rebind = 0;
+    pthread_mutex_unlock(&m->pub.lock);
 }
 
 static void smtpd_hooks_log(const struct smtpd_msg *m, enum vipmta_log_level level,
@@ -289,6 +294,40 @@ static void smtpd_hooks_arm(struct smtpd_msg *m)
     smtpd_session_arm(m->s, (unsigned)(left < 1 ? 1 : left));
 }
 
+/* The binding hooks: a module's choice in the group, then validate_set_binding
+ * (and post_validate_set_binding when it changed the binding). */
+static void smtpd_hooks_binding(struct smtpd_msg *m)
+{
+    ec_message *msg = &m->pub;
+    if (msg->group && has_core_binding_group_choose_binding_hook())
+        msg->binding = binding_choose(msg, msg->group, EC_BINDING_SLOT_UNBOUND, msg->binding);
+    if (!has_core_validate_set_binding_hook())
+        return;
+    ec_binding_slot before = msg->binding;
+    const char *group = msg->group;
+    call_core_validate_set_binding_hook(msg);
+    if ((msg->binding != before || msg->group != group) && has_core_post_validate_set_binding_hook())
+        call_core_post_validate_set_binding_hook(msg);
+}
+
+/* The binding the hooks left goes into the envelope: 0, or -1 (out of memory). */
+static int smtpd_hooks_envelope_binding(struct smtpd_msg *m)
+{
+    const char *name = config_get_binding_name_from_id(m->pub.binding);
+    char *binding = strdup(name ? name : "default");
+    char *group = m->pub.group ? strdup(m->pub.group) : NULL;
+    if (!binding || (m->pub.group && !group)) {
+        free(binding);
+        free(group);
+        return -1;
+    }
+    free(m->env->binding);
+    free(m->env->binding_group);
+    m->env->binding = binding;
+    m->env->binding_group = group;
+    return 0;
+}
+
 /* m has no handle out and no chain running: on to the next stage, the
  * reply, or the spool. */
 static void smtpd_hooks_continue(struct smtpd_msg *m)
@@ -323,11 +362,21 @@ static void smtpd_hooks_continue(struct smtpd_msg *m)
         smtpd_commit_resume_session(s);
         return;
     }
-    /* accepted by every module: the added fields go with the envelope */
+    /* accepted by every module: the binding and the added fields go with the envelope */
     pthread_mutex_lock(&m->pub.lock);
     m->pub.may_add = 0;
+    m->pub.may_rebind = 0;
     m->pub.suspend = NULL;
     pthread_mutex_unlock(&m->pub.lock);
+    if (smtpd_hooks_envelope_binding(m) != 0) {
+        smtpd_log(s, VIPMTA_LOG_ERROR, "out of memory for the message's binding: 451 4.3.0");
+        smtpd_reply(s, "451 4.3.0 Error: out of memory, try again");
+        control_stats_totals()->messages_rejected++;
+        smtpd_hooks_discard(m);
+        smtpd_commit_end(s);
+        smtpd_commit_resume_session(s);
+        return;
+    }
     struct spool_envelope *env = m->env;
     struct spool_writer *w = m->w;
     env->added_headers = plugin_message_take_added(&m->pub, &env->added_headers_len);
@@ -337,13 +386,15 @@ static void smtpd_hooks_continue(struct smtpd_msg *m)
     smtpd_commit_spool(s, w, env);
 }
 
-int smtpd_hooks_wanted(void)
+int smtpd_hooks_wanted(int in_group)
 {
-    return has_core_final_validation2_hook() || has_core_final_validation_hook();
+    return has_core_final_validation2_hook() || has_core_final_validation_hook() ||
+           has_core_validate_set_binding_hook() ||
+           (in_group && has_core_binding_group_choose_binding_hook());
 }
 
 void smtpd_hooks_start(struct smtpd_session *s, struct spool_writer *w,
-                       struct spool_envelope *env, time_t deadline)
+                       struct spool_envelope *env, time_t deadline, ec_binding_slot slot)
 {
     struct smtpd_msg *m = calloc(1, sizeof(*m));
     if (!m) {
@@ -362,8 +413,9 @@ void smtpd_hooks_start(struct smtpd_session *s, struct spool_writer *w,
     m->deadline = deadline;
     plugin_message_init_accept(&m->pub, env->id, env->sender, env->rcpts, env->rcpt_count,
                                spool_writer_fd(w), spool_writer_size(w));
-    m->pub.binding = config_get_binding_id_from_name(env->binding ? env->binding : "default");
+    m->pub.binding = slot;
     m->pub.group = env->binding_group;
+    m->pub.may_rebind = 1;
     m->pub.may_add = 1;
     m->pub.suspend = smtpd_hooks_suspend;
     m->pub.owner = m;
@@ -384,6 +436,7 @@ void smtpd_hooks_start(struct smtpd_session *s, struct spool_writer *w,
         sh.all->prev = m;
     sh.all = m;
     s->msg = m;
+    smtpd_hooks_binding(m);
     if (has_core_final_validation2_hook())
         smtpd_hooks_run_fv2(m);
     if (m->handles) {

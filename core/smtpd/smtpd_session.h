@@ -191,14 +191,19 @@ void smtpd_commit_end(struct smtpd_session *s);
  * pipelined input that waited. */
 void smtpd_commit_resume_session(struct smtpd_session *s);
 
-/* smtpd_hooks.c: the end-of-DATA message hooks (final_validation2, final_validation). */
-/* Non-zero when a module registered one of them. */
-int smtpd_hooks_wanted(void);
-/* Runs them on the message just received (the session is in COMMIT): then
+/* smtpd_hooks.c: the hooks of a message at acceptance: its binding
+ * (binding_group_choose_binding, validate_set_binding,
+ * post_validate_set_binding), then the end-of-DATA message hooks
+ * (final_validation2, final_validation). */
+/* Non-zero when a module registered one of them (the binding choice counts
+ * when `in_group`: the message's binding comes from a group). */
+int smtpd_hooks_wanted(int in_group);
+/* Runs them on the message just received (the session is in COMMIT), whose
+ * envelope names the binding `slot` chose by the core (and its group): then
  * smtpd_commit_spool, or the module's refusal; a suspended message waits
  * for its handles (smtpd_hooks_timeout at its deadline). Takes `w` and `env`. */
 void smtpd_hooks_start(struct smtpd_session *s, struct spool_writer *w,
-                       struct spool_envelope *env, time_t deadline);
+                       struct spool_envelope *env, time_t deadline, ec_binding_slot slot);
 /* The session's timer fired while the hooks have its message (s->msg):
  * past the deadline (or a stopping server's wait) it is answered 451 and
  * let go. */

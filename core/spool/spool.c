@@ -720,6 +720,21 @@ int spool_record_bounced(const char *id, unsigned rcpt_index, spool_done_cb done
     return spool_record_final(id, 'B', rcpt_index, done, arg);
 }
 
+int spool_record_binding(const char *id, const char *binding, const char *group)
+{
+    char line[1024];
+    if (spool_queue_fd < 0 || !id || !spool_id_valid(id) || !binding) {
+        errno = EINVAL;
+        return -1;
+    }
+    int len = spool_st_binding_line(line, sizeof(line), binding, group);
+    if (len < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return spool_st_append(id, line, (size_t)len);
+}
+
 int spool_record_deferred(const char *id, unsigned rcpt_index, unsigned attempts,
                           time_t next_attempt)
 {

@@ -16,7 +16,8 @@
  *                   SMTP AUTH clients, header only for fields modules added (one line each, in
  *                   order, without its last CRLF); readers ignore keys they do not know)
  *   queue/ID.st     per-recipient outcomes, appended: "D idx time", "B idx time", "T idx attempts next",
- *                   "F idx dsnid" (a bounce in progress)
+ *                   "F idx dsnid" (a bounce in progress); "M binding [group]" (the message
+ *                   moved to that binding: the last one wins over the envelope's)
  *   quarantine/     torn or unreadable files moved aside at recovery, with a log line
  * A message is acknowledged (250) only after .body and .env are durable.
  * ID.env is the commit point: a message exists iff its ID.env is complete.
@@ -64,6 +65,10 @@ struct spool_envelope {
      * spool_envelope_free in both cases above). */
     char *added_headers;
     size_t added_headers_len;
+    /* An envelope read from disk whose message moved to another binding (an
+     * M record of ID.st): the block `binding` and `binding_group` point into
+     * (freed by spool_envelope_free); NULL otherwise. */
+    char *moved;
 };
 
 /* Called on the event-loop thread once a write is durable (error 0) or has
@@ -132,6 +137,10 @@ int spool_record_bounced(const char *id, unsigned rcpt_index, spool_done_cb done
  * docs/spool.md, "Bounces". */
 int spool_record_bouncing(const char *id, unsigned rcpt_index, const char *dsn_id,
                           spool_done_cb done, void *arg);
+/* The message moved to binding `binding` (within `group`, NULL: pinned to
+ * it): an M record, not synced (losing it only means the message goes back
+ * to its old binding after a restart). 0, or -1 with errno. */
+int spool_record_binding(const char *id, const char *binding, const char *group);
 /* A deferral (not synced: losing it only means an earlier retry). */
 int spool_record_deferred(const char *id, unsigned rcpt_index, unsigned attempts,
                           time_t next_attempt);

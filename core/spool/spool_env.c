@@ -119,6 +119,32 @@ static int spool_env_line(struct spool_buf *b, const char *key, const char *valu
     return 0;
 }
 
+int spool_st_binding_line(char *buf, size_t size, const char *binding, const char *group)
+{
+    struct spool_buf b = {0};
+    /* "M BINDING [GROUP]": the values escaped as the envelope's, spaces too */
+    int rc = spool_buf_add(&b, "M", 1);
+    const char *parts[2] = {binding, group};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!parts[i])
+            continue;
+        rc |= spool_buf_add(&b, " ", 1);
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p && rc == 0; p++) {
+            char esc[3] = {'%', spool_hex[*p >> 4], spool_hex[*p & 15]};
+            if (spool_needs_escape(*p) || *p == ' ')
+                rc |= spool_buf_add(&b, esc, 3);
+            else
+                rc |= spool_buf_add(&b, (const char *)p, 1);
+        }
+    }
+    rc |= spool_buf_add(&b, "\n", 1);
+    int len = rc || b.len >= size ? -1 : (int)b.len;
+    if (len > 0)
+        memcpy(buf, b.data, b.len);
+    spool_buf_free(&b);
+    return len;
+}
+
 /* One "header" line per added field (a field ends at a CRLF that does not
  * fold: one not followed by a space or a tab), without its last CRLF. */
 static int spool_env_headers(struct spool_buf *out, const char *h, size_t len)
@@ -510,8 +536,46 @@ static void spool_st_bounce_line(struct spool_envelope *env, const char *p, cons
         spool_st_bounce_add(b, (unsigned)idx, dsn);
 }
 
-/* One "D idx time" / "B idx time" / "T idx attempts next" / "F idx dsnid"
- * line, [p, end) without the newline. */
+/* "M BINDING [GROUP]": the message moved to BINDING (within GROUP, or
+ * pinned to it): the envelope's binding and group from now on. */
+static void spool_st_binding(struct spool_envelope *env, const char *p, const char *end)
+{
+    size_t n = (size_t)(end - (p + 2));
+    char *text = malloc(n + 1);
+    if (!text)
+        return; /* out of memory: the envelope's binding, as before the move */
+    memcpy(text, p + 2, n);
+    text[n] = '\0';
+    char *sp = strchr(text, ' ');
+    if (sp)
+        *sp++ = '\0';
+    if (!*text || spool_unescape(text, text + strlen(text)) != 0 ||
+        (sp && (!*sp || spool_unescape(sp, sp + strlen(sp)) != 0))) {
+        free(text);
+        return; /* garbage: ignored */
+    }
+    if (env->strings) {
+        free(env->moved);
+        env->moved = text; /* both names point into it */
+        env->binding = text;
+        env->binding_group = sp;
+        return;
+    }
+    char *b = strdup(text), *g = sp ? strdup(sp) : NULL;
+    free(text);
+    if (!b || (sp && !g)) {
+        free(b);
+        free(g);
+        return;
+    }
+    free(env->binding);
+    free(env->binding_group);
+    env->binding = b;
+    env->binding_group = g;
+}
+
+/* One "D idx time" / "B idx time" / "T idx attempts next" / "F idx dsnid" /
+ * "M binding [group]" line, [p, end) without the newline. */
 static void spool_st_line(struct spool_envelope *env, const char *p, const char *end,
                           struct spool_st_bounces *b)
 {
@@ -522,6 +586,10 @@ static void spool_st_line(struct spool_envelope *env, const char *p, const char 
     char kind = p[0];
     if (kind == 'F') {
         spool_st_bounce_line(env, p, end, b);
+        return;
+    }
+    if (kind == 'M') {
+        spool_st_binding(env, p, end);
         return;
     }
     const char *s = p + 2;
@@ -642,5 +710,6 @@ void spool_envelope_free(struct spool_envelope *env)
     }
     free(env->rcpts);
     free(env->added_headers);
+    free(env->moved);
     free(env);
 }

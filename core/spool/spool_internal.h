@@ -35,6 +35,9 @@ void spool_buf_free(struct spool_buf *b);
 /* Serialises `env` (id, body_size and body_crc as set) into `out`, ending
  * with the "end" line. 0 or -1 (ENOMEM). */
 int spool_env_format(const struct spool_envelope *env, struct spool_buf *out);
+/* "M BINDING [GROUP]\n" (escaped) into buf: its length, or -1 when it
+ * does not fit (or out of memory). */
+int spool_st_binding_line(char *buf, size_t size, const char *binding, const char *group);
 /* Non-zero when [f, f+n) is one header field as the envelope stores it:
  * a name of printable ASCII, ':', then printable ASCII and HTAB, every line
  * break a CRLF followed by a space or a tab; no last CRLF. */

@@ -41,6 +41,33 @@ static void netacl_log_verdict(vipmta_module_ctx *m, enum vipmta_log_level level
     }
 }
 
+/* A denial is permanent: the reply the mail bounces with names the rule
+ * (or the default) and where the config file says it. */
+static void netacl_deny(const struct sockaddr *addr, int addr_len, const struct netacl_verdict *v)
+{
+    char to[80], where[600], reply[2048];
+    netacl_format_sockaddr(addr, addr_len, to, sizeof(to));
+    if (v->rule) {
+        const struct netacl_rule *r = v->rule;
+        netacl_list_name(v->list, NETACL_PATH, where, sizeof(where));
+        snprintf(reply, sizeof(reply), "550 5.7.1 netacl: destination %s denied by rule "
+                 "%srules[%zu] (deny %s%s%s%s)%s%s", to, where, v->index, r->cidr,
+                 r->comment ? ", \"" : "", r->comment ? r->comment : "", r->comment ? "\"" : "",
+                 r->where ? " at " : "", r->where ? r->where : "");
+    } else {
+        netacl_list_name(v->list, NETACL_OWNER, where, sizeof(where));
+        snprintf(reply, sizeof(reply), "550 5.7.1 netacl: destination %s denied: no rule "
+                 "matched and %s default is deny%s%s", to, where,
+                 v->list->dflt_where ? " at " : "", v->list->dflt_where ? v->list->dflt_where : "");
+    }
+    /* one printable line of a reply's length whatever the comment holds */
+    reply[480] = '\0';
+    for (char *p = reply; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    vipmta_veto(VIPMTA_VETO_PERMANENT, 0, reply);
+}
+
 static int netacl_post_bind(void *closure, domain_record *dr, int binding_slot, int fd,
                             struct sockaddr *addr, int addr_len)
 {
@@ -57,6 +84,7 @@ static int netacl_post_bind(void *closure, domain_record *dr, int binding_slot, 
         return 0;
     }
     netacl_log_verdict(m, VIPMTA_LOG_NOTICE, dr, binding_slot, addr, addr_len, &v);
+    netacl_deny(addr, addr_len, &v);
     return 1;
 }
 

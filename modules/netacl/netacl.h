@@ -46,6 +46,7 @@ struct netacl_rule {
     enum netacl_action action;
     char *cidr;    /* as written in the config */
     char *comment; /* NULL when none */
+    char *where;   /* "FILE:LINE" of the rule, NULL when not known */
 };
 
 /* The rules and default of one scope of the config entry. */
@@ -53,6 +54,7 @@ struct netacl_list {
     struct netacl_rule *rules;
     size_t count;
     enum netacl_action dflt; /* NETACL_UNSET when not given */
+    char *dflt_where;        /* "FILE:LINE" of "default", NULL when not given or known */
     enum vipmta_scope_kind kind;
     int slot;                /* BINDING, BINDING_DOMAIN: the binding's slot */
     char *binding;           /* its name */

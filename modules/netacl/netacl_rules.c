@@ -48,6 +48,9 @@ static int parse_rule(vipmta_module_ctx *m, const vipmta_value *v, const char *p
             return -1;
         }
     }
+    char where[VIPMTA_OPTION_PATH_MAX + 256];
+    if (vipmta_module_option_location(m, path, where, sizeof(where)) && !(r->where = strdup(where)))
+        return -1;
     const vipmta_value *note = vipmta_value_get(v, "comment");
     if (note && vipmta_value_type(note) != VIPMTA_VALUE_STRING) {
         vipmta_module_error(m, vipmta_option_path(p, sizeof(p), path, "comment"),
@@ -66,6 +69,11 @@ static int parse_list(vipmta_module_ctx *m, const vipmta_value *obj, struct neta
     int errors = vipmta_module_check_keys(m, obj, NULL, list_keys);
     list->dflt = NETACL_UNSET;
     errors += parse_action(m, obj, NULL, "default", &list->dflt) < 0;
+    char where[VIPMTA_OPTION_PATH_MAX + 256];
+    if (list->dflt != NETACL_UNSET &&
+        vipmta_module_option_location(m, "default", where, sizeof(where)) &&
+        !(list->dflt_where = strdup(where)))
+        return -1;
     const vipmta_value *v = vipmta_value_get(obj, "rules");
     if (!v)
         return errors;
@@ -91,7 +99,9 @@ static void free_list(struct netacl_list *list)
     for (size_t i = 0; i < list->count; i++) {
         free(list->rules[i].cidr);
         free(list->rules[i].comment);
+        free(list->rules[i].where);
     }
+    free(list->dflt_where);
     free(list->rules);
     free(list->binding);
     free(list->domain);

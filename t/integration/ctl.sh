@@ -60,7 +60,7 @@ conns=$(ctl_py '[b["connections"] for b in r["bindings"] if b["name"] == "vip1"]
 [ "$conns" -ge 1 ] && [ "$conns" -le 5 ] || vt_fail "vip1 connections: expected 1-5, got $conns"
 vt_assert_eq "connections seen by the sink" "$conns" "$(vt_sink_count sink connect peer 127.0.0.2)"
 ctl_ok bindings
-vt_assert_match "bindings header" "NAME*SLOT*ADDRESS*CONNECTIONS*OPEN*DELIVERED*DEFERRED*BOUNCED*VETOES" "$(printf '%s\n' "$CTL_OUT" | head -n 1)"
+vt_assert_match "bindings header" "NAME*SLOT*ADDRESS*CONNECTIONS*OPEN*DELIVERED*DEFERRED*BOUNCED*VETOES*MOVED" "$(printf '%s\n' "$CTL_OUT" | head -n 1)"
 vt_assert_eq "table: vip1 DELIVERED" 5 "$(ctl_table_cell vip1 DELIVERED)"
 vt_assert_eq "table: vip1 ADDRESS" 127.0.0.2 "$(ctl_table_cell vip1 ADDRESS)"
 vt_assert_eq "table: vip1 CONNECTIONS" "$conns" "$(ctl_table_cell vip1 CONNECTIONS)"

@@ -7,12 +7,18 @@ MODDIR=$VIPMTA_TOP_BUILDDIR/modules
 [ -e "$MODDIR/netacl.la" ] || vt_skip "the netacl module is not built in $MODDIR"
 SINK=$(vt_free_port)
 MPORT=$(vt_free_port)
+DSNPORT=$(vt_free_port)
+DOWN=$(vt_free_port)
 N=10
 vt_start_sink sink "$SINK"
+# the senders' domain (the DSN of the denied message goes there from vip3)
+vt_start_sink dsn "127.0.0.6:$DSNPORT"
 
 # metrics_config MAX_DOMAINS: vip1 and vip2 in the default pool, vip3 for
-# veto.test, which netacl denies (vip3's default deny); one veto only
-# (veto_retry an hour), so the counts are exact.
+# veto.test, which netacl denies (vip3's default deny: a permanent veto, the
+# recipient bounces, its DSN leaves from vip3 to the senders' domain, which
+# vip3 may reach); down.test goes nowhere (deferred, an hour's retry), so the
+# counts are exact.
 metrics_config() {
     dl_config "{
   \"bindings\": {
@@ -23,11 +29,13 @@ metrics_config() {
   \"binding_groups\": {\"pool\": [\"vip1\", \"vip2\"]},
   \"default_binding_group\": \"pool\",
   \"binding_rules\": [{\"recipient_domain\": \"veto.test\", \"binding\": \"vip3\"}],
-  \"routes\": {\"*\": \"127.0.0.1:$SINK\"},
+  \"routes\": {\"src.test\": \"127.0.0.6:$DSNPORT\", \"down.test\": \"127.0.0.1:$DOWN\",
+    \"*\": \"127.0.0.1:$SINK\"},
   \"domains\": {\"*\": {\"retry_schedule\": [3600], \"veto_retry\": 3600}},
   \"module_path\": [\"$MODDIR\"],
   \"modules\": [{\"name\": \"netacl\", \"options\": {\"default\": \"allow\"},
-    \"bindings\": {\"vip3\": {\"default\": \"deny\"}}}],
+    \"bindings\": {\"vip3\": {\"default\": \"deny\",
+      \"rules\": [{\"action\": \"allow\", \"cidr\": \"127.0.0.6\"}]}}}],
   \"metrics\": {\"address\": \"127.0.0.1\", \"port\": $MPORT, \"max_domains\": $1}
 }"
 }
@@ -215,14 +223,15 @@ vt_assert_eq "vip2's slot label" 0 "$(m_get vipmta_binding_connections_total bin
 vt_assert_eq "the postbind veto family is announced" 1 \
     "$(grep -c '^# TYPE vipmta_postbind_vetoes_total counter$' "$VT_DIR/scrape.txt")"
 
-vt_log "$N messages through the pool, one to veto.test (vetoed by netacl on vip3)"
+vt_log "$N messages through the pool, one to veto.test (denied by netacl on vip3: it bounces)"
 dl_send sender@src.test user@z.test "pooled" "$N"
 dl_send sender@src.test user@veto.test "vetoed"
 vt_sink_wait sink "$N" 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of $N messages"
-dl_wait "$N" 20 outcome delivered || vt_fail "delivery log: $(dl_count outcome delivered) delivered, want $N"
-dl_wait 1 20 outcome vetoed domain veto.test || vt_fail "user@veto.test was not held by a veto"
-vt_wait_until 10 sh -c "[ \$(ls '$VT_DIR/spool/queue' | grep -c '\\.env\$') -eq 1 ]" ||
-    vt_fail "expected only the vetoed message in the spool: $(ls "$VT_DIR/spool/queue")"
+dl_wait 1 20 outcome bounced domain veto.test || vt_fail "user@veto.test did not bounce"
+vt_sink_wait dsn 1 30 message >/dev/null || vt_fail "the DSN of user@veto.test did not arrive"
+dl_wait $((N + 1)) 20 outcome delivered || vt_fail "delivery log: $(dl_count outcome delivered) delivered, want $((N + 1))"
+vt_wait_until 10 sh -c "[ \$(ls '$VT_DIR/spool/queue' | grep -c '\\.env\$') -eq 0 ]" ||
+    vt_fail "expected an empty spool: $(ls "$VT_DIR/spool/queue")"
 
 m_scrape
 vt_assert_eq "messages accepted" $((N + 1)) "$(m_get vipmta_messages_accepted_total)"
@@ -231,8 +240,10 @@ vt_assert_eq "messages rejected" 0 "$(m_get vipmta_messages_rejected_total)"
 sessions=$(m_get vipmta_smtp_sessions_total)
 [ "$sessions" -ge 2 ] || vt_fail "vipmta_smtp_sessions_total is $sessions, want at least 2"
 
-vt_log "delivered per binding: sums to $N and matches the sink's count per source address"
-vt_assert_eq "delivered over all bindings" "$N" "$(m_get vipmta_binding_recipients_total outcome=delivered)"
+vt_log "delivered per binding: sums to $N and the DSN, and matches the sinks' count per source address"
+vt_assert_eq "delivered over all bindings" $((N + 1)) "$(m_get vipmta_binding_recipients_total outcome=delivered)"
+vt_assert_eq "vip3 delivered (the DSN) = DSN sink messages from 127.0.0.4" \
+    "$(vt_sink_count dsn message peer 127.0.0.4)" "$(m_get vipmta_binding_recipients_total binding=vip3 outcome=delivered)"
 d1=$(m_get vipmta_binding_recipients_total binding=vip1 slot=1 outcome=delivered)
 d2=$(m_get vipmta_binding_recipients_total binding=vip2 slot=2 outcome=delivered)
 vt_assert_eq "vip1 delivered = sink messages from 127.0.0.2" "$(vt_sink_count sink message peer 127.0.0.2)" "$d1"
@@ -242,25 +253,30 @@ vt_assert_eq "vip1 connections = sink connections from 127.0.0.2" \
     "$(vt_sink_count sink connect peer 127.0.0.2)" "$(m_get vipmta_binding_connections_total binding=vip1)"
 vt_assert_eq "vip2 connections = sink connections from 127.0.0.3" \
     "$(vt_sink_count sink connect peer 127.0.0.3)" "$(m_get vipmta_binding_connections_total binding=vip2)"
-vt_assert_eq "bounced" 0 "$(m_get vipmta_binding_recipients_total outcome=bounced)"
+vt_assert_eq "bounced (user@veto.test, on vip3)" 1 "$(m_get vipmta_binding_recipients_total binding=vip3 outcome=bounced)"
+vt_assert_eq "bounced over all bindings" 1 "$(m_get vipmta_binding_recipients_total outcome=bounced)"
 vt_assert_eq "connect failures" 0 "$(m_get vipmta_binding_connect_failures_total)"
 
-vt_log "the veto: by module, by binding; it holds the recipient (ready, no deferral)"
+vt_log "the veto: by module, by binding, by kind; it bounced the recipient (no deferral)"
 vt_assert_eq "netacl vetoes" 1 "$(m_get vipmta_postbind_vetoes_total module=netacl)"
 vt_assert_eq "vetoes by any module" 1 "$(m_get vipmta_postbind_vetoes_total)"
 vt_assert_eq "vip3 vetoes" 1 "$(m_get vipmta_binding_vetoes_total binding=vip3 slot=3)"
-vt_assert_eq "vip3 connections (the vetoed one)" 1 "$(m_get vipmta_binding_connections_total binding=vip3)"
+vt_assert_eq "vip3 permanent vetoes" 1 "$(m_get vipmta_binding_vetoes_by_kind_total binding=vip3 kind=permanent)"
+vt_assert_eq "vip3 transient vetoes" 0 "$(m_get vipmta_binding_vetoes_by_kind_total binding=vip3 kind=transient)"
+vt_assert_eq "vip3 vetoes asking for another binding" 0 "$(m_get vipmta_binding_vetoes_by_kind_total binding=vip3 kind=other_binding)"
+vt_assert_eq "vip3 moved out" 0 "$(m_get vipmta_binding_moved_out_total binding=vip3)"
+vt_assert_eq "vip3 connections (the vetoed one, the DSN's)" 2 "$(m_get vipmta_binding_connections_total binding=vip3)"
 vt_assert_eq "vip3 deferred" 0 "$(m_get vipmta_binding_recipients_total binding=vip3 outcome=deferred)"
 vt_assert_eq "vetoes on the pool" 0 "$(($(m_get vipmta_binding_vetoes_total binding=vip1) + $(m_get vipmta_binding_vetoes_total binding=vip2)))"
 
 vt_log "per domain and the queue"
 vt_assert_eq "z.test delivered" "$N" "$(m_get vipmta_domain_recipients_total domain=z.test outcome=delivered)"
 vt_assert_eq "z.test queued" 0 "$(m_get vipmta_domain_queued domain=z.test)"
-vt_assert_eq "veto.test delayed" 0 "$(m_get vipmta_domain_queued domain=veto.test state=delayed)"
-vt_assert_eq "veto.test active (held by the veto)" 1 "$(m_get vipmta_domain_queued domain=veto.test state=active)"
-vt_assert_eq "veto.test deferred" 1 "$(m_get vipmta_domain_recipients_total domain=veto.test outcome=deferred)"
+vt_assert_eq "veto.test queued" 0 "$(m_get vipmta_domain_queued domain=veto.test)"
+vt_assert_eq "veto.test bounced" 1 "$(m_get vipmta_domain_recipients_total domain=veto.test outcome=bounced)"
+vt_assert_eq "veto.test deferred" 0 "$(m_get vipmta_domain_recipients_total domain=veto.test outcome=deferred)"
 vt_assert_eq "veto.test delivered" 0 "$(m_get vipmta_domain_recipients_total domain=veto.test outcome=delivered)"
-vt_assert_eq "queue total" 1 "$(m_get vipmta_queue_recipients)"
+vt_assert_eq "queue total" 0 "$(m_get vipmta_queue_recipients)"
 vt_assert_eq "open connections: bindings agree with domains" \
     "$(m_get vipmta_domain_connections_open)" "$(m_get vipmta_binding_connections_open)"
 vt_assert_eq "domains omitted" 0 "$(m_get vipmta_metrics_domains_omitted)"
@@ -298,11 +314,13 @@ vt_log "max_domains 1: the domain with most queued stays, the other is counted a
 metrics_config 1
 vt_start_daemon "$DL_CONF"
 dl_send sender@src.test again@z.test "after the restart"
+dl_send sender@src.test user@down.test "nowhere to go"
+dl_wait 1 20 outcome deferred domain down.test || vt_fail "user@down.test was not deferred"
 vt_sink_wait sink $((N + 1)) 30 message >/dev/null || vt_fail "the message after the restart did not arrive"
-dl_wait $((N + 1)) 20 outcome delivered || vt_fail "the message after the restart was not logged delivered"
+dl_wait $((N + 2)) 20 outcome delivered || vt_fail "the message after the restart was not logged delivered"
 m_scrape
 vt_assert_eq "domains omitted" 1 "$(m_get vipmta_metrics_domains_omitted)"
-vt_assert_eq "veto.test (1 queued) shown" 1 "$(m_get vipmta_domain_queued domain=veto.test)"
+vt_assert_eq "down.test (1 queued) shown" 1 "$(m_get vipmta_domain_queued domain=down.test)"
 vt_assert_eq "z.test (none queued) left out" missing "$(m_get vipmta_domain_queued domain=z.test)"
 vt_assert_eq "the queue total still counts every domain" 1 "$(m_get vipmta_queue_recipients)"
 vt_assert_eq "delivered after the restart" 1 "$(m_get vipmta_binding_recipients_total outcome=delivered)"

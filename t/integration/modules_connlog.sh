@@ -37,7 +37,8 @@ vt_assert_eq "vipmta -t on flush_interval_ms 20000" \
 
 # connlog is listed FIRST, netacl second: netacl registers with _first, connlog with
 # _last, so netacl still runs before connlog and connlog never sees a vetoed connection.
-# vip3's mail for inner.test goes to 127.0.0.9, which netacl denies.
+# vip3's mail for inner.test goes to 127.0.0.9, which netacl denies (a
+# permanent veto: it bounces; its DSN to src.test, also routed there, too).
 dl_config "{
   \"bindings\": {
     \"vip1\": {\"address\": \"127.0.0.2\", \"ehlo\": \"vip1.connlog.test\"},
@@ -51,7 +52,7 @@ dl_config "{
     {\"recipient_domain\": \"inner.test\", \"binding\": \"vip3\"},
     {\"recipient_domain\": \"four.test\", \"binding\": \"vip1\"}
   ],
-  \"routes\": {\"inner.test\": \"127.0.0.9:$INNER\", \"*\": \"127.0.0.1:$SINK\"},
+  \"routes\": {\"inner.test\": \"127.0.0.9:$INNER\", \"src.test\": \"127.0.0.9:$INNER\", \"*\": \"127.0.0.1:$SINK\"},
   \"domains\": {\"*\": {\"retry_schedule\": [3600], \"veto_retry\": 1}},
   \"module_path\": [\"$MODDIR\"],
   \"modules\": [
@@ -152,18 +153,19 @@ sys.exit(1 if bad else 0)
 EOF
 }
 
-vt_log "four messages: three bindings to the sink, one vetoed by netacl"
+vt_log "four messages: three bindings to the sink, one denied by netacl (it bounces, and so does its DSN)"
 dl_send sender@src.test a@one.test "one"
 dl_send sender@src.test b@two.test "two"
 dl_send sender@src.test c@three.test "three"
 dl_send sender@src.test d@inner.test "inner"
 vt_sink_wait sink 3 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 3 messages"
 dl_wait 3 30 outcome delivered || vt_fail "$(dl_count outcome delivered) of 3 delivered lines"
-dl_wait_vetoes 2 20 vip3 || vt_fail "inner.test was not vetoed twice"
-dl_wait 1 20 outcome vetoed domain inner.test binding vip3 || vt_fail "no veto line for inner.test"
+dl_wait 1 20 outcome bounced domain inner.test binding vip3 || vt_fail "inner.test did not bounce"
+dl_wait 1 20 outcome bounced domain src.test binding vip3 || vt_fail "inner.test's DSN did not bounce"
+dl_wait_vetoes 2 20 vip3 || vt_fail "inner.test and its DSN were not vetoed"
 vt_assert_eq "connections at the denied sink" 0 "$(vt_sink_count inner connect)"
 out=$(connlog_check "$CONNLOG" sink "$SINK" one.test,two.test,three.test) || vt_fail "connlog lines vs the sink: $out"
-vt_assert_eq "connlog lines for the vetoed inner.test" 0 "$(grep -c '"domain":"inner.test"' "$CONNLOG")"
+vt_assert_eq "connlog lines for the vetoed inner.test and its DSN" 0 "$(grep -c '"domain":"\(inner\|src\).test"' "$CONNLOG")"
 vt_assert_eq "connlog lines in all" 3 "$(wc -l <"$CONNLOG")"
 vt_assert_eq "the post-bind chain per vipmta -M (netacl first although listed after connlog)" \
     "1 netacl 2 connlog" "$("$VIPMTA" -M -c "$DL_CONF" 2>&1 |

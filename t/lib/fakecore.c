@@ -6,6 +6,7 @@
 
 #include "fakecore.h"
 #include "config/config.h"
+#include "config/config_internal.h"
 #include "daemon/daemon.h"
 #include "log/log.h"
 #include "plugin/plugin_internal.h"
@@ -20,6 +21,8 @@ ec_hook_core_connection_post_bind_func_t *fake_hook_fn;
 void *fake_hook_closure;
 int fake_hook_first;
 int fake_hook_registrations;
+ec_hook_vipmta_outbound_tls_func_t *fake_tls_hook_fn;
+void *fake_tls_hook_closure;
 struct event_base *fake_event_base;
 const uint32_t *fake_connections;
 
@@ -139,11 +142,30 @@ void register_core_connection_post_bind_hook_first(ec_hook_core_connection_post_
     fake_register(hook, closure, 1);
 }
 
-/* The outbound TLS hook (connlog registers one): accepted, not called. */
+int fake_vetoes;
+int fake_veto_kind;
+unsigned fake_veto_retry;
+char fake_veto_reply[512];
+
+int vipmta_veto(int kind, unsigned retry_after_seconds, const char *reply)
+{
+    fake_vetoes++;
+    fake_veto_kind = kind;
+    fake_veto_retry = retry_after_seconds;
+    snprintf(fake_veto_reply, sizeof(fake_veto_reply), "%s", reply ? reply : "");
+    return 0;
+}
+
 void register_vipmta_outbound_tls_hook_last(ec_hook_vipmta_outbound_tls_func_t *hook, void *closure)
 {
-    (void)hook;
-    (void)closure;
+    fake_tls_hook_fn = hook;
+    fake_tls_hook_closure = closure;
+}
+
+void register_vipmta_outbound_tls_hook_first(ec_hook_vipmta_outbound_tls_func_t *hook,
+                                             void *closure)
+{
+    register_vipmta_outbound_tls_hook_last(hook, closure);
 }
 
 /* ---- what a suite calls ---- */
@@ -169,7 +191,13 @@ void fake_reset(void)
     fake_hook_closure = NULL;
     fake_hook_first = 0;
     fake_hook_registrations = 0;
+    fake_tls_hook_fn = NULL;
+    fake_tls_hook_closure = NULL;
     fake_log_level = VIPMTA_LOG_DEBUG;
+    fake_vetoes = 0;
+    fake_veto_kind = -1;
+    fake_veto_retry = 0;
+    fake_veto_reply[0] = '\0';
 }
 
 json_t *fake_json(const char *text)
@@ -184,6 +212,16 @@ void fake_set_entry(vipmta_module_ctx *m, const char *entry)
 {
     json_t *j = fake_json(entry);
     struct config_module cm = {0};
+    /* the lines of the entry as the first of a file's modules list ("fake.json") */
+    char *text = NULL;
+    struct config_line *lines = NULL;
+    size_t nlines = 0;
+    if (asprintf(&text, "{\"modules\": [%s]}", entry) > 0)
+        config_lines_scan(text, strlen(text), &lines, &nlines);
+    free(text);
+    cm.lines = lines;
+    cm.line_count = nlines;
+    cm.file = "fake.json";
     cm.options = json_object_get(j, "options");
     cm.bindings = json_object_get(j, "bindings");
     cm.domains = json_object_get(j, "domains");
@@ -192,6 +230,7 @@ void fake_set_entry(vipmta_module_ctx *m, const char *entry)
     if (!cm.options)
         cm.options = empty;
     plugin_entry_set(&m->entry, &cm);
+    config_lines_free(lines, nlines);
     json_decref(empty);
     json_decref(j);
 }

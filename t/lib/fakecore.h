@@ -37,6 +37,15 @@ extern ec_hook_core_connection_post_bind_func_t *fake_hook_fn;
 extern void *fake_hook_closure;
 extern int fake_hook_first;
 extern int fake_hook_registrations;
+/* The last vipmta_outbound_tls registration (vipmta_tls.h). */
+extern ec_hook_vipmta_outbound_tls_func_t *fake_tls_hook_fn;
+extern void *fake_tls_hook_closure;
+
+/* What the last vipmta_veto call said (fake_vetoes counts the calls). */
+extern int fake_vetoes;
+extern int fake_veto_kind;
+extern unsigned fake_veto_retry;
+extern char fake_veto_reply[512];
 
 /* The loop modules' timers and watches use; NULL: none (as vipmta -t). */
 extern struct event_base *fake_event_base;

@@ -32,6 +32,24 @@ int ec_message_get_envelope(ec_message *mess, int flags, char *localpart, int ll
 /* The message's size as it will be sent (vipmta_message_size). */
 size_t ec_message_get_message_size(ec_message *mess);
 
+/* ec_message_change_binding_slot's special slots (values not documented by
+ * Momentum; vipmta's): choose again in the message's group (the
+ * binding_group_choose_binding hook, then the core's round-robin; a message
+ * without a group keeps its binding), always or only when it has none (a
+ * vipmta message always has one: nothing happens). */
+#define EC_BINDING_SLOT_REBIND_IF_NOT_BOUND (-2)
+#define EC_BINDING_SLOT_REBIND_ALWAYS (-3)
+/* Gives the message binding `newslot` (vipmta_message_set_binding: when and
+ * what it does), or one of the specials above. Momentum returns nothing: a
+ * refusal (unknown slot, not allowed now) is logged. */
+void ec_message_change_binding_slot(ec_message *mess, ec_binding_slot newslot);
+/* A binding of group `group` for the message, chosen as the core does
+ * without modules (weighted round-robin over the bindings that can be used
+ * now); EC_BINDING_SLOT_UNBOUND for an unknown group or when none can be
+ * used (Momentum: the default binding). It does not assign it: follow with
+ * ec_message_change_binding_slot. */
+ec_binding_slot ec_message_select_binding_by_group(ec_message *msg, const char *group);
+
 #ifdef __cplusplus
 }
 #endif

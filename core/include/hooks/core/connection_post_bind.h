@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include "module-hooks.h"
 #include "domain_record.h"
+#include "vipmta_veto.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,7 +16,8 @@ extern "C" {
  * non-blocking and not yet connected; `addr` is what connect() will receive.
  * Return 0 to let the connection proceed; the first non-zero return stops
  * the chain, the core closes the socket without connecting and retries the
- * mail later (a transient failure).
+ * mail later (a transient failure), unless the provider said otherwise with
+ * vipmta_veto() (vipmta_veto.h: permanent, or try another binding).
  *
  *   typedef int ec_hook_core_connection_post_bind_func_t(void *closure,
  *           domain_record *dr, int binding_slot, int fd,
