@@ -1,10 +1,13 @@
-/* check_control_metrics.c: Check suite for the Prometheus exposition (escaping, HELP/TYPE, histogram, domain cap); the `metrics` config is checked in check_config.c. */
+/* check_control_metrics.c: Check suite for the Prometheus exposition (escaping, HELP/TYPE, histogram, domain cap, modules' counters); the `metrics` config is checked in check_config.c. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "control/control_metrics_render.h"
+#include "plugin/plugin_internal.h"
+#include "vipmta_metrics.h"
 
 
 static char *escaped(const char *v)
@@ -243,6 +246,87 @@ START_TEST(test_select_domains)
 }
 END_TEST
 
+/* A module instance as vipmta_module_counter_add sees one: its name and label. */
+static struct vipmta_module_ctx *counter_module(const char *name, const char *label)
+{
+    static struct vipmta_module_ctx m;
+    memset(&m, 0, sizeof(m));
+    m.name = (char *)name;
+    m.label = (char *)label;
+    return &m;
+}
+
+START_TEST(test_module_counters)
+{
+    control_stats_counters_free();
+    vipmta_module_ctx *m = counter_module("dkim", "dkim:bulk");
+    const char *signed_rsa[] = {"outcome", "signed", "domain", "ex\"ample.test",
+                                "algorithm", "rsa-sha256", NULL};
+    const char *skipped[] = {"outcome", "skipped", NULL};
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_messages_total",
+                                               "Messages by outcome.", signed_rsa, 2), 0);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_messages_total",
+                                               "Messages by outcome.", signed_rsa, 3), 0);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_messages_total",
+                                               "Messages by outcome.", skipped, 1), 0);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_a_total", "A.", NULL, 7), 0);
+    /* refused: another module's prefix, no _total, upper case, the module label, a bad value */
+    const char *module_label[] = {"module", "x", NULL};
+    const char *newline[] = {"k", "a\nb", NULL};
+    const char *twice[] = {"k", "a", "k", "b", NULL};
+    const char *five[] = {"a", "1", "b", "2", "c", "3", "d", "4", "e", "5", NULL};
+    const char *const bad_names[] = {"vipmta_throttle_x_total", "vipmta_dkim_x", "vipmta_dkim_X_total",
+                                     "dkim_x_total", "vipmta_dkim_total", NULL};
+    for (size_t i = 0; bad_names[i]; i++) {
+        errno = 0;
+        ck_assert_int_eq(vipmta_module_counter_add(m, bad_names[i], "h", NULL, 1), -1);
+        ck_assert_int_eq(errno, EINVAL);
+    }
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_x_total", "h", module_label, 1), -1);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_x_total", "h", newline, 1), -1);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_x_total", "h", twice, 1), -1);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_x_total", "h", five, 1), -1);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_x_total", "", NULL, 1), -1);
+
+    struct control_metrics_snapshot s = {.version = "x", .sync_bounds_usec = control_stats_sync_bounds_usec};
+    struct control_stats_series *series = control_stats_counters_snapshot(&s.series_count, &s.series_dropped);
+    ck_assert_ptr_nonnull(series);
+    ck_assert_uint_eq(s.series_count, 3);
+    ck_assert_str_eq(series[0].name, "vipmta_dkim_a_total"); /* sorted by name */
+    s.series = series;
+    char *t = render(&s);
+    ck_assert_line(t, "# TYPE vipmta_dkim_messages_total counter");
+    ck_assert_line(t, "# HELP vipmta_dkim_messages_total Messages by outcome.");
+    ck_assert_line(t, "vipmta_dkim_messages_total{module=\"dkim:bulk\",outcome=\"signed\",domain=\"ex\\\"ample.test\",algorithm=\"rsa-sha256\"} 5");
+    ck_assert_line(t, "vipmta_dkim_messages_total{module=\"dkim:bulk\",outcome=\"skipped\"} 1");
+    ck_assert_line(t, "vipmta_dkim_a_total{module=\"dkim:bulk\"} 7");
+    ck_assert_line(t, "vipmta_module_series_dropped_total 0");
+    /* one family however many series */
+    ck_assert_ptr_null(strstr(strstr(t, "# TYPE vipmta_dkim_messages_total") + 1,
+                              "# TYPE vipmta_dkim_messages_total"));
+    free(t);
+    free(series);
+
+    /* the table is bounded: past it adds fail with ENOSPC and are counted */
+    char value[32];
+    const char *labels[] = {"n", value, NULL};
+    for (int i = 0; i < VIPMTA_METRICS_SERIES_MAX; i++) {
+        snprintf(value, sizeof(value), "%d", i);
+        vipmta_module_counter_add(m, "vipmta_dkim_many_total", "Many.", labels, 1);
+    }
+    errno = 0;
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_more_total", "More.", NULL, 1), -1);
+    ck_assert_int_eq(errno, ENOSPC);
+    ck_assert_int_eq(vipmta_module_counter_add(m, "vipmta_dkim_messages_total", "Messages by outcome.",
+                                               skipped, 1), 0); /* an existing one still counts */
+    series = control_stats_counters_snapshot(&s.series_count, &s.series_dropped);
+    ck_assert_uint_eq(s.series_count, VIPMTA_METRICS_SERIES_MAX);
+    ck_assert_uint_ge(s.series_dropped, 1);
+    free(series);
+    control_stats_counters_free();
+}
+END_TEST
+
 static Suite *control_metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -253,6 +337,7 @@ static Suite *control_metrics_suite(void)
     tcase_add_test(tc, test_help_and_type_for_every_family);
     tcase_add_test(tc, test_render_empty);
     tcase_add_test(tc, test_select_domains);
+    tcase_add_test(tc, test_module_counters);
     suite_add_tcase(s, tc);
     return s;
 }

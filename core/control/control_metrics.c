@@ -103,6 +103,7 @@ static int control_metrics_scrape(char **text, size_t *len)
     struct control_metrics_collect c = {0};
     struct control_metrics_binding_sample *bindings = NULL;
     struct control_metrics_snapshot s = {0};
+    struct control_stats_series *series = NULL;
     int rc = -1;
 
     int slots = vipmta_binding_count();
@@ -146,8 +147,13 @@ static int control_metrics_scrape(char **text, size_t *len)
     s.tls_rows = tls.rows;
     s.tls_row_count = tls.count;
     tls_stats_totals(&s.tls);
+    series = control_stats_counters_snapshot(&s.series_count, &s.series_dropped);
+    if (!series)
+        goto out;
+    s.series = series;
     rc = control_metrics_render(&s, text, len);
 out:
+    free(series);
     free(c.domains);
     free(c.modules);
     free(bindings);

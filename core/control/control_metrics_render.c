@@ -268,6 +268,29 @@ static void control_metrics_render_tls(FILE *f, const struct control_metrics_sna
     fprintf(f, "vipmta_smtp_auth_total{outcome=\"failure\"} %" PRIu64 "\n", s->tls.auth_failure);
 }
 
+/* The counters modules add: one family per name, its series in order. */
+static void control_metrics_render_module_counters(FILE *f, const struct control_metrics_snapshot *s)
+{
+    control_metrics_family(f, "vipmta_module_series_dropped_total", "counter",
+                           "Counter adds by modules refused because the daemon already keeps "
+                           "the most series it will.");
+    fprintf(f, "vipmta_module_series_dropped_total %" PRIu64 "\n", s->series_dropped);
+    for (size_t i = 0; i < s->series_count; i++) {
+        const struct control_stats_series *c = &s->series[i];
+        if (i == 0 || strcmp(c->name, s->series[i - 1].name) != 0)
+            control_metrics_family(f, c->name, "counter", c->help);
+        fprintf(f, "%s{module=\"", c->name);
+        control_metrics_write_label_value(f, c->module);
+        fputc('"', f);
+        for (size_t l = 0; l < c->nlabels; l++) {
+            fprintf(f, ",%s=\"", c->keys[l]);
+            control_metrics_write_label_value(f, c->values[l]);
+            fputc('"', f);
+        }
+        fprintf(f, "} %" PRIu64 "\n", c->value);
+    }
+}
+
 int control_metrics_render(const struct control_metrics_snapshot *s, char **out, size_t *len)
 {
     *out = NULL;
@@ -280,6 +303,7 @@ int control_metrics_render(const struct control_metrics_snapshot *s, char **out,
     control_metrics_render_domains(f, s);
     control_metrics_render_sync(f, s);
     control_metrics_render_tls(f, s);
+    control_metrics_render_module_counters(f, s);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad) {
         free(*out);

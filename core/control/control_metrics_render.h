@@ -50,6 +50,9 @@ struct control_metrics_snapshot {
     const struct tls_stats_row *tls_rows;        /* connections by TLS version, cipher, verified */
     size_t tls_row_count;
     struct tls_stats_totals tls;                 /* handshake failures, AUTH outcomes */
+    const struct control_stats_series *series;   /* modules' counters, sorted by name */
+    size_t series_count;
+    uint64_t series_dropped;                     /* adds refused: the series table was full */
 };
 
 /* Writes `v` as a label value: \ " and newline escaped (no quotes added). */

@@ -46,6 +46,7 @@ int control_stats_init(int binding_count)
 
 void control_stats_free(void)
 {
+    control_stats_counters_free();
     free(bindings);
     bindings = NULL;
     binding_slots = 0;

@@ -3,6 +3,7 @@
 #define VIPMTA_CORE_CONTROL_STATS_H
 
 #include "vipmta_binding.h"
+#include "vipmta_metrics.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,29 @@ void control_stats_foreach_module_veto(void (*fn)(const char *module, uint64_t v
 void control_stats_sync_observe(uint64_t usec);
 /* A consistent copy of the sync histogram. */
 void control_stats_sync_snapshot(struct control_stats_sync *out);
+/* One counter series a module added (control_stats_counters.c). */
+struct control_stats_series {
+    const char *name;
+    const char *help;
+    const char *module; /* the instance's label */
+    size_t nlabels;
+    const char *keys[VIPMTA_METRICS_LABELS_MAX];
+    const char *values[VIPMTA_METRICS_LABELS_MAX];
+    uint64_t value;
+};
+/* Adds n to the series (module, name, labels), made on its first add;
+ * safe from any thread. 0, or -1 with errno ENOSPC (VIPMTA_METRICS_SERIES_MAX
+ * series exist: counted as dropped), ENOMEM or EINVAL (too many labels).
+ * The caller checked the names. */
+int control_stats_counter_add(const char *module, const char *name, const char *help,
+                              size_t nlabels, const char *const *keys,
+                              const char *const *values, uint64_t n);
+/* Every series, sorted by name, module and labels (malloc'd; free() it; its
+ * strings stay valid until control_stats_counters_free), their number, and
+ * the adds refused because the table was full. NULL when out of memory. */
+struct control_stats_series *control_stats_counters_snapshot(size_t *count, uint64_t *dropped);
+/* Forgets every series (at exit). */
+void control_stats_counters_free(void);
 /* Seconds since control_stats_init first ran (the daemon's uptime). */
 double control_stats_uptime(void);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void deliver_format_ip(const struct sockaddr *sa, char *buf, size_t len)
 {
@@ -97,10 +98,69 @@ static void deliver_log_write(const struct deliver_log_ctx *ctx, const char *id,
     log_delivery(o);
 }
 
+/* The value of tag `tag` (d, s, a) of an unfolded DKIM-Signature value, white
+ * space removed; NULL when absent. */
+static json_t *deliver_log_dkim_tag(const char *v, size_t len, const char *tag)
+{
+    size_t tl = strlen(tag);
+    for (size_t i = 0; i < len;) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n'))
+            i++;
+        size_t end = i;
+        while (end < len && v[end] != ';')
+            end++;
+        if (end - i > tl && strncmp(v + i, tag, tl) == 0 &&
+            (v[i + tl] == '=' || v[i + tl] == ' ' || v[i + tl] == '\t')) {
+            char out[256];
+            size_t o = 0;
+            for (size_t k = i + tl; k < end && o < sizeof(out) - 1; k++)
+                if (v[k] != '=' && v[k] != ' ' && v[k] != '\t' && v[k] != '\r' && v[k] != '\n')
+                    out[o++] = v[k];
+            out[o] = '\0';
+            return deliver_json_str(out);
+        }
+        i = end + 1;
+    }
+    return json_null();
+}
+
+/* "dkim": [{"d", "s", "a"}] for each DKIM-Signature field a module added at
+ * acceptance (what the message left with); NULL when it has none. */
+static json_t *deliver_log_dkim(const struct queue_message *m)
+{
+    static const char name[] = "DKIM-Signature:";
+    json_t *sigs = NULL;
+    const char *h = m->added_headers, *end = h ? h + m->added_headers_len : NULL;
+    while (h && h < end) {
+        /* one field: up to a line end not followed by white space */
+        const char *f = h;
+        while (f < end && !(f[0] == '\n' && (f + 1 == end || (f[1] != ' ' && f[1] != '\t'))))
+            f++;
+        const char *next = f < end ? f + 1 : end;
+        if ((size_t)(next - h) > sizeof(name) - 1 && strncasecmp(h, name, sizeof(name) - 1) == 0) {
+            const char *v = h + sizeof(name) - 1;
+            size_t vl = (size_t)(next - v);
+            json_t *sig = json_pack("{s:o, s:o, s:o}", "d", deliver_log_dkim_tag(v, vl, "d"),
+                                    "s", deliver_log_dkim_tag(v, vl, "s"), "a",
+                                    deliver_log_dkim_tag(v, vl, "a"));
+            if (!sigs)
+                sigs = json_array();
+            if (sigs && sig)
+                json_array_append_new(sigs, sig);
+            else
+                json_decref(sig);
+        }
+        h = next;
+    }
+    return sigs;
+}
+
 void deliver_log_rcpt(const struct deliver_log_ctx *ctx, const struct queue_rcpt *r,
                        const char *outcome, const char *reply)
 {
-    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, r->msg->auth_user, NULL);
+    json_t *dkim = deliver_log_dkim(r->msg);
+    deliver_log_write(ctx, r->msg->id, r->address, outcome, reply, r->msg->auth_user,
+                      dkim ? json_pack("{s:o}", "dkim", dkim) : NULL);
 }
 
 void deliver_log_conn(const struct deliver_log_ctx *ctx, const char *outcome, const char *reply)

@@ -15,6 +15,7 @@
 #include "vipmta_message.h"
 #include "hooks/core/final_validation.h"
 #include "hooks/core/final_validation2.h"
+#include "vipmta_metrics.h"
 #include "vipmta_connection.h"
 #include "vipmta_veto.h"
 #include "hooks/core/binding_group_choose_binding.h"

@@ -22,13 +22,13 @@
 enum fi_func {
     FI_OPEN, FI_OPENAT, FI_READ, FI_WRITE, FI_PWRITE, FI_WRITEV, FI_FSYNC, FI_FDATASYNC,
     FI_SYNCFS, FI_SYNC_FILE_RANGE, FI_RENAME, FI_RENAMEAT, FI_RENAMEAT2, FI_UNLINK, FI_UNLINKAT,
-    FI_FTRUNCATE, FI_FSTAT, FI_MKDIR, FI_NFUNCS
+    FI_FTRUNCATE, FI_FSTAT, FI_MKDIR, FI_PREAD, FI_NFUNCS
 };
 
 static const char *const fi_names[FI_NFUNCS] = {
     "open", "openat", "read", "write", "pwrite", "writev", "fsync", "fdatasync",
     "syncfs", "sync_file_range", "rename", "renameat", "renameat2", "unlink", "unlinkat",
-    "ftruncate", "fstat", "mkdir",
+    "ftruncate", "fstat", "mkdir", "pread",
 };
 
 static const struct {
@@ -78,6 +78,7 @@ static struct {
     ssize_t (*read)(int, void *, size_t);
     ssize_t (*write)(int, const void *, size_t);
     ssize_t (*pwrite)(int, const void *, size_t, off_t);
+    ssize_t (*pread)(int, void *, size_t, off_t);
     ssize_t (*writev)(int, const struct iovec *, int);
     int (*fsync)(int);
     int (*fdatasync)(int);
@@ -110,6 +111,7 @@ static void fi_resolve(void)
     real.read = fi_next("read");
     real.write = fi_next("write");
     real.pwrite = fi_next("pwrite");
+    real.pread = fi_next("pread");
     real.writev = fi_next("writev");
     real.fsync = fi_next("fsync");
     real.fdatasync = fi_next("fdatasync");
@@ -531,6 +533,20 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off64_t off)
     if (fi_check(FI_PWRITE, fd, -1, NULL) != 0)
         return -1;
     return real.pwrite(fd, buf, len, (off_t)off);
+}
+
+ssize_t pread(int fd, void *buf, size_t len, off_t off)
+{
+    if (fi_check(FI_PREAD, fd, -1, NULL) != 0)
+        return -1;
+    return real.pread(fd, buf, len, off);
+}
+
+ssize_t pread64(int fd, void *buf, size_t len, off64_t off)
+{
+    if (fi_check(FI_PREAD, fd, -1, NULL) != 0)
+        return -1;
+    return real.pread(fd, buf, len, (off_t)off);
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int n)

@@ -4,7 +4,7 @@
 
 /* The shim (faultinject.c) defines open, openat, read, write, pwrite,
  * writev, fsync, fdatasync, syncfs, sync_file_range, rename, renameat,
- * renameat2, unlink, unlinkat, ftruncate, fstat, mkdir (and their 64-bit
+ * renameat2, unlink, unlinkat, ftruncate, fstat, mkdir, pread (and their 64-bit
  * aliases); each passes the call on to the C library unless a rule says
  * otherwise. It is either linked into a Check suite (which then calls the
  * functions below) or preloaded into the daemon (LD_PRELOAD of
