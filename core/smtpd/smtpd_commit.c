@@ -83,7 +83,7 @@ static void smtpd_commit_done(void *arg, int error)
                   env->binding_group ? " group=" : "",
                   env->binding_group ? env->binding_group : "",
                   env->auth_user ? " auth=" : "", env->auth_user ? env->auth_user : "",
-                  s->bev ? "" : " (client gone before the reply)");
+                  s->io ? "" : " (client gone before the reply)");
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
         s->messages++;
         control_stats_totals()->messages_accepted++;
@@ -91,7 +91,7 @@ static void smtpd_commit_done(void *arg, int error)
         queue_add(env);
     }
     smtpd_commit_end(s);
-    if (!s->bev) {
+    if (!s->io) {
         smtpd_session_free(s);
         return;
     }
