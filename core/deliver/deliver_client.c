@@ -76,7 +76,7 @@ struct deliver_client_session {
     uint8_t rstate[DELIVER_CLIENT_MAX_RCPTS];
     size_t nrcpt, next_rcpt, accepted;
     int aborted;     /* MAIL/DATA failed: RSET before the next one */
-    int body_fd;
+    struct spool_body *body; /* the message text being sent */
     unsigned stuff_state;
 
     enum deliver_client_end end;
@@ -178,9 +178,8 @@ static enum deliver_client_outcome deliver_client_outcome_for(int code)
 
 static void deliver_client_close_body(struct deliver_client_session *s)
 {
-    if (s->body_fd >= 0)
-        close(s->body_fd);
-    s->body_fd = -1;
+    spool_body_close(s->body);
+    s->body = NULL;
 }
 
 /* ---- ending ---- */
@@ -335,8 +334,8 @@ static void deliver_client_next_message(struct deliver_client_session *s)
             s->nrcpt = 0;
             continue;
         }
-        s->body_fd = spool_open_body(m->id);
-        if (s->body_fd < 0) {
+        s->body = spool_body_open(m->id);
+        if (!s->body) {
             char why[256];
             snprintf(why, sizeof(why), "451 4.3.0 cannot open the spooled body of %s: %s", m->id,
                      strerror(errno));
@@ -405,7 +404,7 @@ static void deliver_client_fill_body(struct deliver_client_session *s)
     struct evbuffer *out = net_io_output(s->io);
     while (s->state == ST_BODY && evbuffer_get_length(out) < DELIVER_CLIENT_OUT_HIGH) {
         char in[DELIVER_CLIENT_BODY_CHUNK];
-        ssize_t n = read(s->body_fd, in, sizeof(in));
+        ssize_t n = spool_body_read(s->body, in, sizeof(in));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -883,7 +882,6 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
         close(params->fd);
         return NULL;
     }
-    s->body_fd = -1;
     s->ops = *ops;
     s->arg = arg;
     snprintf(s->ehlo, sizeof(s->ehlo), "%s", params->ehlo_name ? params->ehlo_name : "localhost");
