@@ -3,6 +3,7 @@
 #define VIPMTA_CORE_CONTROL_METRICS_RENDER_H
 
 #include "control_stats.h"
+#include "spool/spool.h"
 #include "tls/tls.h"
 
 #include <stddef.h>
@@ -50,6 +51,7 @@ struct control_metrics_snapshot {
     const struct tls_stats_row *tls_rows;        /* connections by TLS version, cipher, verified */
     size_t tls_row_count;
     struct tls_stats_totals tls;                 /* handshake failures, AUTH outcomes */
+    struct spool_memory_stats spool_memory;      /* bodies kept in memory */
 };
 
 /* Writes `v` as a label value: \ " and newline escaped (no quotes added). */

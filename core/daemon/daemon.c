@@ -201,6 +201,7 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
         config_errors_add(errs, "spool_sync: unknown method \"%s\"", cfg->spool_sync);
         return -1;
     }
+    spool_set_memory(cfg->spool_memory);
     if (spool_init(cfg->spool_dir, loop, errbuf, sizeof(errbuf)) != 0) {
         config_errors_add(errs, "spool_dir %s: %s", cfg->spool_dir, errbuf);
         return -1;
