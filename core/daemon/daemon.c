@@ -75,6 +75,7 @@ void daemon_request_stop(const char *why)
 {
     if (stopping) {
         log_write("core", VIPMTA_LOG_WARNING, "second %s: exiting at once", why);
+        log_flush();
         _exit(1);
     }
     stopping = 1;
@@ -332,6 +333,9 @@ int daemon_run(struct vipmta_config *cfg, int ready_fd)
     /* handlers in place: signals held back since main() arrive now (and
      * the spool's threads, started below, inherit this mask) */
     daemon_signal_mask(SIG_UNBLOCK);
+    if (log_thread_start() != 0)
+        log_write("core", VIPMTA_LOG_WARNING, "cannot start the log writer thread: %s (the "
+                  "event loop writes the log itself)", strerror(errno));
 
     if (daemon_start(cfg, &errs) != 0) {
         for (size_t i = 0; i < errs.count; i++)
@@ -349,6 +353,7 @@ int daemon_run(struct vipmta_config *cfg, int ready_fd)
     }
 
     daemon_stop_subsystems();
+    log_thread_stop();
     config_install(NULL); /* nothing runs any more: the config in force goes too */
     config_errors_clear(&errs);
     event_free(ev_term);
