@@ -32,6 +32,9 @@ static char *main_path;
  * (before the start, after the stop, in the tools) lines are written at once. */
 enum log_dest { LOG_DEST_MAIN, LOG_DEST_DELIVERY };
 #define LOG_QUEUE_MAX (4u << 20) /* bytes queued at most: past it, loggers wait */
+/* Once woken by a first line, the thread lets lines gather this long before
+ * it writes them (one wake-up and one write per batch under load). */
+#define LOG_BATCH_USEC 5000
 struct log_chunk {
     char *data;
     size_t len, cap;
@@ -204,6 +207,12 @@ static void *log_thread_main(void *unused)
             pthread_cond_wait(&lw.work, &lw.lock);
         if (!lw.q[0].len && !lw.q[1].len)
             break; /* stopping, and everything is written */
+        if (!lw.stop) {
+            lw.busy = 1; /* gathering: loggers do not wake it */
+            pthread_mutex_unlock(&lw.lock);
+            usleep(LOG_BATCH_USEC);
+            pthread_mutex_lock(&lw.lock);
+        }
         for (int d = 0; d < 2; d++) {
             struct log_chunk t = mine[d];
             mine[d] = lw.q[d];

@@ -52,6 +52,8 @@ static struct {
     char *dir;
     struct event_base *base;
     struct event *wake_ev;         /* the loop's side of `wake_fd` */
+    struct event *handoff_ev;      /* activated by the first item of a loop iteration */
+    struct spool_sync_item *batch, **batch_tail; /* items of this iteration (loop thread) */
     int wake_fd;                   /* eventfd: the sync thread signals finished rounds */
     int dir_lock_fd;               /* spool_dir itself, flock()ed: one daemon per spool */
     pthread_t thread;
@@ -344,10 +346,50 @@ static void spool_on_wake(evutil_socket_t fd, short what, void *unused)
     spool_run_finished();
 }
 
-/* Hands an item to the next round. With the thread stopped (shutdown), the
- * item is synced and completed by spool_shutdown's drain. */
+/* Hands this iteration's items to the sync thread, and the removals to the
+ * reap thread: one lock and one wake-up each per loop iteration, however
+ * many messages it committed or finished. */
+static void spool_handoff(void)
+{
+    if (sp.batch) {
+        pthread_mutex_lock(&sp.lock);
+        *sp.pending_tail = sp.batch;
+        sp.pending_tail = sp.batch_tail;
+        pthread_cond_signal(&sp.cond);
+        pthread_mutex_unlock(&sp.lock);
+        sp.batch = NULL;
+        sp.batch_tail = &sp.batch;
+    }
+    spool_reap_handoff();
+}
+
+static void spool_on_handoff(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    spool_handoff();
+}
+
+void spool_handoff_soon(void)
+{
+    if (sp.handoff_ev)
+        event_active(sp.handoff_ev, EV_TIMEOUT, 0); /* runs after this iteration's callbacks */
+}
+
+/* Hands an item to the next round, at the end of this loop iteration with
+ * the others of the iteration. With the thread stopped (shutdown), the item
+ * is synced and completed by spool_shutdown's drain. */
 static void spool_enqueue(struct spool_sync_item *it)
 {
+    if (sp.thread_running && sp.handoff_ev) {
+        int first = !sp.batch;
+        *sp.batch_tail = it;
+        sp.batch_tail = &it->next;
+        if (first)
+            spool_handoff_soon();
+        return;
+    }
     pthread_mutex_lock(&sp.lock);
     *sp.pending_tail = it;
     sp.pending_tail = &it->next;
@@ -430,6 +472,9 @@ static void spool_close_all(void)
     if (sp.wake_ev)
         event_free(sp.wake_ev);
     sp.wake_ev = NULL;
+    if (sp.handoff_ev)
+        event_free(sp.handoff_ev);
+    sp.handoff_ev = NULL;
     if (sp.wake_fd >= 0)
         close(sp.wake_fd);
     sp.wake_fd = -1;
@@ -462,8 +507,9 @@ int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, siz
         return -1;
     sp.dir = strdup(spool_dir);
     sp.base = base;
-    sp.pending = sp.finished = NULL;
+    sp.pending = sp.finished = sp.batch = NULL;
     sp.pending_tail = &sp.pending;
+    sp.batch_tail = &sp.batch;
     sp.finished_tail = &sp.finished;
     sp.stop = 0;
     memset(&sp.stats, 0, sizeof(sp.stats));
@@ -479,6 +525,9 @@ int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, siz
     }
     sp.wake_ev = event_new(base, sp.wake_fd, EV_READ | EV_PERSIST, spool_on_wake, NULL);
     if (!sp.wake_ev || event_add(sp.wake_ev, NULL) != 0)
+        goto nomem;
+    sp.handoff_ev = event_new(base, -1, 0, spool_on_handoff, NULL);
+    if (!sp.handoff_ev)
         goto nomem;
     if (spool_pool_start() != 0) {
         snprintf(errbuf, errlen, "cannot start the sync helpers: %s", strerror(errno));
@@ -509,6 +558,7 @@ void spool_shutdown(void)
 {
     if (!sp.dir)
         return;
+    spool_handoff(); /* what this iteration handed over */
     if (sp.thread_running) {
         pthread_mutex_lock(&sp.lock);
         sp.stop = 1;
@@ -555,6 +605,8 @@ int spool_set_sync_method(const char *method)
 
 void spool_sync_hold(int on)
 {
+    if (!on)
+        spool_handoff(); /* tests: what they committed meanwhile is one round */
     pthread_mutex_lock(&sp.lock);
     sp.hold = on != 0;
     pthread_cond_signal(&sp.cond);

@@ -87,6 +87,10 @@ void spool_reap_stop(void);
 int spool_reap_add(const char *id);
 /* Waits until every message handed over so far is removed (tests, shutdown). */
 void spool_reap_flush(void);
+/* Hands the removals of this loop iteration to the thread (spool_handoff). */
+void spool_reap_handoff(void);
+/* Asks for a hand-off at the end of this loop iteration (spool.c). */
+void spool_handoff_soon(void);
 
 /* spool_mem.c: the memory bound of bodies (loop thread). A writer may hold
  * one more body bytes only after spool_mem_take(len) == 0; the bytes are

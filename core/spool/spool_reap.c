@@ -35,6 +35,7 @@ static struct {
     int stop;
     int busy;                      /* the thread is removing a batch */
     struct spool_reap_item *head, **tail;
+    struct spool_reap_item *batch, **batch_tail; /* this loop iteration's (loop thread) */
 } rp = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -125,8 +126,9 @@ static void *spool_reap_main(void *unused)
 
 int spool_reap_start(void)
 {
-    rp.head = NULL;
+    rp.head = rp.batch = NULL;
     rp.tail = &rp.head;
+    rp.batch_tail = &rp.batch;
     rp.stop = 0;
     rp.busy = 0;
     int rc = pthread_create(&rp.thread, NULL, spool_reap_main, NULL);
@@ -138,10 +140,24 @@ int spool_reap_start(void)
     return 0;
 }
 
+void spool_reap_handoff(void)
+{
+    if (!rp.batch)
+        return;
+    pthread_mutex_lock(&rp.lock);
+    *rp.tail = rp.batch;
+    rp.tail = rp.batch_tail;
+    pthread_cond_signal(&rp.work);
+    pthread_mutex_unlock(&rp.lock);
+    rp.batch = NULL;
+    rp.batch_tail = &rp.batch;
+}
+
 void spool_reap_stop(void)
 {
     if (!rp.running)
         return;
+    spool_reap_handoff();
     pthread_mutex_lock(&rp.lock);
     rp.stop = 1;
     pthread_cond_signal(&rp.work);
@@ -162,11 +178,12 @@ int spool_reap_add(const char *id)
         return 0;
     }
     memcpy(it->id, id, SPOOL_ID_LEN);
-    pthread_mutex_lock(&rp.lock);
-    *rp.tail = it;
-    rp.tail = &it->next;
-    pthread_cond_signal(&rp.work);
-    pthread_mutex_unlock(&rp.lock);
+    /* with the others of this loop iteration (spool_handoff) */
+    int first = !rp.batch;
+    *rp.batch_tail = it;
+    rp.batch_tail = &it->next;
+    if (first)
+        spool_handoff_soon();
     return 0;
 }
 
@@ -174,6 +191,7 @@ void spool_reap_flush(void)
 {
     if (!rp.running)
         return;
+    spool_reap_handoff();
     pthread_mutex_lock(&rp.lock);
     while (rp.head || rp.busy)
         pthread_cond_wait(&rp.idle, &rp.lock);
