@@ -333,9 +333,6 @@ int daemon_run(struct vipmta_config *cfg, int ready_fd)
     /* handlers in place: signals held back since main() arrive now (and
      * the spool's threads, started below, inherit this mask) */
     daemon_signal_mask(SIG_UNBLOCK);
-    if (log_thread_start() != 0)
-        log_write("core", VIPMTA_LOG_WARNING, "cannot start the log writer thread: %s (the "
-                  "event loop writes the log itself)", strerror(errno));
 
     if (daemon_start(cfg, &errs) != 0) {
         for (size_t i = 0; i < errs.count; i++)
@@ -349,6 +346,11 @@ int daemon_run(struct vipmta_config *cfg, int ready_fd)
                   "modules)", PACKAGE_VERSION, cfg->hostname, vipmta_binding_count(),
                   plugin_loader_count());
         daemon_report_start(ready_fd, NULL, NULL);
+        /* what the start logged is written already (a client that sees the
+         * listener sees it too); from here on the log is written by its thread */
+        if (log_thread_start(loop) != 0)
+            log_write("core", VIPMTA_LOG_WARNING, "cannot start the log writer thread: %s (the "
+                      "event loop writes the log itself)", strerror(errno));
         event_base_dispatch(loop);
     }
 

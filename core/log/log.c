@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <event2/event.h>
 
 static enum vipmta_log_level current_level = VIPMTA_LOG_INFO;
 /* Held while a line is written and while a stream is opened, replaced or
@@ -32,9 +33,6 @@ static char *main_path;
  * (before the start, after the stop, in the tools) lines are written at once. */
 enum log_dest { LOG_DEST_MAIN, LOG_DEST_DELIVERY };
 #define LOG_QUEUE_MAX (4u << 20) /* bytes queued at most: past it, loggers wait */
-/* Once woken by a first line, the thread lets lines gather this long before
- * it writes them (one wake-up and one write per batch under load). */
-#define LOG_BATCH_USEC 5000
 struct log_chunk {
     char *data;
     size_t len, cap;
@@ -45,6 +43,10 @@ static struct {
     pthread_t thread;
     int running, stop, busy;
     struct log_chunk q[2];         /* by enum log_dest */
+    /* the event loop's lines wake the thread once per loop iteration */
+    pthread_t loop_thread;
+    struct event *kick;
+    int kicked;                    /* loop thread only */
 } lw = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -157,13 +159,22 @@ static void log_put(enum log_dest dest, const char *text, size_t len)
     }
 }
 
+/* Wakes the writer for what is queued (lw.lock held). */
+static void log_wake_writer(void)
+{
+    if ((lw.q[0].len || lw.q[1].len) && !lw.busy)
+        pthread_cond_signal(&lw.work);
+}
+
 /* Queues one line (the writer thread runs) or writes it now. */
 static void log_emit(enum log_dest dest, const char *line, size_t len)
 {
     pthread_mutex_lock(&lw.lock);
     if (lw.running) {
-        while (lw.running && lw.q[0].len + lw.q[1].len > LOG_QUEUE_MAX)
+        while (lw.running && lw.q[0].len + lw.q[1].len > LOG_QUEUE_MAX) {
+            log_wake_writer(); /* the loop's own lines may not have woken it yet */
             pthread_cond_wait(&lw.room, &lw.lock);
+        }
         struct log_chunk *c = &lw.q[dest];
         if (lw.running && c->len + len + 1 > c->cap) {
             size_t cap = c->cap ? c->cap : 16384;
@@ -176,13 +187,17 @@ static void log_emit(enum log_dest dest, const char *line, size_t len)
             }
         }
         if (lw.running && c->len + len + 1 <= c->cap) {
-            int wake = !lw.q[0].len && !lw.q[1].len && !lw.busy;
+            int on_loop = lw.kick && pthread_equal(pthread_self(), lw.loop_thread);
             memcpy(c->data + c->len, line, len);
             c->data[c->len + len] = '\n';
             c->len += len + 1;
-            if (wake)
+            if (!on_loop && !lw.busy)
                 pthread_cond_signal(&lw.work);
             pthread_mutex_unlock(&lw.lock);
+            if (on_loop && !lw.kicked) {
+                lw.kicked = 1; /* the thread is woken at the end of this iteration */
+                event_active(lw.kick, EV_TIMEOUT, 0);
+            }
             return;
         }
     }
@@ -207,12 +222,6 @@ static void *log_thread_main(void *unused)
             pthread_cond_wait(&lw.work, &lw.lock);
         if (!lw.q[0].len && !lw.q[1].len)
             break; /* stopping, and everything is written */
-        if (!lw.stop) {
-            lw.busy = 1; /* gathering: loggers do not wake it */
-            pthread_mutex_unlock(&lw.lock);
-            usleep(LOG_BATCH_USEC);
-            pthread_mutex_lock(&lw.lock);
-        }
         for (int d = 0; d < 2; d++) {
             struct log_chunk t = mine[d];
             mine[d] = lw.q[d];
@@ -238,14 +247,33 @@ static void *log_thread_main(void *unused)
     return NULL;
 }
 
-int log_thread_start(void)
+/* The end of a loop iteration that logged: one wake-up for all its lines. */
+static void log_on_kick(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    lw.kicked = 0;
+    pthread_mutex_lock(&lw.lock);
+    log_wake_writer();
+    pthread_mutex_unlock(&lw.lock);
+}
+
+int log_thread_start(struct event_base *loop)
 {
     pthread_mutex_lock(&lw.lock);
     int rc = 0;
     if (!lw.running) {
         lw.stop = 0;
+        lw.kicked = 0;
+        lw.loop_thread = pthread_self();
+        lw.kick = loop ? event_new(loop, -1, 0, log_on_kick, NULL) : NULL;
         rc = pthread_create(&lw.thread, NULL, log_thread_main, NULL);
         lw.running = rc == 0;
+        if (rc != 0 && lw.kick) {
+            event_free(lw.kick);
+            lw.kick = NULL;
+        }
     }
     pthread_mutex_unlock(&lw.lock);
     if (rc != 0) {
@@ -258,6 +286,8 @@ int log_thread_start(void)
 void log_flush(void)
 {
     pthread_mutex_lock(&lw.lock);
+    /* lines the loop logged in this iteration have not woken the writer yet */
+    log_wake_writer();
     while (lw.running && (lw.q[0].len || lw.q[1].len || lw.busy))
         pthread_cond_wait(&lw.idle, &lw.lock);
     pthread_mutex_unlock(&lw.lock);
@@ -276,6 +306,9 @@ void log_thread_stop(void)
     pthread_join(lw.thread, NULL);
     pthread_mutex_lock(&lw.lock);
     lw.running = 0;
+    if (lw.kick)
+        event_free(lw.kick);
+    lw.kick = NULL;
     pthread_cond_broadcast(&lw.room);
     for (int d = 0; d < 2; d++) {
         free(lw.q[d].data);
