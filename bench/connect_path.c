@@ -160,15 +160,15 @@ static void module_json(int mod, char *buf, size_t size)
     case MOD_SOCKOPT:
         if (sockopt_tos_only) {
             snprintf(buf, size,
-                     "{\"name\": \"sockopt\", \"options\": {\"bindings\": {\"b1\": {\"tos\": "
-                     "\"af21\"}, \"b2\": {\"tos\": \"cs1\"}}}}");
+                     "{\"name\": \"sockopt\", \"bindings\": {\"b1\": {\"tos\": "
+                     "\"af21\"}, \"b2\": {\"tos\": \"cs1\"}}}");
             break;
         }
         snprintf(buf, size,
                  "{\"name\": \"sockopt\", \"options\": {"
-                 "\"default\": {\"keepalive\": {\"idle\": 60, \"interval\": 15, \"count\": 4}, "
+                 "\"keepalive\": {\"idle\": 60, \"interval\": 15, \"count\": 4}, "
                  "\"user_timeout_ms\": 120000}, "
-                 "\"bindings\": {\"b1\": {\"tos\": \"af21\"}, \"b2\": {\"tos\": \"cs1\"}}}}");
+                 "\"bindings\": {\"b1\": {\"tos\": \"af21\"}, \"b2\": {\"tos\": \"cs1\"}}}");
         break;
     case MOD_NETACL: /* the internet-facing example of its docs, without the loopback rule */
         snprintf(buf, size,

@@ -10,12 +10,13 @@
 #include <arpa/inet.h>
 
 #include "plugin/plugin_hooks.h"
+#include "plugin/plugin_internal.h"
 #include "hooks/core/connection_post_bind.h"
 
 #define MAX_HOOKS 16
 
 struct bench_pair {
-    ec_hook_core_connection_post_bind_func_t fn;
+    ec_hook_core_connection_post_bind_func_t *fn;
     void *closure;
 };
 
@@ -120,21 +121,22 @@ static void usage(void)
 /* Sets up a chain of n hooks and the plain array of the same n pairs. */
 static void setup(int n)
 {
+    static struct vipmta_module_ctx bench = {.label = "bench"};
     plugin_hooks_reset_all();
-    plugin_hooks_set_registering_module("bench");
+    plugin_hooks_begin_init(&bench); /* registered as a module's init does */
     mod_register(n);
-    plugin_hooks_set_registering_module(NULL);
+    plugin_hooks_end_init();
     memset(plain, 0, sizeof(plain));
     mod_pairs(plain, n);
     plain_n = n;
-    const struct vipmta_hook_chain *c = &vipmta_hook_chain_core_connection_post_bind;
+    const struct vipmta_hook *c = &plugin_hook_core_connection_post_bind;
     if (c->count != n) {
         fprintf(stderr, "hook_dispatch: chain holds %d hooks, expected %d\n", c->count, n);
         exit(1);
     }
     for (int i = 0; i < n; i++) {
-        if ((void *)c->entries[i].fn != (void *)plain[i].fn ||
-            c->entries[i].closure != plain[i].closure) {
+        if ((void *)c->providers[i].fn != (void *)plain[i].fn ||
+            c->providers[i].closure != plain[i].closure) {
             fprintf(stderr, "hook_dispatch: chain entry %d differs from the plain array\n", i);
             exit(1);
         }

@@ -7,7 +7,7 @@
 /* What the driver's plain loop walks: the same {function, closure} pairs the
  * chain holds. */
 struct bench_pair {
-    ec_hook_core_connection_post_bind_func_t fn;
+    ec_hook_core_connection_post_bind_func_t *fn;
     void *closure;
 };
 
@@ -32,7 +32,7 @@ BENCH_HOOK(0) BENCH_HOOK(1) BENCH_HOOK(2) BENCH_HOOK(3) BENCH_HOOK(4) BENCH_HOOK
 BENCH_HOOK(6) BENCH_HOOK(7) BENCH_HOOK(8) BENCH_HOOK(9) BENCH_HOOK(10) BENCH_HOOK(11)
 BENCH_HOOK(12) BENCH_HOOK(13) BENCH_HOOK(14) BENCH_HOOK(15)
 
-static const ec_hook_core_connection_post_bind_func_t hooks[BENCH_HOOKS] = {
+static ec_hook_core_connection_post_bind_func_t *const hooks[BENCH_HOOKS] = {
     bench_hook_0,  bench_hook_1,  bench_hook_2,  bench_hook_3, bench_hook_4,  bench_hook_5,
     bench_hook_6,  bench_hook_7,  bench_hook_8,  bench_hook_9, bench_hook_10, bench_hook_11,
     bench_hook_12, bench_hook_13, bench_hook_14, bench_hook_15};

@@ -325,7 +325,8 @@ START_TEST(test_references_checked)
                  "/etc/t/test.json: binding_rules[0].binding_group: unknown binding group \"g9\" "
                  "(define it under \"binding_groups\")");
     expect_error("{\"modules\": [{\"name\": \"m\"}, {\"name\": \"m\"}]}",
-                 "/etc/t/test.json: modules[1]: module \"m\" is listed twice (first as modules[0])");
+                 "/etc/t/test.json: modules[1]: module \"m\" is listed twice (first as modules[0]): "
+                 "to run it twice, give each entry an \"instance\" name");
 }
 END_TEST
 

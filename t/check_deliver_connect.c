@@ -16,6 +16,7 @@
 
 #include "binding/binding_table.h"
 #include "plugin/plugin_hooks.h"
+#include "plugin/plugin_internal.h"
 #include "hooks/core/connection_post_bind.h"
 #include "deliver/deliver_connect.h"
 #include "queue/queue.h"
@@ -40,10 +41,14 @@ static domain_record dr = {.domain = "example.test"};
 static int listener = -1;
 static struct sockaddr_in listen_addr;
 
+/* The tests register their hooks as a module's init would. */
+static struct vipmta_module_ctx test_module = {.label = "test"};
+
 static void setup(void)
 {
     struct config_errors errs = {0};
     plugin_hooks_reset_all();
+    plugin_hooks_begin_init(&test_module);
     cfg = config_load_string(config_text, "check_outbound.json", &errs);
     if (!cfg)
         config_errors_print(&errs, stderr, "config: ");
@@ -153,12 +158,13 @@ static int veto_hook(void *closure, domain_record *d, int slot, int fd, struct s
 START_TEST(test_veto)
 {
     static int seven = 7;
+    static struct vipmta_module_ctx throttle = {.label = "throttle"};
     hook_calls = 0;
     hook_nobind = 0;
     hook_ip[0] = '\0';
-    plugin_hooks_set_registering_module("throttle");
+    plugin_hooks_begin_init(&throttle); /* as the module's init does */
     register_core_connection_post_bind_hook_last(veto_hook, &seven);
-    plugin_hooks_set_registering_module(NULL);
+    plugin_hooks_end_init();
 
     struct deliver_connect_result res;
     memset(&res, 0, sizeof(res));

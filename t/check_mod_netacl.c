@@ -2,191 +2,33 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fakecore.h"
 #include "netacl.h"
-#include "vipmta_binding.h"
-#include "hooks/core/connection_post_bind.h"
-
-/* ---- a fake core: the public ABI the module uses, recording what it is told ---- */
-
-struct vipmta_module_ctx {
-    void *data;
-};
-
-#define MAX_LINES 64
-static char errors[MAX_LINES][640];
-static int nerrors;
-static char logs[MAX_LINES][640];
-static enum vipmta_log_level log_levels[MAX_LINES];
-static int nlogs;
-static int debug_enabled = 1;
-static ec_hook_core_connection_post_bind_func_t hook_fn;
-static void *hook_closure;
-static int hook_first;
-
-static vipmta_binding bindings[3] = {
-    {.slot = 0, .name = "default"},
-    {.slot = 1, .name = "vip1"},
-    {.slot = 2, .name = "vip2"},
-};
-
-void vipmta_module_error(vipmta_module_ctx *m, const char *path, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (nerrors < MAX_LINES)
-        snprintf(errors[nerrors++], sizeof(errors[0]), "%s: %s", path ? path : "(options)", msg);
-}
-
-int vipmta_module_check_keys(vipmta_module_ctx *m, const json_t *object, const char *path,
-                             const char *const *allowed)
-{
-    int n = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)object, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, key) == 0;
-        if (!ok) { /* the core also lists the allowed keys */
-            vipmta_module_error(m, path, "unknown key \"%s\"", key);
-            n++;
-        }
-    }
-    return n;
-}
-
-void vipmta_module_log(const vipmta_module_ctx *m, enum vipmta_log_level level, const char *fmt,
-                       ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (nlogs < MAX_LINES) {
-        log_levels[nlogs] = level;
-        vsnprintf(logs[nlogs++], sizeof(logs[0]), fmt, ap);
-    }
-    va_end(ap);
-}
-
-int vipmta_log_enabled(enum vipmta_log_level level)
-{
-    return level < VIPMTA_LOG_DEBUG || debug_enabled;
-}
-
-void vipmta_module_set_data(vipmta_module_ctx *m, void *data)
-{
-    m->data = data;
-}
-
-void *vipmta_module_get_data(const vipmta_module_ctx *m)
-{
-    return m->data;
-}
-
-int vipmta_binding_count(void)
-{
-    return 3;
-}
-
-const vipmta_binding *vipmta_binding_by_slot(ec_binding_slot slot)
-{
-    return slot >= 0 && slot < 3 ? &bindings[slot] : NULL;
-}
-
-const vipmta_binding *vipmta_binding_by_name(const char *name)
-{
-    for (int i = 0; i < 3; i++)
-        if (strcmp(bindings[i].name, name) == 0)
-            return &bindings[i];
-    return NULL;
-}
-
-ec_binding_slot config_get_binding_id_from_name(const char *name)
-{
-    const vipmta_binding *b = vipmta_binding_by_name(name);
-    return b ? b->slot : EC_BINDING_SLOT_UNBOUND;
-}
-
-const char *config_get_binding_name_from_id(ec_binding_slot slot)
-{
-    const vipmta_binding *b = vipmta_binding_by_slot(slot);
-    return b ? b->name : NULL;
-}
-
-void register_core_connection_post_bind_hook_last(ec_hook_core_connection_post_bind_func_t hook,
-                                                  void *closure)
-{
-    hook_fn = hook;
-    hook_closure = closure;
-    hook_first = 0;
-}
-
-void register_core_connection_post_bind_hook_first(ec_hook_core_connection_post_bind_func_t hook,
-                                                   void *closure)
-{
-    hook_fn = hook;
-    hook_closure = closure;
-    hook_first = 1;
-}
 
 /* ---- helpers ---- */
 
-static vipmta_module_ctx ctx;
-
-static void setup(void)
+/* The parsed options of `entry` (every scope), which must be valid. */
+static struct netacl_config *parse_ok(const char *entry)
 {
-    nerrors = nlogs = 0;
-    hook_fn = NULL;
-    hook_closure = NULL;
-    memset(&ctx, 0, sizeof(ctx));
-}
-
-static json_t *parse_json(const char *text)
-{
-    json_error_t e;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
-    ck_assert_msg(j != NULL, "bad test JSON: %s", e.text);
-    return j;
-}
-
-static int has_error(const char *line)
-{
-    for (int i = 0; i < nerrors; i++)
-        if (strcmp(errors[i], line) == 0)
-            return 1;
-    return 0;
-}
-
-static void dump_errors(void)
-{
-    for (int i = 0; i < nerrors; i++)
-        fprintf(stderr, "  error %d: %s\n", i, errors[i]);
-}
-
-#define ck_assert_error(line)                                                                \
-    do {                                                                                     \
-        if (!has_error(line))                                                                \
-            dump_errors();                                                                   \
-        ck_assert_msg(has_error(line), "missing error: %s", line);                           \
-    } while (0)
-
-static struct netacl_config *parse_ok(const char *text)
-{
-    json_t *j = parse_json(text);
-    struct netacl_config *cfg = netacl_config_parse(&ctx, j);
-    json_decref(j);
+    vipmta_module_ctx *m = fake_module(entry);
+    struct netacl_config *cfg = netacl_config_parse(m);
+    fake_stop(m);
     if (!cfg)
-        dump_errors();
+        fake_dump();
     ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(nerrors, 0);
+    ck_assert_int_eq(fake_nerrors, 0);
     return cfg;
+}
+
+static void parse_bad(const char *entry)
+{
+    vipmta_module_ctx *m = fake_module(entry);
+    ck_assert_ptr_null(netacl_config_parse(m));
+    fake_stop(m);
 }
 
 static struct netacl_cidr cidr(const char *text)
@@ -374,74 +216,106 @@ END_TEST
 
 /* ---- rule order ---- */
 
-static const char order_options[] =
-    "{\"default\": \"allow\","
+static const char order_entry[] =
+    "{\"options\": {\"default\": \"allow\","
     " \"rules\": [{\"action\": \"allow\", \"cidr\": \"10.1.0.0/16\", \"comment\": \"partners\"},"
     "            {\"action\": \"deny\", \"cidr\": \"10.0.0.0/8\", \"comment\": \"private\"},"
-    "            {\"action\": \"deny\", \"cidr\": \"fe80::/10\"}],"
+    "            {\"action\": \"deny\", \"cidr\": \"fe80::/10\"}]},"
     " \"bindings\": {\"vip1\": {\"default\": \"deny\","
     "                          \"rules\": [{\"action\": \"allow\", \"cidr\": \"10.9.0.0/16\"},"
     "                                      {\"action\": \"allow\", \"cidr\": \"192.0.2.0/24\"}]},"
-    "              \"vip2\": {\"rules\": [{\"action\": \"deny\", \"cidr\": \"198.51.100.0/24\"}]}}}";
+    "              \"vip2\": {\"rules\": [{\"action\": \"deny\", \"cidr\": \"198.51.100.0/24\"}]}},"
+    " \"domains\": {\"Partner.test\": {\"rules\": [{\"action\": \"allow\", \"cidr\": \"10.0.0.0/8\"}]},"
+    "             \"closed.test\": {\"default\": \"deny\"}},"
+    " \"binding_domains\": {\"vip2\": {\"partner.test\": {\"rules\": [{\"action\": \"deny\","
+    "                                  \"cidr\": \"10.5.0.0/16\", \"comment\": \"not from vip2\"}]}}}}";
 
-static void decide(const struct netacl_config *cfg, const struct netacl_binding *b,
-                   const char *ip, struct netacl_verdict *v)
+static void decide(const struct netacl_config *cfg, int slot, const char *domain, const char *ip,
+                   struct netacl_verdict *v)
 {
     struct netacl_addr a = addr(ip);
-    netacl_decide(cfg, b, &a, v);
+    netacl_decide(cfg, slot, domain, &a, v);
 }
 
 START_TEST(test_decide_order)
 {
-    struct netacl_config *cfg = parse_ok(order_options);
+    struct netacl_config *cfg = parse_ok(order_entry);
     ck_assert_uint_eq(cfg->nbindings, 2);
-    const struct netacl_binding *vip1 = &cfg->bindings[0], *vip2 = &cfg->bindings[1];
-    ck_assert_str_eq(vip1->name, "vip1");
+    ck_assert_uint_eq(cfg->ndomains, 2);
+    ck_assert_uint_eq(cfg->npairs, 1);
+    const struct netacl_list *vip1 = cfg->slots[1];
+    ck_assert_ptr_nonnull(vip1);
+    ck_assert_str_eq(vip1->binding, "vip1");
+    ck_assert_ptr_null(cfg->slots[0]);
     struct netacl_verdict v;
 
     /* binding rules first */
-    decide(cfg, vip1, "10.9.1.1", &v);
+    decide(cfg, 1, "x.test", "10.9.1.1", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
-    ck_assert_ptr_eq(v.rule, &vip1->list.rules[0]);
-    ck_assert_int_eq(v.from_binding, 1);
+    ck_assert_ptr_eq(v.rule, &vip1->rules[0]);
+    ck_assert_ptr_eq(v.list, vip1);
     ck_assert_uint_eq(v.index, 0);
     /* then global rules, first match wins */
-    decide(cfg, vip1, "10.1.2.3", &v);
+    decide(cfg, 1, "x.test", "10.1.2.3", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
     ck_assert_ptr_eq(v.rule, &cfg->global.rules[0]);
-    ck_assert_int_eq(v.from_binding, 0);
-    decide(cfg, vip1, "10.2.3.4", &v);
+    ck_assert_ptr_eq(v.list, &cfg->global);
+    decide(cfg, 1, "x.test", "10.2.3.4", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
     ck_assert_uint_eq(v.index, 1);
     ck_assert_str_eq(v.rule->comment, "private");
     ck_assert_str_eq(v.rule->cidr, "10.0.0.0/8");
     /* then the binding's default */
-    decide(cfg, vip1, "203.0.113.9", &v);
+    decide(cfg, 1, "x.test", "203.0.113.9", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
     ck_assert_ptr_null(v.rule);
-    ck_assert_int_eq(v.from_binding, 1);
+    ck_assert_ptr_eq(v.list, vip1);
     /* a binding without a default falls back to the global one */
-    decide(cfg, vip2, "203.0.113.9", &v);
+    decide(cfg, 2, "x.test", "203.0.113.9", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
     ck_assert_ptr_null(v.rule);
-    ck_assert_int_eq(v.from_binding, 0);
-    decide(cfg, vip2, "198.51.100.4", &v);
+    ck_assert_ptr_eq(v.list, &cfg->global);
+    decide(cfg, 2, NULL, "198.51.100.4", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
-    ck_assert_int_eq(v.from_binding, 1);
+    ck_assert_ptr_eq(v.list, cfg->slots[2]);
     /* no binding rules at all */
-    decide(cfg, NULL, "10.9.1.1", &v);
+    decide(cfg, 0, NULL, "10.9.1.1", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
     ck_assert_uint_eq(v.index, 1);
-    decide(cfg, NULL, "fe80::1", &v);
+    decide(cfg, 7, NULL, "fe80::1", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
     ck_assert_uint_eq(v.index, 2);
     ck_assert_ptr_null(v.rule->comment);
-    decide(cfg, NULL, "::ffff:10.200.0.1", &v);
+    decide(cfg, 0, NULL, "::ffff:10.200.0.1", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
     ck_assert_uint_eq(v.index, 1);
-    decide(cfg, NULL, "2001:db8::1", &v);
+    decide(cfg, 0, NULL, "2001:db8::1", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
     ck_assert_ptr_null(v.rule);
+
+    /* domain rules before the binding's and the global ones */
+    decide(cfg, 1, "partner.test", "10.2.3.4", &v);
+    ck_assert_int_eq(v.action, NETACL_ALLOW);
+    ck_assert_str_eq(v.list->domain, "partner.test");
+    /* binding x domain rules before everything */
+    decide(cfg, 2, "partner.test", "10.5.0.1", &v);
+    ck_assert_int_eq(v.action, NETACL_DENY);
+    ck_assert_str_eq(v.rule->comment, "not from vip2");
+    decide(cfg, 2, "partner.test", "10.6.0.1", &v);
+    ck_assert_int_eq(v.action, NETACL_ALLOW);
+    /* a domain's default before the binding's and the global one */
+    decide(cfg, 2, "closed.test", "203.0.113.9", &v);
+    ck_assert_int_eq(v.action, NETACL_DENY);
+    ck_assert_ptr_null(v.rule);
+    ck_assert_str_eq(v.list->domain, "closed.test");
+    /* and rules still come before any default */
+    decide(cfg, 1, "closed.test", "192.0.2.7", &v);
+    ck_assert_int_eq(v.action, NETACL_ALLOW);
+    char path[128];
+    netacl_list_name(v.list, NETACL_PATH, path, sizeof(path));
+    ck_assert_str_eq(path, "bindings.vip1.");
+    netacl_list_name(cfg->pairs[0], NETACL_PATH, path, sizeof(path));
+    ck_assert_str_eq(path, "binding_domains.vip2.partner.test.");
     netacl_config_free(cfg);
 }
 END_TEST
@@ -449,16 +323,17 @@ END_TEST
 START_TEST(test_default_deny)
 {
     struct netacl_config *cfg = parse_ok(
-        "{\"default\": \"deny\", \"rules\": [{\"action\": \"allow\", \"cidr\": \"0.0.0.0/0\"}]}");
+        "{\"options\": {\"default\": \"deny\","
+        " \"rules\": [{\"action\": \"allow\", \"cidr\": \"0.0.0.0/0\"}]}}");
     struct netacl_verdict v;
-    decide(cfg, NULL, "192.0.2.1", &v);
+    decide(cfg, 0, NULL, "192.0.2.1", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
-    decide(cfg, NULL, "2001:db8::1", &v);
+    decide(cfg, 0, NULL, "2001:db8::1", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
     netacl_config_free(cfg);
 
     cfg = parse_ok("{}"); /* no options: allow everything */
-    decide(cfg, NULL, "10.0.0.1", &v);
+    decide(cfg, 0, NULL, "10.0.0.1", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
     netacl_config_free(cfg);
 }
@@ -468,167 +343,139 @@ END_TEST
 
 START_TEST(test_option_errors)
 {
-    json_t *j = parse_json(
-        "{\"default\": \"block\","
+    parse_bad(
+        "{\"options\": {\"default\": \"block\","
         " \"rules\": [{\"action\": \"drop\", \"cidr\": \"10.0.0.0/33\"},"
         "            {\"cidr\": \"10.0.0.0/8\"}, {\"action\": \"deny\"}, \"10.0.0.0/8\","
         "            {\"action\": \"deny\", \"cidr\": 5, \"comment\": 7, \"note\": \"\"},"
         "            {\"action\": \"allow\", \"cidr\": \"192.168.1.1/16\"}],"
-        " \"bindings\": {\"vip1\": {\"default\": 1, \"rules\": {}}, \"vip2\": [],"
-        "              \"vip3\": {\"extra\": 1}},"
-        " \"other\": 1}");
-    ck_assert_ptr_null(netacl_config_parse(&ctx, j));
-    json_decref(j);
-    ck_assert_error("default: must be \"allow\" or \"deny\", not \"block\"");
-    ck_assert_error("rules[0].action: must be \"allow\" or \"deny\", not \"drop\"");
-    ck_assert_error("rules[0].cidr: \"10.0.0.0/33\" is not a network: the prefix length must "
-                    "be a number from 0 to 32");
-    ck_assert_error("rules[1]: missing \"action\" (\"allow\" or \"deny\")");
-    ck_assert_error("rules[2]: missing \"cidr\" (a network such as \"10.0.0.0/8\")");
-    ck_assert_error("rules[3]: must be an object with \"action\", \"cidr\" and an optional "
-                    "\"comment\", not a string");
-    ck_assert_error("rules[4]: unknown key \"note\"");
-    ck_assert_error("rules[4].cidr: must be a network such as \"10.0.0.0/8\", not an integer");
-    ck_assert_error("rules[4].comment: must be a string, not an integer");
-    ck_assert_error("rules[5].cidr: \"192.168.1.1/16\" is not a network: host bits are set "
-                    "(did you mean 192.168.0.0/16?)");
+        " \"other\": 1},"
+        " \"bindings\": {\"vip1\": {\"default\": 1, \"rules\": {}}, \"vip2\": {\"extra\": 1}},"
+        " \"domains\": {\"d.test\": {\"rules\": [{\"action\": \"deny\", \"cidr\": \"::1/129\"}]}}}");
+    ck_assert_error("options.default: must be \"allow\" or \"deny\", not \"block\"");
+    ck_assert_error("options.rules[0].action: must be \"allow\" or \"deny\", not \"drop\"");
+    ck_assert_error("options.rules[0].cidr: \"10.0.0.0/33\" is not a network: the prefix length "
+                    "must be a number from 0 to 32");
+    ck_assert_error("options.rules[1]: missing \"action\" (\"allow\" or \"deny\")");
+    ck_assert_error("options.rules[2]: missing \"cidr\" (a network such as \"10.0.0.0/8\")");
+    ck_assert_error("options.rules[3]: must be an object with \"action\", \"cidr\" and an "
+                    "optional \"comment\", not a string");
+    ck_assert_error("options.rules[4]: unknown key \"note\" (allowed: action, cidr, comment)");
+    ck_assert_error("options.rules[4].cidr: must be a network such as \"10.0.0.0/8\", not an "
+                    "integer");
+    ck_assert_error("options.rules[4].comment: must be a string, not an integer");
+    ck_assert_error("options.rules[5].cidr: \"192.168.1.1/16\" is not a network: host bits are "
+                    "set (did you mean 192.168.0.0/16?)");
+    ck_assert_error("options: unknown key \"other\" (allowed: default, rules)");
     ck_assert_error("bindings.vip1.default: must be \"allow\" or \"deny\", not an integer");
     ck_assert_error("bindings.vip1.rules: must be an array of rules, not an object");
-    ck_assert_error("bindings.vip2: must be an object with \"default\" and/or \"rules\", not an "
-                    "array");
-    ck_assert_error("bindings.vip3: unknown key \"extra\"");
-    ck_assert_error("(options): unknown key \"other\"");
-    ck_assert_int_eq(nerrors, 15);
+    ck_assert_error("bindings.vip2: unknown key \"extra\" (allowed: default, rules)");
+    ck_assert_error("domains.d.test.rules[0].cidr: \"::1/129\" is not a network: the prefix "
+                    "length must be a number from 0 to 128");
+    ck_assert_int_eq(fake_nerrors, 15);
 
-    nerrors = 0;
-    j = parse_json("{\"rules\": {}, \"bindings\": []}");
-    ck_assert_ptr_null(netacl_config_parse(&ctx, j));
-    json_decref(j);
-    ck_assert_error("rules: must be an array of rules, not an object");
-    ck_assert_error("bindings: must be an object mapping binding names to rules, not an array");
-    ck_assert_int_eq(nerrors, 2);
-
-    nerrors = 0;
-    j = parse_json("\"deny\"");
-    ck_assert_ptr_null(netacl_config_parse(&ctx, j));
-    json_decref(j);
-    ck_assert_error("(options): must be an object, not a string");
-}
-END_TEST
-
-START_TEST(test_unknown_binding)
-{
-    struct netacl_config *cfg = parse_ok("{\"bindings\": {\"vip1\": {}, \"vip9\": {}}}");
-    int n;
-    ck_assert_ptr_null(netacl_config_slots(&ctx, cfg, &n));
-    ck_assert_error("bindings.vip9: no binding named \"vip9\" in the configuration");
-    ck_assert_int_eq(nerrors, 1);
-    netacl_config_free(cfg);
+    fake_reset();
+    parse_bad("{\"options\": {\"rules\": {}, \"bindings\": []}}");
+    ck_assert_error("options.rules: must be an array of rules, not an object");
+    ck_assert_error("options: unknown key \"bindings\" (allowed: default, rules)");
+    ck_assert_int_eq(fake_nerrors, 2);
 }
 END_TEST
 
 /* ---- the module through its descriptor ---- */
 
-static const vipmta_module_descriptor *start_module(const char *options)
+static vipmta_module_ctx *start(const char *entry)
 {
-    const vipmta_module_descriptor *d = vipmta_module_get_descriptor();
-    ck_assert_str_eq(d->name, "netacl");
-    json_t *j = parse_json(options);
-    int r = d->configure(&ctx, j);
-    json_decref(j);
-    if (r)
-        dump_errors();
-    ck_assert_int_eq(r, 0);
-    ck_assert_ptr_null(hook_fn);
-    ck_assert_int_eq(d->init(&ctx), 0);
-    ck_assert_ptr_nonnull(hook_fn);
-    return d;
+    vipmta_module_ctx *m = fake_module(entry);
+    ck_assert_str_eq(vipmta_module_get_descriptor()->name, "netacl");
+    ck_assert_int_eq(fake_configure(m), 0);
+    ck_assert_ptr_null(fake_hook_fn);
+    ck_assert_int_eq(fake_init(m), 0);
+    ck_assert_ptr_nonnull(fake_hook_fn);
+    return m;
 }
 
-static int call_hook(int slot, const char *ip)
+static int call_hook(int slot, const char *domain, const char *ip)
 {
-    static domain_record dr = {.domain = "example.com"};
+    domain_record dr = {.domain = (char *)domain};
     struct dest d = dest(ip);
-    nlogs = 0;
-    return hook_fn(hook_closure, &dr, slot, 9, (struct sockaddr *)&d.ss, d.len);
+    fake_nlogs = 0;
+    return fake_hook_fn(fake_hook_closure, &dr, slot, 9, (struct sockaddr *)&d.ss, d.len);
 }
 
 START_TEST(test_module_hook)
 {
-    const vipmta_module_descriptor *d = start_module(order_options);
-    ck_assert_int_eq(hook_first, 1); /* before the other modules */
+    vipmta_module_ctx *m = start(order_entry);
+    ck_assert_int_eq(fake_hook_first, 1); /* before the other modules */
+    ck_assert_log("ready: 8 rule(s), 2 binding(s), 2 domain(s), 1 binding x domain(s), default "
+                  "allow");
 
-    ck_assert_int_eq(call_hook(1, "10.2.3.4"), 1);
-    ck_assert_int_eq(nlogs, 1);
-    ck_assert_int_eq(log_levels[0], VIPMTA_LOG_NOTICE);
-    ck_assert_str_eq(logs[0], "denied connection to 10.2.3.4:25 (domain example.com) from "
-                              "binding \"vip1\" (slot 1): rule rules[1] deny 10.0.0.0/8 "
-                              "(\"private\")");
-    ck_assert_int_eq(call_hook(2, "198.51.100.1"), 1);
-    ck_assert_str_eq(logs[0], "denied connection to 198.51.100.1:25 (domain example.com) from "
-                              "binding \"vip2\" (slot 2): rule bindings.vip2.rules[0] deny "
-                              "198.51.100.0/24");
-    ck_assert_int_eq(call_hook(1, "203.0.113.5"), 1);
-    ck_assert_str_eq(logs[0], "denied connection to 203.0.113.5:25 (domain example.com) from "
-                              "binding \"vip1\" (slot 1): no rule matched, binding \"vip1\"'s "
-                              "default is deny");
-    ck_assert_int_eq(call_hook(0, "::ffff:10.0.0.1"), 1);
-    ck_assert_str_eq(logs[0], "denied connection to [::ffff:10.0.0.1]:25 (domain example.com) "
-                              "from binding \"default\" (slot 0): rule rules[1] deny "
-                              "10.0.0.0/8 (\"private\")");
-    ck_assert_int_eq(call_hook(0, "fe80::5"), 1);
-    ck_assert_int_eq(call_hook(7, "10.0.0.1"), 1); /* unknown slot: global rules */
-
-    /* allowed: 0, and a debug line only */
-    ck_assert_int_eq(call_hook(1, "10.9.0.1"), 0);
-    ck_assert_int_eq(nlogs, 1);
-    ck_assert_int_eq(log_levels[0], VIPMTA_LOG_DEBUG);
-    ck_assert_str_eq(logs[0], "allowed connection to 10.9.0.1:25 (domain example.com) from "
-                              "binding \"vip1\" (slot 1): rule bindings.vip1.rules[0] allow "
-                              "10.9.0.0/16");
-    ck_assert_int_eq(call_hook(2, "2001:db8::1"), 0);
-    ck_assert_str_eq(logs[0], "allowed connection to [2001:db8::1]:25 (domain example.com) "
-                              "from binding \"vip2\" (slot 2): no rule matched, the global "
-                              "default is allow");
-    debug_enabled = 0;
-    ck_assert_int_eq(call_hook(2, "2001:db8::1"), 0);
-    ck_assert_int_eq(nlogs, 0);
+    /* denied: 1 and a notice naming what decided; allowed: 0 and a debug line */
+    static const struct {
+        int slot;
+        const char *domain, *ip;
+        int verdict;
+        const char *line;
+    } cases[] = {
+        {1, "example.com", "10.2.3.4", 1,
+         "denied connection to 10.2.3.4:25 (domain example.com) from binding \"vip1\" (slot 1): "
+         "rule rules[1] deny 10.0.0.0/8 (\"private\")"},
+        {2, "example.com", "198.51.100.1", 1,
+         "denied connection to 198.51.100.1:25 (domain example.com) from binding \"vip2\" "
+         "(slot 2): rule bindings.vip2.rules[0] deny 198.51.100.0/24"},
+        {1, "example.com", "203.0.113.5", 1,
+         "denied connection to 203.0.113.5:25 (domain example.com) from binding \"vip1\" "
+         "(slot 1): no rule matched, binding \"vip1\"'s default is deny"},
+        {0, "example.com", "::ffff:10.0.0.1", 1,
+         "denied connection to [::ffff:10.0.0.1]:25 (domain example.com) from binding "
+         "\"default\" (slot 0): rule rules[1] deny 10.0.0.0/8 (\"private\")"},
+        {2, "partner.test", "10.5.1.1", 1,
+         "denied connection to 10.5.1.1:25 (domain partner.test) from binding \"vip2\" (slot 2): "
+         "rule binding_domains.vip2.partner.test.rules[0] deny 10.5.0.0/16 (\"not from vip2\")"},
+        {2, "closed.test", "203.0.113.5", 1,
+         "denied connection to 203.0.113.5:25 (domain closed.test) from binding \"vip2\" "
+         "(slot 2): no rule matched, domain closed.test's default is deny"},
+        {1, "example.com", "10.9.0.1", 0,
+         "allowed connection to 10.9.0.1:25 (domain example.com) from binding \"vip1\" (slot 1): "
+         "rule bindings.vip1.rules[0] allow 10.9.0.0/16"},
+        {1, "partner.test", "10.2.0.1", 0,
+         "allowed connection to 10.2.0.1:25 (domain partner.test) from binding \"vip1\" "
+         "(slot 1): rule domains.partner.test.rules[0] allow 10.0.0.0/8"},
+        {2, "example.com", "2001:db8::1", 0,
+         "allowed connection to [2001:db8::1]:25 (domain example.com) from binding \"vip2\" "
+         "(slot 2): no rule matched, the global default is allow"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(call_hook(cases[i].slot, cases[i].domain, cases[i].ip), cases[i].verdict);
+        ck_assert_int_eq(fake_nlogs, 1);
+        ck_assert_int_eq(fake_log_levels[0],
+                         cases[i].verdict ? VIPMTA_LOG_NOTICE : VIPMTA_LOG_DEBUG);
+        ck_assert_str_eq(fake_logs[0], cases[i].line);
+    }
+    ck_assert_int_eq(call_hook(0, "example.com", "fe80::5"), 1);
+    ck_assert_int_eq(call_hook(7, "example.com", "10.0.0.1"), 1); /* unknown slot: global rules */
+    fake_log_level = VIPMTA_LOG_INFO;
+    ck_assert_int_eq(call_hook(2, "example.com", "2001:db8::1"), 0);
+    ck_assert_int_eq(fake_nlogs, 0);
 
     /* reload: errors keep the old rules */
-    json_t *j = parse_json("{\"rules\": [{\"action\": \"deny\", \"cidr\": \"10.0.0.1/8\"}]}");
-    ck_assert_int_ne(d->reload(&ctx, j), 0);
-    json_decref(j);
-    ck_assert_int_eq(call_hook(1, "10.9.0.1"), 0);
-    j = parse_json("{\"default\": \"deny\"}");
-    ck_assert_int_eq(d->reload(&ctx, j), 0);
-    json_decref(j);
-    ck_assert_int_eq(call_hook(1, "10.9.0.1"), 1);
-    ck_assert_str_eq(logs[0], "denied connection to 10.9.0.1:25 (domain example.com) from "
-                              "binding \"vip1\" (slot 1): no rule matched, the global default "
-                              "is deny");
-    d->shutdown(&ctx);
-    ck_assert_ptr_null(ctx.data);
-}
-END_TEST
-
-START_TEST(test_module_init_unknown_binding)
-{
-    const vipmta_module_descriptor *d = vipmta_module_get_descriptor();
-    json_t *j = parse_json("{\"bindings\": {\"internet\": {\"default\": \"deny\"}}}");
-    ck_assert_int_eq(d->configure(&ctx, j), 0);
-    json_decref(j);
-    ck_assert_int_ne(d->init(&ctx), 0);
-    ck_assert_error("bindings.internet: no binding named \"internet\" in the configuration");
-    ck_assert_ptr_null(hook_fn);
-    d->shutdown(&ctx);
+    ck_assert_int_ne(fake_reload(m, "{\"options\": {\"rules\": [{\"action\": \"deny\", "
+                                    "\"cidr\": \"10.0.0.1/8\"}]}}"),
+                     0);
+    ck_assert_int_eq(call_hook(1, "example.com", "10.9.0.1"), 0);
+    ck_assert_int_eq(fake_reload(m, "{\"options\": {\"default\": \"deny\"}}"), 0);
+    ck_assert_int_eq(call_hook(1, "example.com", "10.9.0.1"), 1);
+    ck_assert_str_eq(fake_logs[0], "denied connection to 10.9.0.1:25 (domain example.com) from "
+                                   "binding \"vip1\" (slot 1): no rule matched, the global "
+                                   "default is deny");
+    fake_stop(m);
 }
 END_TEST
 
 /* ---- the example shipped in docs/modules/netacl.md ---- */
 
-/* The first ```json block of the page; its "options" member when it is a
- * whole module entry. */
-static json_t *doc_example(void)
+/* The first ```json block of the page: a whole module entry. */
+static char *doc_example(void)
 {
     const char *path = TEST_SRCDIR "/../docs/modules/netacl.md";
     FILE *f = fopen(path, "r");
@@ -643,25 +490,12 @@ static json_t *doc_example(void)
     char *end = strstr(start, "```");
     ck_assert_ptr_nonnull(end);
     *end = '\0';
-    json_t *entry = parse_json(start);
-    json_t *options = json_object_get(entry, "options");
-    ck_assert_ptr_nonnull(options);
-    json_incref(options);
-    json_decref(entry);
-    return options;
+    return start;
 }
 
 START_TEST(test_doc_example)
 {
-    json_t *options = doc_example();
-    struct netacl_config *cfg = netacl_config_parse(&ctx, options);
-    json_decref(options);
-    if (!cfg)
-        dump_errors();
-    ck_assert_ptr_nonnull(cfg);
-    int n;
-    const struct netacl_binding **slots = netacl_config_slots(&ctx, cfg, &n);
-    ck_assert_ptr_nonnull(slots);
+    struct netacl_config *cfg = parse_ok(doc_example());
     static const char *const denied[] = {
         "10.1.2.3",   "172.20.0.1", "192.168.1.1", "100.64.0.1",     "127.0.0.1",
         "::1",        "169.254.1.1", "fe80::1",    "fd00::1",        "::ffff:192.168.0.1",
@@ -671,19 +505,23 @@ START_TEST(test_doc_example)
                                           "172.32.0.1"};
     struct netacl_verdict v;
     for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
-        decide(cfg, slots[1], denied[i], &v);
+        decide(cfg, 1, "example.com", denied[i], &v);
         ck_assert_msg(v.action == NETACL_DENY, "%s should be denied for vip1", denied[i]);
     }
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-        decide(cfg, slots[1], allowed[i], &v);
+        decide(cfg, 1, "example.com", allowed[i], &v);
         ck_assert_msg(v.action == NETACL_ALLOW, "%s should be allowed for vip1", allowed[i]);
     }
     /* vip2 reaches the internal relays, and nothing else private */
-    decide(cfg, slots[2], "10.20.0.25", &v);
+    decide(cfg, 2, "example.com", "10.20.0.25", &v);
     ck_assert_int_eq(v.action, NETACL_ALLOW);
-    decide(cfg, slots[2], "10.21.0.25", &v);
+    decide(cfg, 2, "example.com", "10.21.0.25", &v);
     ck_assert_int_eq(v.action, NETACL_DENY);
-    free(slots);
+    /* the partner domain is reached on its private network from every binding */
+    decide(cfg, 1, "partner.example", "10.30.0.25", &v);
+    ck_assert_int_eq(v.action, NETACL_ALLOW);
+    decide(cfg, 1, "example.com", "10.30.0.25", &v);
+    ck_assert_int_eq(v.action, NETACL_DENY);
     netacl_config_free(cfg);
 }
 END_TEST
@@ -691,36 +529,15 @@ END_TEST
 static Suite *netacl_suite(void)
 {
     Suite *s = suite_create("mod_netacl");
-    TCase *tc = tcase_create("cidr");
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, test_cidr_parse);
-    tcase_add_test(tc, test_cidr_errors);
-    tcase_add_test(tc, test_match_v4_v6);
-    tcase_add_test(tc, test_match_mapped);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("rules");
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, test_decide_order);
-    tcase_add_test(tc, test_default_deny);
-    tcase_add_test(tc, test_option_errors);
-    tcase_add_test(tc, test_unknown_binding);
-    tcase_add_test(tc, test_doc_example);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("module");
-    tcase_add_checked_fixture(tc, setup, NULL);
-    tcase_add_test(tc, test_module_hook);
-    tcase_add_test(tc, test_module_init_unknown_binding);
-    suite_add_tcase(s, tc);
+    fake_tcase(s, "cidr", fake_reset, NULL, test_cidr_parse, test_cidr_errors, test_match_v4_v6,
+               test_match_mapped, NULL);
+    fake_tcase(s, "rules", fake_reset, NULL, test_decide_order, test_default_deny,
+               test_option_errors, test_doc_example, NULL);
+    fake_tcase(s, "module", fake_reset, NULL, test_module_hook, NULL);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(netacl_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fake_run(netacl_suite());
 }

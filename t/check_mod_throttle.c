@@ -16,9 +16,8 @@
 #include <unistd.h>
 #include <event2/event.h>
 
+#include "fakecore.h"
 #include "throttle.h"
-#include "vipmta_binding.h"
-#include "hooks/core/connection_post_bind.h"
 
 /* The hook's return values (see throttle.c). */
 #define VETO_RATE 1
@@ -26,153 +25,9 @@
 #define VETO_CONCURRENCY 3
 #define VETO_BACKEND 4
 
-/* ---- a fake core: the public ABI the module uses, recording what it is told ---- */
-
-struct vipmta_module_ctx {
-    void *data;
-};
-
-#define MAX_LINES 64
-static char errors[MAX_LINES][640];
-static int nerrors;
-static char logs[MAX_LINES][640];
-static enum vipmta_log_level log_levels[MAX_LINES];
-static int nlogs;
-static ec_hook_core_connection_post_bind_func_t hook_fn;
-static void *hook_closure;
-static struct event_base *test_base;
-
-static vipmta_binding bindings[3] = {
-    {.slot = 0, .name = "default"},
-    {.slot = 1, .name = "vip1"},
-    {.slot = 2, .name = "vip2"},
-};
-
-void vipmta_module_error(vipmta_module_ctx *m, const char *path, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    (void)m;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (nerrors < MAX_LINES)
-        snprintf(errors[nerrors++], sizeof(errors[0]), "%s: %s", path ? path : "(options)", msg);
-}
-
-/* As the core does it, with the list of allowed keys. */
-int vipmta_module_check_keys(vipmta_module_ctx *m, const json_t *object, const char *path,
-                             const char *const *allowed)
-{
-    int n = 0;
-    const char *key;
-    json_t *v;
-    char list[256] = "";
-    for (const char *const *a = allowed; *a; a++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", a == allowed ? "" : ", ",
-                 *a);
-    json_object_foreach((json_t *)object, key, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a; a++)
-            ok |= strcmp(*a, key) == 0;
-        if (!ok) {
-            vipmta_module_error(m, path, "unknown key \"%s\" (allowed: %s)", key, list);
-            n++;
-        }
-    }
-    return n;
-}
-
-void vipmta_module_log(const vipmta_module_ctx *m, enum vipmta_log_level level, const char *fmt,
-                       ...)
-{
-    va_list ap;
-    (void)m;
-    va_start(ap, fmt);
-    if (nlogs < MAX_LINES) {
-        log_levels[nlogs] = level;
-        vsnprintf(logs[nlogs++], sizeof(logs[0]), fmt, ap);
-    }
-    va_end(ap);
-}
-
-int vipmta_log_enabled(enum vipmta_log_level level)
-{
-    (void)level;
-    return 1;
-}
-
-void vipmta_module_set_data(vipmta_module_ctx *m, void *data)
-{
-    m->data = data;
-}
-
-void *vipmta_module_get_data(const vipmta_module_ctx *m)
-{
-    return m->data;
-}
-
-struct event_base *vipmta_event_base(void)
-{
-    return test_base;
-}
-
-/* connections open per binding slot (3 slots) for the next hook call */
-static const uint32_t *fake_connections;
-
-uint32_t vipmta_domain_connections(const domain_record *dr, ec_binding_slot slot)
-{
-    (void)dr;
-    return fake_connections && slot >= 0 && slot < 3 ? fake_connections[slot] : 0;
-}
-
-int vipmta_binding_count(void)
-{
-    return 3;
-}
-
-const vipmta_binding *vipmta_binding_by_slot(ec_binding_slot slot)
-{
-    return slot >= 0 && slot < 3 ? &bindings[slot] : NULL;
-}
-
-const vipmta_binding *vipmta_binding_by_name(const char *name)
-{
-    for (int i = 0; i < 3; i++)
-        if (strcmp(bindings[i].name, name) == 0)
-            return &bindings[i];
-    return NULL;
-}
-
-ec_binding_slot config_get_binding_id_from_name(const char *name)
-{
-    const vipmta_binding *b = vipmta_binding_by_name(name);
-    return b ? b->slot : EC_BINDING_SLOT_UNBOUND;
-}
-
-const char *config_get_binding_name_from_id(ec_binding_slot slot)
-{
-    const vipmta_binding *b = vipmta_binding_by_slot(slot);
-    return b ? b->name : NULL;
-}
-
-void register_core_connection_post_bind_hook_last(ec_hook_core_connection_post_bind_func_t hook,
-                                                  void *closure)
-{
-    hook_fn = hook;
-    hook_closure = closure;
-}
-
-void register_core_connection_post_bind_hook_first(ec_hook_core_connection_post_bind_func_t hook,
-                                                   void *closure)
-{
-    hook_fn = hook;
-    hook_closure = closure;
-}
-
 /* ---- helpers ---- */
 
-static vipmta_module_ctx ctx;
+static vipmta_module_ctx *mod; /* the instance under test */
 static uint64_t fake_now = 1000000000ull; /* the explicit clock, in microseconds */
 
 static uint64_t fake_clock(void)
@@ -189,12 +44,10 @@ static int never(void)
 
 static void setup(void)
 {
-    nerrors = nlogs = 0;
+    fake_reset();
     outages_seen = 0;
-    hook_fn = NULL;
-    hook_closure = NULL;
-    test_base = NULL;
-    memset(&ctx, 0, sizeof(ctx));
+    fake_event_base = NULL;
+    mod = NULL;
     fake_now = 1000000000ull;
     throttle_clock_set(fake_clock);
 }
@@ -204,98 +57,66 @@ static void teardown(void)
     throttle_clock_set(NULL);
 }
 
-static json_t *parse_json(const char *text)
+static struct throttle_config *parse(const char *options)
 {
-    json_error_t e;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
-    ck_assert_msg(j != NULL, "bad test JSON: %s", e.text);
-    return j;
-}
-
-static int has_line(char lines[][640], int n, const char *line)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(lines[i], line) == 0)
-            return 1;
-    return 0;
-}
-
-static int count_logs_containing(const char *part)
-{
-    int n = 0;
-    for (int i = 0; i < nlogs; i++)
-        n += strstr(logs[i], part) != NULL;
-    return n;
-}
-
-static void dump_lines(void)
-{
-    for (int i = 0; i < nerrors; i++)
-        fprintf(stderr, "  error %d: %s\n", i, errors[i]);
-    for (int i = 0; i < nlogs; i++)
-        fprintf(stderr, "  log %d: %s\n", i, logs[i]);
-}
-
-#define ck_assert_error(line)                                                                \
-    do {                                                                                     \
-        if (!has_line(errors, nerrors, line))                                                \
-            dump_lines();                                                                    \
-        ck_assert_msg(has_line(errors, nerrors, line), "missing error: %s", line);           \
-    } while (0)
-
-#define ck_assert_log(line)                                                                  \
-    do {                                                                                     \
-        if (!has_line(logs, nlogs, line))                                                    \
-            dump_lines();                                                                    \
-        ck_assert_msg(has_line(logs, nlogs, line), "missing log line: %s", line);            \
-    } while (0)
-
-static struct throttle_config *parse_ok(const char *text)
-{
-    json_t *j = parse_json(text);
-    struct throttle_config *cfg = throttle_config_parse(&ctx, j);
+    vipmta_module_ctx *m = fake_module("{}");
+    json_t *j = fake_json(options);
+    struct throttle_config *cfg = throttle_config_parse(m, (const vipmta_value *)j);
     json_decref(j);
-    if (!cfg)
-        dump_lines();
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(nerrors, 0);
+    fake_stop(m);
     return cfg;
 }
 
-static void parse_bad(const char *text)
+static struct throttle_config *parse_ok(const char *options)
 {
-    json_t *j = parse_json(text);
-    struct throttle_config *cfg = throttle_config_parse(&ctx, j);
-    json_decref(j);
-    ck_assert_ptr_null(cfg);
-    ck_assert_int_gt(nerrors, 0);
+    struct throttle_config *cfg = parse(options);
+    if (!cfg)
+        fake_dump();
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(fake_nerrors, 0);
+    return cfg;
 }
 
-static const vipmta_module_descriptor *desc(void)
+static void parse_bad(const char *options)
 {
-    const vipmta_module_descriptor *d = vipmta_module_get_descriptor();
-    ck_assert_ptr_nonnull(d);
-    ck_assert_str_eq(d->name, "throttle");
-    return d;
+    ck_assert_ptr_null(parse(options));
+    ck_assert_int_gt(fake_nerrors, 0);
+}
+
+/* The instance's config entry for these options. */
+static char *entry_for(const char *options)
+{
+    char *entry = NULL;
+    ck_assert_int_ge(asprintf(&entry, "{\"options\": %s}", options), 0);
+    return entry;
 }
 
 /* configure + init with these options; 0 when both succeeded. */
 static int start_module(const char *options)
 {
-    json_t *j = parse_json(options);
-    int rc = desc()->configure(&ctx, j);
-    json_decref(j);
+    char *entry = entry_for(options);
+    mod = fake_module(entry);
+    free(entry);
+    int rc = fake_configure(mod);
     if (rc == 0)
-        rc = desc()->init(&ctx);
+        rc = fake_init(mod);
     if (rc != 0)
-        dump_lines();
+        fake_dump();
+    return rc;
+}
+
+static int reload_module(const char *options)
+{
+    char *entry = entry_for(options);
+    int rc = fake_reload(mod, entry);
+    free(entry);
     return rc;
 }
 
 static void stop_module(void)
 {
-    desc()->shutdown(&ctx);
-    ck_assert_ptr_null(ctx.data);
+    fake_stop(mod);
+    mod = NULL;
 }
 
 static struct sockaddr_in ip4(const char *text)
@@ -317,8 +138,8 @@ static int call_hook(const char *domain, int slot, const char *ip, uint32_t open
     domain_record dr = {.domain = (char *)domain};
     fake_connections = counts;
     struct sockaddr_in a = ip4(ip);
-    ck_assert_ptr_nonnull(hook_fn);
-    return hook_fn(hook_closure, &dr, slot, -1, (struct sockaddr *)&a, sizeof(a));
+    ck_assert_ptr_nonnull(fake_hook_fn);
+    return fake_hook_fn(fake_hook_closure, &dr, slot, -1, (struct sockaddr *)&a, sizeof(a));
 }
 
 /* Runs the test event loop until cond() or `ms` milliseconds. */
@@ -334,8 +155,8 @@ static int loop_until(int (*cond)(void), int ms)
         if (elapsed >= ms)
             return cond ? cond() : 1;
         struct timeval tv = {0, 10000};
-        event_base_loopexit(test_base, &tv);
-        event_base_loop(test_base, 0);
+        event_base_loopexit(fake_event_base, &tv);
+        event_base_loop(fake_event_base, 0);
     }
 }
 
@@ -466,61 +287,61 @@ START_TEST(test_parse_errors_all_reported)
               " {\"burst\": 5, \"domain\": \"example.com\"},"
               " {\"per\": \"ip\", \"rate\": \"ten/s\", \"concurrency\": 2},"
               " {\"binding\": \"\", \"domain\": 5, \"rate\": \"1/d\"}, {}]}");
-    ck_assert_error("(options): unknown key \"retry\" (allowed: backend, redis, on_backend_error, "
+    ck_assert_error("options: unknown key \"retry\" (allowed: backend, redis, on_backend_error, "
                     "limits)");
-    ck_assert_error("backend: must be \"local\" or \"redis\", not \"memcached\"");
-    ck_assert_error("on_backend_error: must be \"allow\" or \"deny\", not true");
-    ck_assert_error("redis: unknown key \"db\" (allowed: host, port, key_prefix, timeout_ms)");
-    ck_assert_error("redis.host: must be an IPv4 or IPv6 address (no host names: resolving one "
+    ck_assert_error("options.backend: must be \"local\" or \"redis\", not \"memcached\"");
+    ck_assert_error("options.on_backend_error: must be \"allow\" or \"deny\", not true");
+    ck_assert_error("options.redis: unknown key \"db\" (allowed: host, port, key_prefix, timeout_ms)");
+    ck_assert_error("options.redis.host: must be an IPv4 or IPv6 address (no host names: resolving one "
                     "would block the event loop), not \"redis.example.com\"");
-    ck_assert_error("redis.port: must be an integer from 1 to 65535, not 0");
-    ck_assert_error("redis.key_prefix: must be at most 128 printable characters without spaces, "
+    ck_assert_error("options.redis.port: must be an integer from 1 to 65535, not 0");
+    ck_assert_error("options.redis.key_prefix: must be at most 128 printable characters without spaces, "
                     "not \"a b\"");
-    ck_assert_error("redis.timeout_ms: must be an integer from 1 to 60000, not a string");
-    ck_assert_error("limits[0]: must be an object, not an integer");
-    ck_assert_error("limits[1]: unknown key \"max\" (allowed: binding, domain, per, rate, burst, "
+    ck_assert_error("options.redis.timeout_ms: must be an integer from 1 to 60000, not a string");
+    ck_assert_error("options.limits[0]: must be an object, not an integer");
+    ck_assert_error("options.limits[1]: unknown key \"max\" (allowed: binding, domain, per, rate, burst, "
                     "concurrency)");
-    ck_assert_error("limits[1].rate: must be a string like \"10/s\", \"600/min\" or \"3600/h\", "
+    ck_assert_error("options.limits[1].rate: must be a string like \"10/s\", \"600/min\" or \"3600/h\", "
                     "not an integer");
-    ck_assert_error("limits[1].binding: must be a binding name or \"*\", not an integer");
-    ck_assert_error("limits[1].domain: must be a domain name or \"*\", not \"*.example.com\"");
-    ck_assert_error("limits[1].per: must be \"domain\" or \"ip\", not \"host\"");
-    ck_assert_error("limits[1].burst: must be an integer from 1 to 1000000, not 0");
-    ck_assert_error("limits[1].concurrency: must be an integer from 1 to 100000, not 100001");
-    ck_assert_error("limits[2].burst: needs a \"rate\" in the same limit");
-    ck_assert_error("limits[2]: needs a \"rate\", a \"concurrency\" or both");
-    ck_assert_error("limits[3].rate: must be COUNT/UNIT like \"10/s\", \"600/min\" or \"3600/h\", "
+    ck_assert_error("options.limits[1].binding: must be a binding name or \"*\", not an integer");
+    ck_assert_error("options.limits[1].domain: must be a domain name or \"*\", not \"*.example.com\"");
+    ck_assert_error("options.limits[1].per: must be \"domain\" or \"ip\", not \"host\"");
+    ck_assert_error("options.limits[1].burst: must be an integer from 1 to 1000000, not 0");
+    ck_assert_error("options.limits[1].concurrency: must be an integer from 1 to 100000, not 100001");
+    ck_assert_error("options.limits[2].burst: needs a \"rate\" in the same limit");
+    ck_assert_error("options.limits[2]: needs a \"rate\", a \"concurrency\" or both");
+    ck_assert_error("options.limits[3].rate: must be COUNT/UNIT like \"10/s\", \"600/min\" or \"3600/h\", "
                     "not \"ten/s\"");
-    ck_assert_error("limits[3].concurrency: is not supported with \"per\": \"ip\" (the core counts "
+    ck_assert_error("options.limits[3].concurrency: is not supported with \"per\": \"ip\" (the core counts "
                     "open connections per binding and domain, not per IP); use a \"per\": "
                     "\"domain\" limit");
-    ck_assert_error("limits[4].binding: must be a binding name or \"*\", not an empty or overlong "
+    ck_assert_error("options.limits[4].binding: must be a binding name or \"*\", not an empty or overlong "
                     "string");
-    ck_assert_error("limits[4].domain: must be a domain name or \"*\", not an integer");
-    ck_assert_error("limits[4].rate: unknown unit \"d\" in \"1/d\" (use s, min or h)");
-    ck_assert_error("limits[5]: needs a \"rate\", a \"concurrency\" or both");
-    ck_assert_int_eq(nerrors, 24);
+    ck_assert_error("options.limits[4].domain: must be a domain name or \"*\", not an integer");
+    ck_assert_error("options.limits[4].rate: unknown unit \"d\" in \"1/d\" (use s, min or h)");
+    ck_assert_error("options.limits[5]: needs a \"rate\", a \"concurrency\" or both");
+    ck_assert_int_eq(fake_nerrors, 24);
 }
 END_TEST
 
 START_TEST(test_parse_errors_top_level)
 {
     parse_bad("[]");
-    ck_assert_error("(options): must be an object, not an array");
-    nerrors = 0;
+    ck_assert_error("options: must be an object, not an array");
+    fake_nerrors = 0;
     parse_bad("{}");
-    ck_assert_error("limits: is required: a list of limits");
-    nerrors = 0;
+    ck_assert_error("options.limits: is required: a list of limits");
+    fake_nerrors = 0;
     parse_bad("{\"limits\": {\"rate\": \"1/s\"}, \"redis\": \"127.0.0.1:6379\"}");
-    ck_assert_error("limits: must be an array of limits, not an object");
-    ck_assert_error("redis: must be an object, not a string");
-    ck_assert_int_eq(nerrors, 2);
-    nerrors = 0;
+    ck_assert_error("options.limits: must be an array of limits, not an object");
+    ck_assert_error("options.redis: must be an object, not a string");
+    ck_assert_int_eq(fake_nerrors, 2);
+    fake_nerrors = 0;
     parse_bad("{\"limits\": [], \"redis\": {\"host\": 127, \"key_prefix\": false, \"port\": 65536}}");
-    ck_assert_error("redis.host: must be an IPv4 or IPv6 address, not an integer");
-    ck_assert_error("redis.key_prefix: must be a string, not false");
-    ck_assert_error("redis.port: must be an integer from 1 to 65535, not 65536");
-    ck_assert_int_eq(nerrors, 3);
+    ck_assert_error("options.redis.host: must be an IPv4 or IPv6 address, not an integer");
+    ck_assert_error("options.redis.key_prefix: must be a string, not false");
+    ck_assert_error("options.redis.port: must be an integer from 1 to 65535, not 65536");
+    ck_assert_int_eq(fake_nerrors, 3);
 }
 END_TEST
 
@@ -528,19 +349,19 @@ START_TEST(test_parse_shadowed_limits)
 {
     /* a later limit an earlier one always wins over is an error */
     parse_bad("{\"limits\": [{\"rate\": \"10/s\"}, {\"binding\": \"vip1\", \"rate\": \"1/s\"}]}");
-    ck_assert_error("limits[1]: never applies: limits[0] (binding \"*\", domain \"*\", per domain) "
+    ck_assert_error("options.limits[1]: never applies: limits[0] (binding \"*\", domain \"*\", per domain) "
                     "comes first and matches every connection this one would (the first "
                     "matching limit wins); put the more specific limit first");
-    ck_assert_int_eq(nerrors, 1);
-    nerrors = 0;
+    ck_assert_int_eq(fake_nerrors, 1);
+    fake_nerrors = 0;
     parse_bad("{\"limits\": [{\"binding\": \"vip1\", \"domain\": \"a.test\", \"per\": \"ip\","
               " \"rate\": \"1/s\"}, {\"binding\": \"vip1\", \"domain\": \"A.test\", \"per\": \"ip\","
               " \"rate\": \"2/s\"}]}");
-    ck_assert_error("limits[1]: never applies: limits[0] (binding \"vip1\", domain \"a.test\", per "
+    ck_assert_error("options.limits[1]: never applies: limits[0] (binding \"vip1\", domain \"a.test\", per "
                     "ip) comes first and matches every connection this one would (the first "
                     "matching limit wins); put the more specific limit first");
-    ck_assert_int_eq(nerrors, 1);
-    nerrors = 0;
+    ck_assert_int_eq(fake_nerrors, 1);
+    fake_nerrors = 0;
     /* specific first, then the wildcard; other kinds and bindings do not shadow; a bad limit
      * shadows nothing */
     struct throttle_config *cfg =
@@ -551,7 +372,7 @@ START_TEST(test_parse_shadowed_limits)
     ck_assert_uint_eq(cfg->nlimits, 5);
     throttle_config_free(cfg);
     parse_bad("{\"limits\": [{\"rate\": \"x\"}, {\"binding\": \"vip1\", \"rate\": \"1/s\"}]}");
-    ck_assert_int_eq(nerrors, 1);
+    ck_assert_int_eq(fake_nerrors, 1);
 }
 END_TEST
 
@@ -780,15 +601,15 @@ START_TEST(test_module_local_rate)
                                   "\"example.com\", \"rate\": \"5/s\"}]}"),
                      0);
     ck_assert_log("ready: 1 limit(s), backend local");
-    nlogs = 0;
+    fake_nlogs = 0;
     /* the burst: five at once, then vetoed */
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.1", 1), 0);
     ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.1", 1), VETO_RATE);
     ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.2", 1), VETO_RATE);
-    ck_assert_int_eq(nlogs, 1); /* once per key and second */
-    ck_assert_int_eq(log_levels[0], VIPMTA_LOG_INFO);
-    ck_assert_str_eq(logs[0], "binding \"vip1\" domain example.com: over 5/s (burst 5); "
+    ck_assert_int_eq(fake_nlogs, 1); /* once per key and second */
+    ck_assert_int_eq(fake_log_levels[0], VIPMTA_LOG_INFO);
+    ck_assert_str_eq(fake_logs[0], "binding \"vip1\" domain example.com: over 5/s (burst 5); "
                               "connection vetoed (mail deferred)");
     /* other bindings and domains are not limited */
     for (int i = 0; i < 20; i++) {
@@ -809,7 +630,7 @@ START_TEST(test_module_local_rate)
             allowed += call_hook("example.com", 1, "192.0.2.1", 1) == 0;
     }
     ck_assert_int_eq(allowed, 50);
-    ck_assert_int_eq(nlogs, 11); /* one line per second with vetoes */
+    ck_assert_int_eq(fake_nlogs, 11); /* one line per second with vetoes */
     stop_module();
 }
 END_TEST
@@ -820,16 +641,16 @@ START_TEST(test_module_per_ip_and_domain)
     ck_assert_int_eq(start_module("{\"limits\": [{\"binding\": \"vip1\", \"rate\": \"2/min\"},"
                                   " {\"per\": \"ip\", \"rate\": \"1/min\"}]}"),
                      0);
-    nlogs = 0;
+    fake_nlogs = 0;
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), 0);
     /* the IP's bucket is empty: vetoed, and the domain's token is not taken */
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), VETO_RATE);
-    ck_assert_str_eq(logs[0], "binding \"vip1\" ip 192.0.2.1 (domain a.test): over 1/min "
+    ck_assert_str_eq(fake_logs[0], "binding \"vip1\" ip 192.0.2.1 (domain a.test): over 1/min "
                               "(burst 1); connection vetoed (mail deferred)");
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.2", 1), 0);
     /* now the domain's bucket is empty */
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.3", 1), VETO_RATE);
-    ck_assert_str_eq(logs[1], "binding \"vip1\" domain a.test: over 2/min (burst 2); "
+    ck_assert_str_eq(fake_logs[1], "binding \"vip1\" domain a.test: over 2/min (burst 2); "
                               "connection vetoed (mail deferred)");
     /* per IP, domains share the IP's bucket; bindings do not */
     ck_assert_int_eq(call_hook("b.test", 1, "192.0.2.1", 1), VETO_RATE);
@@ -844,13 +665,13 @@ START_TEST(test_module_per_ip_and_domain)
     uint32_t counts[3] = {0, 0, 1};
     domain_record dr = {.domain = "d.test"};
     fake_connections = counts;
-    ck_assert_int_eq(hook_fn(hook_closure, &dr, 2, -1, (struct sockaddr *)&a6, sizeof(a6)), 0);
-    ck_assert_int_eq(hook_fn(hook_closure, &dr, 2, -1, (struct sockaddr *)&a6, sizeof(a6)),
+    ck_assert_int_eq(fake_hook_fn(fake_hook_closure, &dr, 2, -1, (struct sockaddr *)&a6, sizeof(a6)), 0);
+    ck_assert_int_eq(fake_hook_fn(fake_hook_closure, &dr, 2, -1, (struct sockaddr *)&a6, sizeof(a6)),
                      VETO_RATE);
     ck_assert_log("binding \"vip2\" ip 2001:db8::1 (domain d.test): over 1/min (burst 1); "
                   "connection vetoed (mail deferred)");
     struct sockaddr un = {.sa_family = AF_UNIX};
-    ck_assert_int_eq(hook_fn(hook_closure, &dr, 2, -1, &un, sizeof(un)), 0);
+    ck_assert_int_eq(fake_hook_fn(fake_hook_closure, &dr, 2, -1, &un, sizeof(un)), 0);
     /* a minute later, one more each */
     fake_now += 60000000;
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), 0);
@@ -866,12 +687,12 @@ START_TEST(test_module_concurrency)
                                   " {\"domain\": \"example.com\", \"concurrency\": 1, "
                                   "\"rate\": \"1/min\"}]}"),
                      0);
-    nlogs = 0;
+    fake_nlogs = 0;
     /* the core counts this connection already */
     ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.1", 1), 0);
     ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.1", 2), 0);
     ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.1", 3), VETO_CONCURRENCY);
-    ck_assert_str_eq(logs[0], "binding \"vip1\" domain example.com: 3 connections open counting "
+    ck_assert_str_eq(fake_logs[0], "binding \"vip1\" domain example.com: 3 connections open counting "
                               "this one, concurrency 2; connection vetoed (mail deferred)");
     ck_assert_int_eq(call_hook("example.com", 1, "192.0.2.1", 2), 0);
     ck_assert_int_eq(call_hook("example.org", 1, "192.0.2.1", 50), 0);
@@ -879,38 +700,36 @@ START_TEST(test_module_concurrency)
     ck_assert_int_eq(call_hook("example.com", 2, "192.0.2.1", 2), VETO_CONCURRENCY);
     ck_assert_int_eq(call_hook("example.com", 2, "192.0.2.1", 1), 0);
     ck_assert_int_eq(call_hook("example.com", 2, "192.0.2.1", 1), VETO_RATE);
-    ck_assert_int_eq(nlogs, 2); /* the key logged its veto this second already */
+    ck_assert_int_eq(fake_nlogs, 2); /* the key logged its veto this second already */
     stop_module();
 }
 END_TEST
 
 START_TEST(test_module_init_unknown_binding)
 {
-    json_t *j = parse_json("{\"limits\": [{\"binding\": \"vip9\", \"rate\": \"1/s\"},"
-                           " {\"binding\": \"default\", \"rate\": \"2/s\"}]}");
-    ck_assert_int_eq(desc()->configure(&ctx, j), 0);
-    json_decref(j);
-    ck_assert_int_ne(desc()->init(&ctx), 0);
-    ck_assert_error("limits[0].binding: no binding named \"vip9\" (the bindings are: "
+    mod = fake_module("{\"options\": {\"limits\": [{\"binding\": \"vip9\", \"rate\": \"1/s\"},"
+                      " {\"binding\": \"default\", \"rate\": \"2/s\"}]}}");
+    ck_assert_int_eq(fake_configure(mod), 0);
+    ck_assert_int_ne(fake_init(mod), 0);
+    ck_assert_error("options.limits[0].binding: no binding named \"vip9\" (the bindings are: "
                     "\"default\", \"vip1\", \"vip2\")");
-    ck_assert_int_eq(nerrors, 1);
-    ck_assert_ptr_null(hook_fn);
+    ck_assert_int_eq(fake_nerrors, 1);
+    ck_assert_ptr_null(fake_hook_fn);
     stop_module();
     /* configure failures leave nothing behind; shutdown copes */
-    nerrors = 0;
-    j = parse_json("{\"limits\": 3}");
-    ck_assert_int_ne(desc()->configure(&ctx, j), 0);
-    json_decref(j);
-    ck_assert_ptr_null(ctx.data);
+    fake_nerrors = 0;
+    mod = fake_module("{\"options\": {\"limits\": 3}}");
+    ck_assert_int_ne(fake_configure(mod), 0);
+    ck_assert_ptr_null(vipmta_module_get_data(mod));
     stop_module();
     /* the redis backend without an event loop (vipmta -M runs init): Redis is not contacted */
-    nerrors = nlogs = 0;
+    fake_nerrors = fake_nlogs = 0;
     ck_assert_int_eq(start_module("{\"backend\": \"redis\", \"redis\": {\"port\": 1},"
                                   " \"limits\": [{\"rate\": \"1/s\"}]}"),
                      0);
-    ck_assert_ptr_nonnull(hook_fn);
+    ck_assert_ptr_nonnull(fake_hook_fn);
     ck_assert_log("no event loop (not the daemon): redis 127.0.0.1:1 not contacted");
-    ck_assert_int_eq(count_logs_containing("unreachable"), 0);
+    ck_assert_int_eq(fake_logs_containing("unreachable"), 0);
     stop_module();
 }
 END_TEST
@@ -922,19 +741,15 @@ START_TEST(test_module_reload)
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), 0);
     /* a bad reload keeps the old options */
-    json_t *j = parse_json("{\"limits\": [{\"binding\": \"vip7\", \"rate\": \"1/min\"}]}");
-    ck_assert_int_ne(desc()->reload(&ctx, j), 0);
-    json_decref(j);
-    ck_assert_error("limits[0].binding: no binding named \"vip7\" (the bindings are: "
+    ck_assert_int_ne(reload_module("{\"limits\": [{\"binding\": \"vip7\", \"rate\": \"1/min\"}]}"), 0);
+    ck_assert_error("options.limits[0].binding: no binding named \"vip7\" (the bindings are: "
                     "\"default\", \"vip1\", \"vip2\")");
     for (int i = 0; i < 5; i++)
         ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), 0);
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), VETO_RATE);
     /* a good one applies: the empty bucket stays empty, refilling at the new rate */
-    nlogs = 0;
-    j = parse_json("{\"limits\": [{\"binding\": \"vip1\", \"rate\": \"60/min\"}]}");
-    ck_assert_int_eq(desc()->reload(&ctx, j), 0);
-    json_decref(j);
+    fake_nlogs = 0;
+    ck_assert_int_eq(reload_module("{\"limits\": [{\"binding\": \"vip1\", \"rate\": \"60/min\"}]}"), 0);
     ck_assert_log("reloaded: 1 limit(s), backend local");
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), VETO_RATE);
     fake_now += 1000000;
@@ -963,15 +778,15 @@ static int closed_port(int *fd)
 
 static int outage_logged(void)
 {
-    return count_logs_containing("unreachable") > outages_seen;
+    return fake_logs_containing("unreachable") > outages_seen;
 }
 
 static void redis_down_case(int deny)
 {
     int fd, port = closed_port(&fd);
     char options[512];
-    test_base = event_base_new();
-    ck_assert_ptr_nonnull(test_base);
+    fake_event_base = event_base_new();
+    ck_assert_ptr_nonnull(fake_event_base);
     snprintf(options, sizeof(options),
              "{\"backend\": \"redis\", \"on_backend_error\": \"%s\", \"redis\": {\"port\": %d},"
              " \"limits\": [{\"binding\": \"vip1\", \"rate\": \"5/s\"}]}",
@@ -1004,14 +819,14 @@ static void redis_down_case(int deny)
     loop_until(NULL, 900);
     for (int i = 0; i < 8; i++)
         call_hook("a.test", 1, "192.0.2.1", 1);
-    if (count_logs_containing("unreachable") != 1)
-        dump_lines();
-    ck_assert_int_eq(count_logs_containing("unreachable"), 1);
+    if (fake_logs_containing("unreachable") != 1)
+        fake_dump();
+    ck_assert_int_eq(fake_logs_containing("unreachable"), 1);
     if (deny) /* the outage line said it */
-        ck_assert_int_eq(count_logs_containing("connection vetoed"), 0);
+        ck_assert_int_eq(fake_logs_containing("connection vetoed"), 0);
     stop_module();
-    event_base_free(test_base);
-    test_base = NULL;
+    event_base_free(fake_event_base);
+    fake_event_base = NULL;
     close(fd);
 }
 
@@ -1035,7 +850,7 @@ START_TEST(test_redis_silent_server)
     int fd, port = closed_port(&fd);
     ck_assert_int_eq(listen(fd, 16), 0);
     throttle_clock_set(NULL);
-    test_base = event_base_new();
+    fake_event_base = event_base_new();
     char options[512];
     snprintf(options, sizeof(options),
              "{\"backend\": \"redis\", \"on_backend_error\": \"deny\", \"redis\": {\"port\": %d,"
@@ -1056,10 +871,10 @@ START_TEST(test_redis_silent_server)
     /* reconnects that time out again are not logged */
     loop_until(never, 1000);
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), VETO_BACKEND);
-    ck_assert_int_eq(count_logs_containing("unreachable"), 1);
+    ck_assert_int_eq(fake_logs_containing("unreachable"), 1);
     stop_module();
-    event_base_free(test_base);
-    test_base = NULL;
+    event_base_free(fake_event_base);
+    fake_event_base = NULL;
     close(fd);
 }
 END_TEST
@@ -1153,17 +968,18 @@ static void charge(struct throttle_redis *r, const struct throttle_params *p, ui
 
 static int recovered(void)
 {
-    return count_logs_containing("reachable again") > 0;
+    return fake_logs_containing("reachable again") > 0;
 }
 
 START_TEST(test_redis_script_and_recovery)
 {
     int fd, port = closed_port(&fd);
     close(fd); /* free again: the server starts there later */
-    test_base = event_base_new();
+    fake_event_base = event_base_new();
     struct throttle_redis_opts o = {.host = "127.0.0.1", .port = port, .key_prefix = "t:",
                                     .timeout_ms = 500};
-    struct throttle_redis *r = throttle_redis_new(&ctx, test_base, &o, 0, charge_done, NULL);
+    mod = fake_module("{}");
+    struct throttle_redis *r = throttle_redis_new(mod, &o, 0, charge_done, NULL);
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(loop_until(outage_logged, 3000), 1);
     ck_assert_int_eq(throttle_redis_up(r), 0);
@@ -1171,15 +987,16 @@ START_TEST(test_redis_script_and_recovery)
         fprintf(stderr, "check_mod_throttle: no redis-server to test against; the script is "
                         "tested by integration/modules_throttle.sh only\n");
         throttle_redis_free(r);
+        stop_module();
         redis_stop();
-        event_base_free(test_base);
-        test_base = NULL;
+        event_base_free(fake_event_base);
+        fake_event_base = NULL;
         return;
     }
     /* the reconnect (within the 250 ms .. 8 s backoff) ends the outage */
     ck_assert_int_eq(loop_until(recovered, 10000), 1);
     ck_assert_int_eq(throttle_redis_up(r), 1);
-    ck_assert_int_eq(count_logs_containing("unreachable"), 1);
+    ck_assert_int_eq(fake_logs_containing("unreachable"), 1);
     outages_seen = 1;
 
     /* 5/s with a burst of 5; the bucket may go below zero */
@@ -1206,11 +1023,12 @@ START_TEST(test_redis_script_and_recovery)
     }
     ck_assert_int_eq(loop_until(outage_logged, 3000), 1);
     ck_assert_int_eq(throttle_redis_up(r), 0);
-    ck_assert_int_eq(count_logs_containing("unreachable"), 2);
-    ck_assert_int_eq(count_logs_containing("reachable again"), 1);
+    ck_assert_int_eq(fake_logs_containing("unreachable"), 2);
+    ck_assert_int_eq(fake_logs_containing("reachable again"), 1);
     throttle_redis_free(r);
-    event_base_free(test_base);
-    test_base = NULL;
+    stop_module();
+    event_base_free(fake_event_base);
+    fake_event_base = NULL;
 }
 END_TEST
 
@@ -1224,11 +1042,12 @@ START_TEST(test_redis_shared_budget)
         redis_stop();
         return;
     }
-    test_base = event_base_new();
+    fake_event_base = event_base_new();
     /* another node has used up the shared bucket of (vip1, a.test) */
     struct throttle_redis_opts o = {.host = "127.0.0.1", .port = port, .key_prefix = "u:",
                                     .timeout_ms = 1000};
-    struct throttle_redis *other = throttle_redis_new(&ctx, test_base, &o, 0, charge_done, NULL);
+    vipmta_module_ctx *other_mod = fake_module("{}");
+    struct throttle_redis *other = throttle_redis_new(other_mod, &o, 0, charge_done, NULL);
     struct throttle_params p = {.count = 5, .period_s = 1, .burst = 5};
     memset(&last_charge, 0, sizeof(last_charge));
     ck_assert_int_eq(throttle_redis_charge(other, "u:vip1:domain:a.test", &p, 5, &last_charge), 0);
@@ -1241,11 +1060,11 @@ START_TEST(test_redis_shared_budget)
              " \"timeout_ms\": 1000}, \"limits\": [{\"binding\": \"vip1\", \"rate\": \"5/s\"}]}",
              port);
     ck_assert_int_eq(start_module(options), 0);
-    nlogs = 0;
+    fake_nlogs = 0;
     /* this node does not know yet: one connection on credit, then it waits for Redis */
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), 0);
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), VETO_SHARED);
-    ck_assert_str_eq(logs[0], "binding \"vip1\" domain a.test: shared budget 5/s (burst 5): "
+    ck_assert_str_eq(fake_logs[0], "binding \"vip1\" domain a.test: shared budget 5/s (burst 5): "
                               "waiting for redis to confirm 1 connection(s); connection vetoed "
                               "(mail deferred)");
     /* Redis answers: the bucket is in debt (-1), nothing for about 400 ms */
@@ -1256,63 +1075,35 @@ START_TEST(test_redis_shared_budget)
     ck_assert_int_eq(call_hook("b.test", 1, "192.0.2.1", 1), 0);
     loop_until(never, 700);
     ck_assert_int_eq(call_hook("a.test", 1, "192.0.2.1", 1), 0);
-    ck_assert_int_eq(count_logs_containing("unreachable"), 0);
+    ck_assert_int_eq(fake_logs_containing("unreachable"), 0);
     stop_module();
     throttle_redis_free(other);
+    fake_stop(other_mod);
     redis_stop();
-    event_base_free(test_base);
-    test_base = NULL;
+    event_base_free(fake_event_base);
+    fake_event_base = NULL;
 }
 END_TEST
 
 static Suite *throttle_suite(void)
 {
     Suite *s = suite_create("mod_throttle");
-    TCase *tc = tcase_create("options");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_rate_parse);
-    tcase_add_test(tc, test_parse_defaults);
-    tcase_add_test(tc, test_parse_errors_all_reported);
-    tcase_add_test(tc, test_parse_errors_top_level);
-    tcase_add_test(tc, test_parse_shadowed_limits);
-    tcase_add_test(tc, test_config_match);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("buckets");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_bucket_math);
-    tcase_add_test(tc, test_bucket_rescale);
-    tcase_add_test(tc, test_table_keys);
-    tcase_add_test(tc, test_table_eviction);
-    tcase_add_test(tc, test_table_never_evicts_most_recent);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("module");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_module_local_rate);
-    tcase_add_test(tc, test_module_per_ip_and_domain);
-    tcase_add_test(tc, test_module_concurrency);
-    tcase_add_test(tc, test_module_init_unknown_binding);
-    tcase_add_test(tc, test_module_reload);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("redis");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_redis_down_allow);
-    tcase_add_test(tc, test_redis_down_deny);
-    tcase_add_test(tc, test_redis_silent_server);
-    tcase_add_test(tc, test_redis_script_and_recovery);
-    tcase_add_test(tc, test_redis_shared_budget);
-    suite_add_tcase(s, tc);
+    fake_tcase(s, "options", setup, teardown, test_rate_parse, test_parse_defaults,
+               test_parse_errors_all_reported, test_parse_errors_top_level,
+               test_parse_shadowed_limits, test_config_match, NULL);
+    fake_tcase(s, "buckets", setup, teardown, test_bucket_math, test_bucket_rescale,
+               test_table_keys, test_table_eviction, test_table_never_evicts_most_recent, NULL);
+    fake_tcase(s, "module", setup, teardown, test_module_local_rate, test_module_per_ip_and_domain,
+               test_module_concurrency, test_module_init_unknown_binding, test_module_reload,
+               NULL);
+    TCase *redis = fake_tcase(s, "redis", setup, teardown, test_redis_down_allow,
+                              test_redis_down_deny, test_redis_silent_server,
+                              test_redis_script_and_recovery, test_redis_shared_budget, NULL);
+    tcase_set_timeout(redis, 30);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(throttle_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return fake_run(throttle_suite());
 }

@@ -1,6 +1,7 @@
 /* check_plugin_loader.c: Check suite for the module loader: every check, its exact message, the lifecycle, -M. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include "plugin/plugin_hooks.h"
 #include "hooks/core/connection_post_bind.h"
 #include "plugin/plugin_loader.h"
+#include "plugin/plugin_reload.h"
+#include "log/log.h"
 
 #define MODDIR TEST_BUILDDIR "/modules"
 
@@ -100,8 +103,8 @@ START_TEST(test_good_loads_and_registers)
     ck_assert_int_eq(has_core_connection_post_bind_hook(), 0);
     ck_assert_int_eq(plugin_loader_init(&errs), 0);
     ck_assert_int_ne(has_core_connection_post_bind_hook(), 0);
-    ck_assert_int_eq(vipmta_hook_chain_core_connection_post_bind.count, 1);
-    ck_assert_str_eq(plugin_hooks_owner(&vipmta_hook_chain_core_connection_post_bind, 0), "good");
+    ck_assert_int_eq(plugin_hook_core_connection_post_bind.count, 1);
+    ck_assert_str_eq(plugin_hooks_owner(&plugin_hook_core_connection_post_bind, 0), "good");
     ck_assert_int_eq(call_core_connection_post_bind_hook(NULL, 0, -1, NULL, 0), 0);
 }
 END_TEST
@@ -111,7 +114,7 @@ START_TEST(test_good_veto_option)
     ck_assert_int_eq(load("[{\"name\": \"good\", \"options\": {\"veto\": true}}]"), 0);
     ck_assert_int_eq(plugin_loader_init(&errs), 0);
     ck_assert_int_eq(call_core_connection_post_bind_hook(NULL, 0, -1, NULL, 0), 1);
-    ck_assert_str_eq(plugin_hooks_last_stop_owner(&vipmta_hook_chain_core_connection_post_bind), "good");
+    ck_assert_str_eq(plugin_hooks_last_stop_owner(&plugin_hook_core_connection_post_bind), "good");
 }
 END_TEST
 
@@ -188,7 +191,9 @@ START_TEST(test_no_descriptor)
     expect_module_error(0, "no_descriptor",
                         "descriptor symbol: expected the function vipmta_module_get_descriptor "
                         "to be exported, found no such symbol: define it with "
-                        "VIPMTA_MODULE_EXPORT(descriptor) (see docs/writing-modules.md)");
+                        "VIPMTA_MODULE_EXPORT(descriptor) (see docs/writing-modules.md), or "
+                        "export a Momentum generic_module_infrastructure named "
+                        "\"no_descriptor\"");
     ck_assert_uint_eq(plugin_loader_count(), 0);
 }
 END_TEST
@@ -208,8 +213,8 @@ START_TEST(test_abi_major)
     ck_assert_int_eq(load("[{\"name\": \"abi_major\"}]"), -1);
     ck_assert_uint_eq(errs.count, 1);
     expect_module_error(0, "abi_major",
-                        "ABI major: expected 1, found 2: rebuild the module against this "
-                        "vipmta's headers (module ABI 1.0)");
+                        "ABI major: expected 2, found 3: rebuild the module against this "
+                        "vipmta's headers (module ABI 2.0)");
 }
 END_TEST
 
@@ -220,7 +225,7 @@ START_TEST(test_newer_minor)
     expect_module_error(0, "newer_minor",
                         "ABI minor: expected at most 0, found 1: the module needs a newer "
                         "vipmta; upgrade vipmta or rebuild the module against this vipmta's "
-                        "headers (module ABI 1.0)");
+                        "headers (module ABI 2.0)");
 }
 END_TEST
 
@@ -232,7 +237,7 @@ START_TEST(test_small_size)
     ck_assert_int_ge(asprintf(&tail,
                               "descriptor size: expected at least %zu bytes, found 16: rebuild "
                               "the module against this vipmta's headers",
-                              sizeof(vipmta_module_descriptor)),
+                              offsetof(vipmta_module_descriptor, scopes) + sizeof(unsigned)),
                      0);
     expect_module_error(0, "small_size", tail);
     free(tail);
@@ -283,7 +288,7 @@ START_TEST(test_check_keys_and_types)
     ck_assert_int_eq(load("[{\"name\": \"good\", \"options\": {\"veto\": 3, \"bogus\": 1}}]"), -1);
     ck_assert_uint_eq(errs.count, 2);
     expect_error("modules[0].options: unknown key \"bogus\" (allowed: veto)");
-    expect_error("modules[0].options.veto: expected true or false");
+    expect_error("modules[0].options.veto: must be true or false, not an integer");
 }
 END_TEST
 
@@ -461,14 +466,14 @@ START_TEST(test_example_module)
     ck_assert_int_eq(plugin_loader_load(cfg, &errs), -1);
     ck_assert_uint_eq(errs.count, 2);
     expect_error("modules[0].options: unknown key \"x\" (allowed: veto)");
-    expect_error("modules[0].options.veto: must be true or false");
+    expect_error("modules[0].options.veto: must be true or false, not a string");
     teardown();
 
     cfg = make_config("[\"" TOP_BUILDDIR "/modules\"]",
                       "[{\"name\": \"example\", \"options\": {\"veto\": true}}]");
     ck_assert_int_eq(plugin_loader_load(cfg, &errs), 0);
     ck_assert_int_eq(plugin_loader_init(&errs), 0);
-    ck_assert_str_eq(plugin_hooks_owner(&vipmta_hook_chain_core_connection_post_bind, 0), "example");
+    ck_assert_str_eq(plugin_hooks_owner(&plugin_hook_core_connection_post_bind, 0), "example");
     /* (also links the binding table into this test: the module calls it) */
     ck_assert_ptr_nonnull(config_get_binding_name_from_id);
     domain_record dr = {0};
@@ -478,6 +483,162 @@ START_TEST(test_example_module)
     ck_assert_int_eq(call_core_connection_post_bind_hook(&dr, 0, 7, (struct sockaddr *)&sin,
                                                          sizeof(sin)),
                      1);
+}
+END_TEST
+
+
+START_TEST(test_undefined_symbol_refused)
+{
+    /* built without -z now: only a loader resolving every symbol at load sees it */
+    ck_assert_int_eq(load("[{\"name\": \"undefined_symbol\"}]"), -1);
+    ck_assert_uint_eq(errs.count, 1);
+    expect_module_error(0, "undefined_symbol",
+                        "symbols: expected every symbol to resolve when the module loads, found "
+                        "undefined symbol: vipmta_no_such_function: it calls a function the "
+                        "daemon does not export (the public ABI is core/plugin/vipmta.dynlist) "
+                        "or one of a library it is not linked with; rebuild it against this "
+                        "vipmta's headers and link what it uses");
+    ck_assert_uint_eq(plugin_loader_count(), 0);
+}
+END_TEST
+
+START_TEST(test_owner_not_root_refused)
+{
+    char *file = NULL, *msg = NULL;
+    char *dir = copy_good("good", &file);
+    if (geteuid() != 0) { /* only root may give files away; the rule is root's anyway */
+        remove_copy(dir, file);
+        return;
+    }
+    ck_assert_int_eq(chown(file, 65534, 65534), 0);
+    ck_assert_int_eq(load_from(dir, "good"), -1);
+    ck_assert_int_ge(asprintf(&msg,
+                              "modules[0] (\"good\"): %s: owner: expected a file owned by root "
+                              "(vipmta runs as root), found uid 65534: refusing it; run chown "
+                              "root: %s",
+                              file, file),
+                     0);
+    expect_error(msg);
+    free(msg);
+    teardown();
+    /* the file is root's again, its directory is not */
+    ck_assert_int_eq(chown(file, 0, 0), 0);
+    ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    ck_assert_int_eq(load_from(dir, "good"), -1);
+    ck_assert_int_ge(asprintf(&msg,
+                              "modules[0] (\"good\"): %s: directory owner: expected %s owned by "
+                              "root (vipmta runs as root), found uid 65534: refusing it; run "
+                              "chown root: %s",
+                              file, dir, dir),
+                     0);
+    expect_error(msg);
+    free(msg);
+    ck_assert_uint_eq(plugin_loader_count(), 0);
+    teardown();
+    remove_copy(dir, file);
+}
+END_TEST
+
+START_TEST(test_momentum_checks)
+{
+    ck_assert_int_eq(load("[{\"name\": \"ec_bad_version\"}, {\"name\": \"ec_deprecated\"}]"), -1);
+    ck_assert_uint_eq(errs.count, 2);
+    expect_module_error(0, "ec_bad_version",
+                        "ABI major: expected 2, found 3: rebuild the module against this "
+                        "vipmta's headers (module ABI 2.0)");
+    expect_module_error(1, "ec_deprecated",
+                        "callbacks: expected the deprecated callbacks to be NULL, found "
+                        "module_init set: move its work to conf_setup or ext_init (Momentum 3 "
+                        "no longer calls it)");
+}
+END_TEST
+
+START_TEST(test_instances)
+{
+    ck_assert_int_eq(load("[{\"name\": \"good\", \"instance\": \"a\", \"options\": {\"veto\": false}},"
+                          " {\"name\": \"good\", \"instance\": \"b\", \"options\": {\"veto\": true}}]"),
+                     0);
+    ck_assert_uint_eq(plugin_loader_count(), 2);
+    ck_assert_str_eq(plugin_loader_label(plugin_loader_get(0)), "good:a");
+    ck_assert_str_eq(vipmta_module_instance(plugin_loader_get(1)), "b");
+    ck_assert_int_eq(plugin_loader_init(&errs), 0);
+    /* each with its own options: a lets it through, b vetoes */
+    ck_assert_int_eq(call_core_connection_post_bind_hook(NULL, 0, -1, NULL, 0), 1);
+    ck_assert_str_eq(plugin_hooks_last_stop_owner(&plugin_hook_core_connection_post_bind), "good:b");
+    ck_assert_str_eq(plugin_hooks_owner(&plugin_hook_core_connection_post_bind, 0), "good:a");
+}
+END_TEST
+
+START_TEST(test_scopes_not_declared)
+{
+    ck_assert_int_eq(load("[{\"name\": \"good\", \"domains\": {\"a.test\": {\"veto\": true}}}]"), -1);
+    ck_assert_uint_eq(errs.count, 1);
+    expect_error("modules[0].domains: module \"good\" takes no per-domain options (it reads "
+                 "\"options\" only): move them there or remove \"domains\"");
+}
+END_TEST
+
+/* The main log, sent to a file for the test to read. */
+static char log_path[64];
+
+static void log_to_file(void)
+{
+    snprintf(log_path, sizeof(log_path), "/tmp/check_loader_log.XXXXXX");
+    int fd = mkstemp(log_path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(log_open_file(log_path), 0);
+}
+
+static int log_count(const char *part)
+{
+    FILE *f = fopen(log_path, "r");
+    char line[2048];
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, part) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+START_TEST(test_registration_rules)
+{
+    log_to_file();
+    ck_assert_int_eq(load("[{\"name\": \"late_register\"}]"), 0);
+    /* configure registered nothing (refused, with a closure on its stack) */
+    ck_assert_int_eq(has_core_connection_post_bind_hook(), 0);
+    ck_assert_int_eq(log_count("hook core_connection_post_bind: registration by module "
+                               "\"late_register\" refused: outside the module's initialisation"),
+                     1);
+    /* init registered the same provider twice: kept once */
+    ck_assert_int_eq(plugin_loader_init(&errs), 0);
+    ck_assert_int_eq(plugin_hook_core_connection_post_bind.count, 1);
+    /* its hook registers from inside the chain: refused, the chain unchanged */
+    ck_assert_int_eq(call_core_connection_post_bind_hook(NULL, 0, -1, NULL, 0), 1);
+    ck_assert_int_eq(call_core_connection_post_bind_hook(NULL, 0, -1, NULL, 0), 2);
+    ck_assert_int_eq(plugin_hook_core_connection_post_bind.count, 1);
+    ck_assert_int_eq(log_count("registration by module \"late_register\" refused: called while a "
+                               "hook runs"),
+                     2);
+    /* a reload (new options): its configure on a scratch handle and its reload register
+     * nothing either */
+    struct vipmta_config *next = make_config("[\"" MODDIR "\"]",
+                                             "[{\"name\": \"late_register\", \"options\": "
+                                             "{\"x\": 1}}]");
+    struct config_errors warnings = {0};
+    struct plugin_reload_plan *plan = plugin_reload_prepare(cfg, next, &errs, &warnings);
+    ck_assert_ptr_nonnull(plan);
+    ck_assert_int_eq(plugin_reload_apply(plan, &errs), 0);
+    plugin_reload_plan_free(plan);
+    ck_assert_uint_eq(errs.count, 0);
+    ck_assert_int_eq(plugin_hook_core_connection_post_bind.count, 1);
+    ck_assert_int_eq(log_count("registration by module \"late_register\" refused: outside"), 3);
+    ck_assert_int_eq(call_core_connection_post_bind_hook(NULL, 0, -1, NULL, 0), 3);
+    config_release(next);
+    config_errors_clear(&warnings);
+    log_open_file(NULL);
+    unlink(log_path);
 }
 END_TEST
 
@@ -510,6 +671,12 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, test_describe_lists_hooks);
     tcase_add_test(tc, test_unload_is_safe);
     tcase_add_test(tc, test_example_module);
+    tcase_add_test(tc, test_undefined_symbol_refused);
+    tcase_add_test(tc, test_owner_not_root_refused);
+    tcase_add_test(tc, test_momentum_checks);
+    tcase_add_test(tc, test_instances);
+    tcase_add_test(tc, test_scopes_not_declared);
+    tcase_add_test(tc, test_registration_rules);
     suite_add_tcase(s, tc);
     return s;
 }

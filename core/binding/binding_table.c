@@ -59,10 +59,10 @@ ec_binding_slot config_get_binding_id_from_name(const char *name)
     return b ? b->slot : EC_BINDING_SLOT_UNBOUND;
 }
 
-const char *config_get_binding_name_from_id(ec_binding_slot slot)
+char *config_get_binding_name_from_id(ec_binding_slot slot)
 {
     const vipmta_binding *b = vipmta_binding_by_slot(slot);
-    return b ? b->name : NULL;
+    return b ? (char *)b->name : NULL; /* Momentum's type; the table's string */
 }
 
 static int binding_set_addresses(vipmta_binding *b, const struct config_binding *cb,

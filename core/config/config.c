@@ -237,63 +237,6 @@ static void config_parse_dns(struct config_ctx *c, struct vipmta_config *cfg, co
         cfg->dns.mx_port = (unsigned)x;
 }
 
-static void config_parse_modules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v)
-{
-    static const char *const keys[] = {"name", "enabled", "options", NULL};
-    if (!v)
-        return;
-    if (!json_is_array(v)) {
-        config_error(c, "modules", "expected a list of {\"name\", \"enabled\", \"options\"}, found %s",
-                  config_type_name(v));
-        return;
-    }
-    cfg->modules = calloc(json_array_size(v) + 1, sizeof(*cfg->modules));
-    size_t i;
-    json_t *item;
-    json_array_foreach(v, i, item) {
-        char p[CONFIG_PATH_MAX];
-        config_path_index(p, "modules", i);
-        if (!json_is_object(item)) {
-            config_error(c, p, "expected {\"name\", \"enabled\", \"options\"}, found %s",
-                      config_type_name(item));
-            continue;
-        }
-        config_check_keys(c, item, p, keys);
-        struct config_module *m = &cfg->modules[cfg->module_count];
-        m->enabled = 1;
-        m->index = i;
-        int bad_name = config_get_string(c, item, "name", p, &m->name) != 0;
-        config_get_bool(c, item, "enabled", p, &m->enabled);
-        json_t *opts = json_object_get(item, "options");
-        if (opts && !json_is_object(opts)) {
-            char q[CONFIG_PATH_MAX];
-            config_path_key(q, p, "options");
-            config_error(c, q, "expected an object, found %s", config_type_name(opts));
-            opts = NULL;
-        }
-        m->options = opts ? json_incref(opts) : json_object();
-        if (!m->name || !*m->name) {
-            char q[CONFIG_PATH_MAX];
-            config_path_key(q, p, "name");
-            if (m->name)
-                config_error(c, q, "expected the module's file name without .so (\"netacl\"), "
-                          "found an empty string");
-            else if (!bad_name)
-                config_error(c, p, "missing \"name\" (the module's file name without .so)");
-            free(m->name);
-            m->name = NULL;
-            json_decref(m->options);
-            m->options = NULL;
-            continue;
-        }
-        for (size_t j = 0; j < cfg->module_count; j++)
-            if (strcmp(cfg->modules[j].name, m->name) == 0)
-                config_error(c, p, "module \"%s\" is listed twice (first as modules[%zu])", m->name,
-                          cfg->modules[j].index);
-        cfg->module_count++;
-    }
-}
-
 static void config_parse_paths(struct config_ctx *c, struct vipmta_config *cfg, const json_t *root)
 {
     config_get_path(c, root, "spool_dir", &cfg->spool_dir);
@@ -626,11 +569,7 @@ static void config_destroy(struct vipmta_config *cfg)
     }
     free(cfg->routes);
     config_free_strings(cfg->dns.servers, cfg->dns.server_count);
-    for (size_t i = 0; i < cfg->module_count; i++) {
-        free(cfg->modules[i].name);
-        json_decref(cfg->modules[i].options);
-    }
-    free(cfg->modules);
+    config_free_modules(cfg);
     free(cfg->log_level);
     free(cfg->delivery_log);
     free(cfg->control_socket);

@@ -164,10 +164,16 @@ struct config_metrics {
     unsigned max_domains;         /* per-domain series at most (default 1000) */
 };
 
+/* One entry of `modules` (config_modules.c). */
 struct config_module {
     char *name;
+    char *instance;               /* "instance": NULL when absent */
     int enabled;
+    int debug_level;              /* 0 debug .. 5 critical (Momentum's levels); -1: not given */
     json_t *options;              /* owned reference; an empty object when absent */
+    json_t *bindings;             /* owned; NULL when absent: {"BINDING": {options}} */
+    json_t *domains;              /* owned; NULL when absent: {"DOMAIN": {options}} */
+    json_t *binding_domains;      /* owned; NULL when absent: {"BINDING": {"DOMAIN": {...}}} */
     size_t index;                 /* position in the `modules` list */
 };
 

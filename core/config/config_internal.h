@@ -10,6 +10,8 @@ int config_hostname_ok(const char *name);
 void config_lower(char *s);
 int config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
 void config_parse_bindings(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+/* `name` is a binding of the configuration ("default" always is). */
+int config_binding_exists(const struct vipmta_config *cfg, const char *name);
 void config_parse_binding_groups(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void config_parse_binding_rules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
 void config_check_default_group(struct config_ctx *c, struct vipmta_config *cfg);
@@ -32,5 +34,9 @@ void config_parse_route_auth(struct config_ctx *c, const json_t *obj, const char
                              struct config_route *route);
 void config_free_listen_tls(struct config_listen *l);
 void config_free_tls(struct vipmta_config *cfg);
+/* `modules` (config_modules.c); call after the bindings are parsed. */
+void config_parse_modules(struct config_ctx *c, struct vipmta_config *cfg, const json_t *v);
+void config_free_module(struct config_module *m);
+void config_free_modules(struct vipmta_config *cfg);
 
 #endif

@@ -19,7 +19,7 @@ static int config_binding_name_ok(const char *name)
     return 1;
 }
 
-static int config_binding_exists(const struct vipmta_config *cfg, const char *name)
+int config_binding_exists(const struct vipmta_config *cfg, const char *name)
 {
     if (strcmp(name, "default") == 0)
         return 1;

@@ -241,7 +241,7 @@ static void control_collect_veto(const char *module, uint64_t vetoes, void *arg)
 static json_t *control_modules(void)
 {
     size_t nchains;
-    struct vipmta_hook_chain *const *chains = plugin_hooks_all(&nchains);
+    struct vipmta_hook *const *chains = plugin_hooks_all(&nchains);
     json_t *vetoes = json_object();
     json_t *list = json_array();
     json_t *chain_list = json_array();
@@ -255,7 +255,7 @@ static json_t *control_modules(void)
     for (size_t i = 0; i < plugin_loader_count(); i++) {
         const vipmta_module_ctx *m = plugin_loader_get(i);
         const vipmta_module_descriptor *d = plugin_loader_descriptor(m);
-        const char *name = vipmta_module_name(m);
+        const char *name = plugin_loader_label(m); /* NAME or NAME:INSTANCE, as hooks say */
         json_t *hooks = json_array();
         for (size_t c = 0; hooks && c < nchains; c++)
             for (int e = 0; e < chains[c]->count; e++)

@@ -35,11 +35,6 @@ static struct {
         deliver : 1, queue : 1, control : 1, running : 1;
 } up;
 
-struct event_base *vipmta_event_base(void)
-{
-    return loop;
-}
-
 struct event_base *daemon_event_base(void)
 {
     return loop;

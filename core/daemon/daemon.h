@@ -18,7 +18,8 @@ int daemon_run(struct vipmta_config *cfg, int ready_fd);
 /* The loop (NULL before daemon_run). */
 struct event_base *daemon_event_base(void);
 /* For programs that drive the core without daemon_run (benchmarks): the loop
- * vipmta_event_base() hands to modules. Not for use while daemon_run runs. */
+ * modules' timers and watches (vipmta_event.h) use. Not for use while
+ * daemon_run runs. */
 void daemon_set_event_base(struct event_base *base);
 /* Reads the config file again, validates all of it, and applies it when
  * good (SIGHUP and `vipmtactl reload`). 0 when applied; -1 with the reasons

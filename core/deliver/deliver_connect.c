@@ -98,7 +98,7 @@ int deliver_connect(domain_record *dr, ec_binding_slot slot, const struct sockad
             deliver_format_addr(dst, to, sizeof(to));
             res->veto_value = ret;
             res->veto_module =
-                plugin_hooks_last_stop_owner(&vipmta_hook_chain_core_connection_post_bind);
+                plugin_hooks_last_stop_owner(&plugin_hook_core_connection_post_bind);
             snprintf(res->message, sizeof(res->message),
                      "connection to %s from binding \"%s\" vetoed by module \"%s\" (returned %d)",
                      to, deliver_connect_binding_name(b), res->veto_module, ret);

@@ -37,9 +37,11 @@ const vipmta_binding *vipmta_binding_by_slot(ec_binding_slot slot);
 /* NULL when unknown. */
 const vipmta_binding *vipmta_binding_by_name(const char *name);
 
-/* Momentum-compatible lookups: EC_BINDING_SLOT_UNBOUND / NULL when unknown. */
+/* Momentum's lookups, with Momentum's types: EC_BINDING_SLOT_UNBOUND / NULL
+ * when unknown. The name belongs to the binding table: never write or free it
+ * (Momentum returns `char *`; so does vipmta, for ported code). */
 ec_binding_slot config_get_binding_id_from_name(const char *name);
-const char *config_get_binding_name_from_id(ec_binding_slot slot);
+char *config_get_binding_name_from_id(ec_binding_slot slot);
 
 #ifdef __cplusplus
 }

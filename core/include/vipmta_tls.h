@@ -34,7 +34,7 @@ int vipmta_outbound_tls_info(int fd, vipmta_tls_info *out);
  * connection goes on in clear. Every registered hook runs; the return value
  * is ignored (return 0). Delivery-loop thread.
  *
- *   typedef int (*ec_hook_vipmta_outbound_tls_func_t)(void *closure,
+ *   typedef int ec_hook_vipmta_outbound_tls_func_t(void *closure,
  *           domain_record *dr, int binding_slot, int fd, const vipmta_tls_info *tls);
  *   int  has_vipmta_outbound_tls_hook(void);
  *   void register_vipmta_outbound_tls_hook_first(hook, closure);
@@ -45,9 +45,9 @@ int vipmta_outbound_tls_info(int fd, vipmta_tls_info *out);
     X(vipmta, int, outbound_tls,                                                            \
       (void *closure, domain_record *dr, int binding_slot, int fd, const vipmta_tls_info *tls), \
       (domain_record * dr, int binding_slot, int fd, const vipmta_tls_info *tls),           \
-      (dr, binding_slot, fd, tls), (void)ret;)
+      (EC_HOOK_CLOSURE, dr, binding_slot, fd, tls), (void)EC_HOOK_RETVAL;)
 
-VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(EC_DECLARE_HOOK)
+VIPMTA_HOOK_VIPMTA_OUTBOUND_TLS(VIPMTA_DECLARE_CORE_HOOK)
 
 #ifdef __cplusplus
 }

@@ -321,6 +321,11 @@ void log_writev(const char *component, enum vipmta_log_level level, const char *
 {
     if (level > current_level)
         return;
+    log_emitv(component, level, fmt, ap);
+}
+
+void log_emitv(const char *component, enum vipmta_log_level level, const char *fmt, va_list ap)
+{
     if ((unsigned)level > VIPMTA_LOG_DEBUG)
         level = VIPMTA_LOG_DEBUG;
     char msg[2048];

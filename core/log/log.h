@@ -33,6 +33,8 @@ void log_close(void);
 int log_level_from_name(const char *name);
 /* Writes one line for `component` ("core", a module name, "smtpd"...). */
 void log_writev(const char *component, enum vipmta_log_level level, const char *fmt, va_list ap);
+/* The same line whatever the log's level (a module's own debug_level decided). */
+void log_emitv(const char *component, enum vipmta_log_level level, const char *fmt, va_list ap);
 void log_write(const char *component, enum vipmta_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
-#include <event2/event.h>
 #include "vipmta_binding.h"
 #include "hooks/core/connection_post_bind.h"
 #include "vipmta_tls.h"
@@ -19,10 +18,10 @@
 
 struct connlog_state {
     vipmta_module_ctx *m;
-    struct connlog_config *cfg;
+    const struct connlog_config *cfg; /* the options in force (vipmta_module_config) */
     int fd;              /* the log file, -1 in syslog mode */
-    struct event *sighup;
-    struct event *flush_timer; /* pending while the buffer holds lines */
+    vipmta_signal_watch *sighup;
+    vipmta_timer *flush_timer; /* pending while the buffer holds lines */
     int write_failing;   /* a write failed; logged once until one succeeds */
     size_t buffered;     /* bytes in buffer, whole lines only */
     char buffer[CONNLOG_BUFFER_SIZE];
@@ -64,17 +63,14 @@ static void connlog_write_out(struct connlog_state *st, const char *line, size_t
 /* Writes what the buffer holds (to the file open now). */
 static void connlog_flush(struct connlog_state *st)
 {
-    if (st->flush_timer)
-        event_del(st->flush_timer);
+    vipmta_timer_stop(st->flush_timer);
     if (st->buffered && st->fd >= 0)
         connlog_write_out(st, st->buffer, st->buffered);
     st->buffered = 0;
 }
 
-static void connlog_on_flush_timer(evutil_socket_t fd, short what, void *arg)
+static void connlog_on_flush_timer(void *arg)
 {
-    (void)fd;
-    (void)what;
     connlog_flush(arg);
 }
 
@@ -92,13 +88,8 @@ static void connlog_write(struct connlog_state *st, const char *line, int len)
         connlog_flush(st);
     memcpy(st->buffer + st->buffered, line, (size_t)len);
     st->buffered += (size_t)len;
-    if (!evtimer_pending(st->flush_timer, NULL)) {
-        struct timeval tv = {
-            .tv_sec = st->cfg->flush_interval_ms / 1000,
-            .tv_usec = (suseconds_t)(st->cfg->flush_interval_ms % 1000) * 1000,
-        };
-        evtimer_add(st->flush_timer, &tv);
-    }
+    if (!vipmta_timer_pending(st->flush_timer))
+        vipmta_timer_start(st->flush_timer, st->cfg->flush_interval_ms);
 }
 
 static int connlog_post_bind(void *closure, domain_record *dr, int binding_slot, int fd,
@@ -191,9 +182,10 @@ static int connlog_open_for(struct connlog_state *st, const struct connlog_confi
     return fd;
 }
 
-static void connlog_reopen(evutil_socket_t sig, short what, void *arg)
+static void connlog_reopen(int sig, void *arg)
 {
     struct connlog_state *st = arg;
+    (void)sig;
     if (!st->cfg || !st->cfg->file)
         return;
     int fd = connlog_open(st->cfg->file);
@@ -211,7 +203,7 @@ static void connlog_reopen(evutil_socket_t sig, short what, void *arg)
     vipmta_module_log(st->m, VIPMTA_LOG_INFO, "SIGHUP: reopened %s", st->cfg->file);
 }
 
-static int connlog_configure(vipmta_module_ctx *m, const json_t *options)
+static int connlog_configure(vipmta_module_ctx *m, const vipmta_value *options)
 {
     struct connlog_config *cfg = connlog_config_parse(m, options);
     if (!cfg)
@@ -223,54 +215,40 @@ static int connlog_configure(vipmta_module_ctx *m, const json_t *options)
         return 1;
     }
     st->m = m;
-    st->cfg = cfg;
     st->fd = -1;
     vipmta_module_set_data(m, st);
+    vipmta_module_keep_config(m, cfg, connlog_config_free);
     return 0;
 }
 
 static int connlog_init(vipmta_module_ctx *m)
 {
     struct connlog_state *st = vipmta_module_get_data(m);
-    if (!st)
-        return 1;
-    const struct connlog_config *cfg = st->cfg;
+    const struct connlog_config *cfg = vipmta_module_config(m);
     int fd = connlog_open_for(st, cfg); /* st->fd is -1: opens the file */
     if (fd == -2)
         return 1;
     st->fd = fd;
-
-    struct event_base *base = vipmta_event_base();
-    if (base) {
-        st->sighup = evsignal_new(base, SIGHUP, connlog_reopen, st);
-        if (!st->sighup || event_add(st->sighup, NULL) != 0) {
-            vipmta_module_error(m, NULL, "cannot watch SIGHUP on the event loop");
-            return 1;
-        }
-        /* without a loop (vipmta -M) lines are written one by one */
-        st->flush_timer = evtimer_new(base, connlog_on_flush_timer, st);
-        if (!st->flush_timer) {
-            vipmta_module_error(m, NULL, "out of memory");
-            return 1;
-        }
-    }
+    st->cfg = cfg;
+    /* without an event loop (vipmta -M) lines are written one by one and
+     * SIGHUP reopens nothing */
+    st->sighup = vipmta_signal_watch_new(m, SIGHUP, connlog_reopen, st);
+    st->flush_timer = vipmta_timer_new(m, connlog_on_flush_timer, st);
     register_core_connection_post_bind_hook_last(connlog_post_bind, st);
     /* always registered: the "tls" option may be turned on by a reload */
     register_vipmta_outbound_tls_hook_last(connlog_outbound_tls, st);
     vipmta_module_log(m, VIPMTA_LOG_INFO, "logging connections to %s%s",
                       cfg->file ? cfg->file : "syslog (facility mail)",
-                      cfg->file && !base ? " (no event loop: no reopen on SIGHUP)" : "");
-    if (cfg->file && cfg->flush_interval_ms && base)
+                      cfg->file && !st->sighup ? " (no event loop: no reopen on SIGHUP)" : "");
+    if (cfg->file && cfg->flush_interval_ms && st->flush_timer)
         vipmta_module_log(m, VIPMTA_LOG_INFO, "lines buffered, written within %u ms",
                           cfg->flush_interval_ms);
     return 0;
 }
 
-static int connlog_reload(vipmta_module_ctx *m, const json_t *options)
+static int connlog_reload(vipmta_module_ctx *m, const vipmta_value *options)
 {
     struct connlog_state *st = vipmta_module_get_data(m);
-    if (!st)
-        return 1;
     struct connlog_config *cfg = connlog_config_parse(m, options);
     if (!cfg)
         return 1;
@@ -282,7 +260,7 @@ static int connlog_reload(vipmta_module_ctx *m, const json_t *options)
     connlog_flush(st);
     if (st->fd >= 0 && st->fd != fd)
         close(st->fd);
-    connlog_config_free(st->cfg);
+    vipmta_module_keep_config(m, cfg, connlog_config_free);
     st->cfg = cfg;
     st->fd = fd;
     st->write_failing = 0;
@@ -295,13 +273,10 @@ static void connlog_shutdown(vipmta_module_ctx *m)
     if (!st)
         return;
     connlog_flush(st);
-    if (st->flush_timer)
-        event_free(st->flush_timer);
-    if (st->sighup)
-        event_free(st->sighup);
+    vipmta_timer_free(st->flush_timer);
+    vipmta_signal_watch_free(st->sighup);
     if (st->fd >= 0)
         close(st->fd);
-    connlog_config_free(st->cfg);
     free(st);
     vipmta_module_set_data(m, NULL);
 }

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <jansson.h>
 #include "vipmta_module.h"
 
 /* The parsed options: exactly one of file / syslog. */
@@ -23,8 +22,8 @@ struct connlog_config {
 /* --- connlog_options.c --- */
 
 /* Parses the options, reporting every error; NULL when any. */
-struct connlog_config *connlog_config_parse(vipmta_module_ctx *m, const json_t *options);
-void connlog_config_free(struct connlog_config *cfg);
+struct connlog_config *connlog_config_parse(vipmta_module_ctx *m, const vipmta_value *options);
+void connlog_config_free(void *cfg);
 
 /* --- connlog_line.c --- */
 

@@ -5,18 +5,19 @@
  *
  *   1. a descriptor (name, version, description, lifecycle callbacks),
  *      exported with VIPMTA_MODULE_EXPORT;
- *   2. configure(): validate the options strictly, report every problem with
- *      vipmta_module_error(), keep what you need (no side effects: `vipmta -t`
- *      calls it too);
- *   3. init(): register hooks;
- *   4. the hook itself: runs on the event-loop thread, must not block;
- *   5. shutdown(): free what configure() and init() allocated.
+ *   2. configure(): read the options with the kit's checked readers
+ *      (vipmta_option_*, vipmta_module_check_keys), which report every
+ *      problem with its path, and keep the result with
+ *      vipmta_module_keep_config() (no side effects: `vipmta -t` calls it
+ *      too); reload() is the same line, so new options apply live;
+ *   3. init(): register hooks (only there);
+ *   4. the hook itself: runs on the event-loop thread, must not block.
  *
  * Options (the module's "options" object in the config):
  *   "veto": true | false (default false) - refuse every outbound connection.
  *
  * Build out of tree:
- *   cc -shared -fPIC $(pkg-config --cflags vipmta) -o example.so example.c
+ *   cc -shared -fPIC -Wl,-z,now $(pkg-config --cflags vipmta) -o example.so example.c
  *
  * Only the public headers are included, as an out-of-tree module would.
  */
@@ -28,10 +29,9 @@
 #include "hooks/core/connection_post_bind.h"
 #include "vipmta_module.h"
 
-/* Everything the module keeps between calls. One instance per load. */
-struct example_state {
-    vipmta_module_ctx *m; /* for vipmta_module_log() from the hook */
-    int veto;             /* option "veto" */
+/* The parsed options. */
+struct example_config {
+    int veto; /* option "veto" */
 };
 
 /* "IP:PORT" ("[IPv6]:PORT") of a destination address. */
@@ -61,65 +61,59 @@ static void example_format_addr(const struct sockaddr *addr, int addr_len, char 
 static int example_post_bind(void *closure, domain_record *dr, int binding_slot, int fd,
                              struct sockaddr *addr, int addr_len)
 {
-    struct example_state *st = closure; /* what we passed to register_..._hook_last */
+    vipmta_module_ctx *m = closure; /* what init passed to register_..._hook_last */
+    const struct example_config *cfg = vipmta_module_config(m); /* the options in force */
     const char *binding = config_get_binding_name_from_id(binding_slot);
     char dest[INET6_ADDRSTRLEN + 16];
 
     example_format_addr(addr, addr_len, dest, sizeof(dest));
-    vipmta_module_log(st->m, VIPMTA_LOG_INFO,
+    vipmta_module_log(m, VIPMTA_LOG_INFO,
                       "post-bind: domain %s binding %s (slot %d) fd %d destination %s",
                       dr && dr->domain ? dr->domain : "?", binding ? binding : "?",
                       binding_slot, fd, dest);
-    if (st->veto) {
-        vipmta_module_log(st->m, VIPMTA_LOG_INFO, "vetoed");
+    if (cfg->veto) {
+        vipmta_module_log(m, VIPMTA_LOG_INFO, "vetoed");
         return 1;
     }
     return 0;
 }
 
-/* Validates the options and keeps them. Reports every problem (not just the
- * first) with the option's path, so `vipmta -t` shows them all at once. */
-static int example_configure(vipmta_module_ctx *m, const json_t *options)
+/* Reads the options; reports every problem (not just the first) with the
+ * option's path, so `vipmta -t` shows them all at once. NULL when wrong. */
+static void *example_parse(vipmta_module_ctx *m, const vipmta_value *options)
 {
     static const char *const allowed[] = {"veto", NULL};
-    int errors = vipmta_module_check_keys(m, options, NULL, allowed);
-    const json_t *veto = json_object_get(options, "veto");
-
-    if (veto && !json_is_boolean(veto)) {
-        vipmta_module_error(m, "veto", "must be true or false");
-        errors++;
-    }
-    if (errors)
-        return -1;
-
-    struct example_state *st = calloc(1, sizeof(*st));
-    if (!st) {
+    struct example_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
         vipmta_module_error(m, NULL, "out of memory");
-        return -1;
+        return NULL;
     }
-    st->m = m;
-    st->veto = veto ? json_is_true(veto) : 0;
-    vipmta_module_set_data(m, st);
-    return 0;
+    int errors = vipmta_module_check_keys(m, options, NULL, allowed);
+
+    errors += vipmta_option_bool(m, options, NULL, "veto", &cfg->veto) < 0;
+    if (errors) {
+        free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* configure and reload: parse, and keep the result as the options in force
+ * (the core frees the previous one, and the last at unload). */
+static int example_configure(vipmta_module_ctx *m, const vipmta_value *options)
+{
+    return vipmta_module_keep_config(m, example_parse(m, options), free);
 }
 
 /* Registers the hook. _last appends to the chain (modules listed earlier in
  * the config run first); _first would put it in front. */
 static int example_init(vipmta_module_ctx *m)
 {
-    struct example_state *st = vipmta_module_get_data(m);
+    const struct example_config *cfg = vipmta_module_config(m);
 
-    register_core_connection_post_bind_hook_last(example_post_bind, st);
-    vipmta_module_log(m, VIPMTA_LOG_INFO, "ready (veto %s)", st->veto ? "on" : "off");
+    register_core_connection_post_bind_hook_last(example_post_bind, m);
+    vipmta_module_log(m, VIPMTA_LOG_INFO, "ready (veto %s)", cfg->veto ? "on" : "off");
     return 0;
-}
-
-/* Frees the state. Also called when configure() or init() failed halfway,
- * so it must cope with missing data. */
-static void example_shutdown(vipmta_module_ctx *m)
-{
-    free(vipmta_module_get_data(m));
-    vipmta_module_set_data(m, NULL);
 }
 
 /* The descriptor: VIPMTA_MODULE_HEADER fills the ABI fields the loader
@@ -130,7 +124,7 @@ static const vipmta_module_descriptor example_descriptor = {
                          "logs every outbound connection post-bind; can veto them all"),
     .configure = example_configure,
     .init = example_init,
-    .shutdown = example_shutdown,
+    .reload = example_configure,
 };
 
 VIPMTA_MODULE_EXPORT(example_descriptor)

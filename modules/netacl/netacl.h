@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <jansson.h>
 #include "vipmta_module.h"
 
 /* An address to match: IPv4 (including IPv4-mapped IPv6) or IPv6, in host
@@ -49,21 +48,26 @@ struct netacl_rule {
     char *comment; /* NULL when none */
 };
 
+/* The rules and default of one scope of the config entry. */
 struct netacl_list {
     struct netacl_rule *rules;
     size_t count;
     enum netacl_action dflt; /* NETACL_UNSET when not given */
-};
-
-struct netacl_binding {
-    char *name;
-    struct netacl_list list;
+    enum vipmta_scope_kind kind;
+    int slot;                /* BINDING, BINDING_DOMAIN: the binding's slot */
+    char *binding;           /* its name */
+    char *domain;            /* DOMAIN, BINDING_DOMAIN: lower case */
 };
 
 struct netacl_config {
-    struct netacl_list global; /* global.dflt is never NETACL_UNSET (allow unless set) */
-    struct netacl_binding *bindings;
-    size_t nbindings;
+    struct netacl_list global;    /* global.dflt is never NETACL_UNSET (allow unless set) */
+    struct netacl_list **slots;   /* per binding slot: its list, or NULL */
+    int nslots;
+    struct netacl_list *scoped;   /* bindings, domains, binding x domains; domains sorted */
+    size_t nscoped;
+    size_t nbindings, ndomains, npairs;
+    struct netacl_list **domains; /* the DOMAIN lists, sorted by name */
+    struct netacl_list **pairs;   /* the BINDING_DOMAIN lists, sorted by slot then name */
 };
 
 /* What decided a connection. */
@@ -71,19 +75,25 @@ struct netacl_verdict {
     enum netacl_action action;
     const struct netacl_rule *rule; /* the matching rule; NULL when a default decided */
     size_t index;                   /* the rule's index in its list */
-    int from_binding;               /* the rule or default is the binding's */
+    const struct netacl_list *list; /* the list of the rule or default */
 };
 
-/* Parses the module options, reporting every error; NULL when any. */
-struct netacl_config *netacl_config_parse(vipmta_module_ctx *m, const json_t *options);
-void netacl_config_free(struct netacl_config *cfg);
-/* Per-slot pointers to the bindings' lists (NULL: none); every named binding
- * must exist. NULL after reporting errors. */
-const struct netacl_binding **netacl_config_slots(vipmta_module_ctx *m,
-                                                  const struct netacl_config *cfg, int *nslots);
-/* Binding rules, then global rules (first match wins), then the binding's
- * default if set, else the global default. `b` may be NULL. */
-void netacl_decide(const struct netacl_config *cfg, const struct netacl_binding *b,
+/* Parses the options of every scope of the instance's entry, reporting
+ * every error; NULL when any. */
+struct netacl_config *netacl_config_parse(vipmta_module_ctx *m);
+void netacl_config_free(void *cfg);
+/* Rules of binding x domain, then the domain's, the binding's and the global
+ * ones (first match wins), then the defaults in the same order (the global
+ * one, allow unless set, last). `domain` may be NULL. */
+void netacl_decide(const struct netacl_config *cfg, int slot, const char *domain,
                    const struct netacl_addr *dst, struct netacl_verdict *v);
+/* How log lines name a list: NETACL_PATH, where its rules are in the entry
+ * ("" for the global ones, "bindings.vip1.", "domains.example.com.",
+ * "binding_domains.vip1.example.com."); NETACL_OWNER, whose default it is
+ * ("the global", "binding \"vip1\"'s", "domain example.com's",
+ * "binding \"vip1\" x domain example.com's"). */
+enum netacl_naming { NETACL_PATH = 0, NETACL_OWNER = 1 };
+void netacl_list_name(const struct netacl_list *list, enum netacl_naming how, char *buf,
+                      size_t size);
 
 #endif

@@ -1,143 +1,84 @@
-/* netacl_rules.c: strict parsing of the netacl options and the first-match-wins decision. */
+/* netacl_rules.c: the netacl module's rules per scope (global, binding, domain, binding x domain) and the first-match-wins decision. */
 #include "netacl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "vipmta_binding.h"
 
-#define PATH_MAX_LEN 512
-
-static const char *const top_keys[] = {"default", "rules", "bindings", NULL};
-static const char *const binding_keys[] = {"default", "rules", NULL};
+static const char *const list_keys[] = {"default", "rules", NULL};
 static const char *const rule_keys[] = {"action", "cidr", "comment", NULL};
+static const char *const actions[] = {"allow", "deny", NULL};
 
-static const char *json_kind(const json_t *v)
+/* "allow" / "deny" at PATH.KEY into *out: 0, 1 or -1 as vipmta_option_choice. */
+static int parse_action(vipmta_module_ctx *m, const vipmta_value *obj, const char *path,
+                        const char *key, enum netacl_action *out)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "unknown";
-}
-
-static void join_path(char *buf, size_t size, const char *prefix, const char *key)
-{
-    int n = prefix ? snprintf(buf, size, "%s.%s", prefix, key) : snprintf(buf, size, "%s", key);
-    if (n < 0 || (size_t)n >= size) /* absurdly long names: keep the truncated path */
-        buf[size - 1] = '\0';
-}
-
-/* "allow" / "deny" at `path`. Returns the number of errors. */
-static int parse_action(vipmta_module_ctx *m, const json_t *v, const char *path,
-                        enum netacl_action *out)
-{
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (strcmp(s, "allow") == 0) {
-            *out = NETACL_ALLOW;
-            return 0;
-        }
-        if (strcmp(s, "deny") == 0) {
-            *out = NETACL_DENY;
-            return 0;
-        }
-        vipmta_module_error(m, path, "must be \"allow\" or \"deny\", not \"%s\"", s);
-        return 1;
-    }
-    vipmta_module_error(m, path, "must be \"allow\" or \"deny\", not %s", json_kind(v));
-    return 1;
+    int which;
+    int r = vipmta_option_choice(m, obj, path, key, actions, &which);
+    if (r > 0)
+        *out = which == 0 ? NETACL_ALLOW : NETACL_DENY;
+    return r;
 }
 
 /* One rule object at `path` ("rules[2]"). Returns the number of errors; -1
  * when out of memory. */
-static int parse_rule(vipmta_module_ctx *m, const json_t *v, const char *path,
+static int parse_rule(vipmta_module_ctx *m, const vipmta_value *v, const char *path,
                       struct netacl_rule *r)
 {
-    char p[PATH_MAX_LEN];
-    if (!json_is_object(v)) {
-        vipmta_module_error(m, path,
-                            "must be an object with \"action\", \"cidr\" and an optional "
-                            "\"comment\", not %s",
-                            json_kind(v));
+    char p[VIPMTA_OPTION_PATH_MAX];
+    const char *cidr;
+    if (vipmta_option_object(m, v, path,
+                             "an object with \"action\", \"cidr\" and an optional \"comment\"") != 0)
         return 1;
-    }
     int errors = vipmta_module_check_keys(m, v, path, rule_keys);
-    const json_t *a = json_object_get(v, "action");
-    const json_t *c = json_object_get(v, "cidr");
-    const json_t *note = json_object_get(v, "comment");
-    if (!a) {
+    int got = parse_action(m, v, path, "action", &r->action);
+    if (got == 0)
         vipmta_module_error(m, path, "missing \"action\" (\"allow\" or \"deny\")");
-        errors++;
-    } else {
-        join_path(p, sizeof(p), path, "action");
-        errors += parse_action(m, a, p, &r->action);
-    }
-    if (!c) {
+    errors += got <= 0;
+    got = vipmta_option_string(m, v, path, "cidr", "a network such as \"10.0.0.0/8\"", &cidr);
+    if (got == 0)
         vipmta_module_error(m, path, "missing \"cidr\" (a network such as \"10.0.0.0/8\")");
-        errors++;
-    } else {
-        join_path(p, sizeof(p), path, "cidr");
-        if (!json_is_string(c)) {
-            vipmta_module_error(m, p, "must be a network such as \"10.0.0.0/8\", not %s",
-                                json_kind(c));
+    errors += got <= 0;
+    if (got > 0) {
+        char why[256];
+        if (netacl_cidr_parse(cidr, &r->net, why, sizeof(why)) != 0) {
+            vipmta_module_error(m, vipmta_option_path(p, sizeof(p), path, "cidr"), "%s", why);
             errors++;
-        } else {
-            char why[256];
-            if (netacl_cidr_parse(json_string_value(c), &r->net, why, sizeof(why)) != 0) {
-                vipmta_module_error(m, p, "%s", why);
-                errors++;
-            } else if (!(r->cidr = strdup(json_string_value(c)))) {
-                return -1;
-            }
-        }
-    }
-    if (note) {
-        join_path(p, sizeof(p), path, "comment");
-        if (!json_is_string(note)) {
-            vipmta_module_error(m, p, "must be a string, not %s", json_kind(note));
-            errors++;
-        } else if (!(r->comment = strdup(json_string_value(note)))) {
+        } else if (!(r->cidr = strdup(cidr))) {
             return -1;
         }
+    }
+    const vipmta_value *note = vipmta_value_get(v, "comment");
+    if (note && vipmta_value_type(note) != VIPMTA_VALUE_STRING) {
+        vipmta_module_error(m, vipmta_option_path(p, sizeof(p), path, "comment"),
+                            "must be a string, not %s", vipmta_value_describe(note));
+        errors++;
+    } else if (note && !(r->comment = strdup(vipmta_value_string(note)))) {
+        return -1;
     }
     return errors;
 }
 
-/* {"default": ..., "rules": [...]} members of `obj` at `prefix` (NULL for
- * the top level). Returns the number of errors; -1 when out of memory. */
-static int parse_list(vipmta_module_ctx *m, const json_t *obj, const char *prefix,
-                      struct netacl_list *list)
+/* {"default": ..., "rules": [...]}: one scope's object. Returns the number
+ * of errors; -1 when out of memory. */
+static int parse_list(vipmta_module_ctx *m, const vipmta_value *obj, struct netacl_list *list)
 {
-    char p[PATH_MAX_LEN];
-    int errors = 0;
-    const json_t *v;
+    int errors = vipmta_module_check_keys(m, obj, NULL, list_keys);
     list->dflt = NETACL_UNSET;
-    if ((v = json_object_get(obj, "default"))) {
-        join_path(p, sizeof(p), prefix, "default");
-        errors += parse_action(m, v, p, &list->dflt);
-    }
-    if (!(v = json_object_get(obj, "rules")))
+    errors += parse_action(m, obj, NULL, "default", &list->dflt) < 0;
+    const vipmta_value *v = vipmta_value_get(obj, "rules");
+    if (!v)
         return errors;
-    join_path(p, sizeof(p), prefix, "rules");
-    if (!json_is_array(v)) {
-        vipmta_module_error(m, p, "must be an array of rules, not %s", json_kind(v));
+    if (vipmta_option_array(m, v, "rules", "an array of rules") != 0)
         return errors + 1;
-    }
-    size_t n = json_array_size(v);
+    size_t n = vipmta_value_size(v);
     if (!(list->rules = calloc(n ? n : 1, sizeof(*list->rules))))
         return -1;
     list->count = n; /* every entry is freed, even a half-parsed one */
     for (size_t i = 0; i < n; i++) {
-        char rp[PATH_MAX_LEN + 24];
-        snprintf(rp, sizeof(rp), "%s[%zu]", p, i);
-        int r = parse_rule(m, json_array_get(v, i), rp, &list->rules[i]);
+        char rp[VIPMTA_OPTION_PATH_MAX];
+        int r = parse_rule(m, vipmta_value_at(v, i),
+                           vipmta_option_path_index(rp, sizeof(rp), "rules", i), &list->rules[i]);
         if (r < 0)
             return -1;
         errors += r;
@@ -152,127 +93,124 @@ static void free_list(struct netacl_list *list)
         free(list->rules[i].comment);
     }
     free(list->rules);
+    free(list->binding);
+    free(list->domain);
 }
 
-void netacl_config_free(struct netacl_config *cfg)
+void netacl_config_free(void *p)
 {
+    struct netacl_config *cfg = p;
     if (!cfg)
         return;
     free_list(&cfg->global);
-    for (size_t i = 0; i < cfg->nbindings; i++) {
-        free(cfg->bindings[i].name);
-        free_list(&cfg->bindings[i].list);
-    }
-    free(cfg->bindings);
+    for (size_t i = 0; i < cfg->nscoped; i++)
+        free_list(&cfg->scoped[i]);
+    free(cfg->scoped);
+    free(cfg->slots);
+    free(cfg->domains);
+    free(cfg->pairs);
     free(cfg);
 }
 
-/* The "bindings" object. Returns the number of errors; -1 when out of memory. */
-static int parse_bindings(vipmta_module_ctx *m, const json_t *obj, struct netacl_config *cfg)
+/* One scope of the entry: the global list, or a new scoped one. */
+static int netacl_scope(vipmta_module_ctx *m, const vipmta_scope *s, void *arg)
 {
-    if (!json_is_object(obj)) {
-        vipmta_module_error(m, "bindings", "must be an object mapping binding names to rules, "
-                                           "not %s",
-                            json_kind(obj));
-        return 1;
+    struct netacl_config *cfg = arg;
+    struct netacl_list *list = &cfg->global;
+    if (s->kind != VIPMTA_SCOPE_GLOBAL) {
+        struct netacl_list *grown = realloc(cfg->scoped, (cfg->nscoped + 1) * sizeof(*grown));
+        if (!grown)
+            goto oom;
+        cfg->scoped = grown;
+        list = &cfg->scoped[cfg->nscoped++];
+        memset(list, 0, sizeof(*list));
+        list->slot = s->slot;
+        if ((s->binding && !(list->binding = strdup(s->binding))) ||
+            (s->domain && !(list->domain = strdup(s->domain))))
+            goto oom;
     }
-    size_t n = json_object_size(obj);
-    if (!(cfg->bindings = calloc(n ? n : 1, sizeof(*cfg->bindings))))
-        return -1;
-    int errors = 0;
-    const char *name;
-    json_t *v;
-    json_object_foreach((json_t *)obj, name, v) {
-        char p[PATH_MAX_LEN];
-        join_path(p, sizeof(p), "bindings", name);
-        struct netacl_binding *b = &cfg->bindings[cfg->nbindings++];
-        if (!(b->name = strdup(name)))
-            return -1;
-        if (!json_is_object(v)) {
-            vipmta_module_error(m, p, "must be an object with \"default\" and/or \"rules\", not %s",
-                                json_kind(v));
-            errors++;
-            continue;
-        }
-        errors += vipmta_module_check_keys(m, v, p, binding_keys);
-        int r = parse_list(m, v, p, &b->list);
-        if (r < 0)
-            return -1;
-        errors += r;
-    }
-    return errors;
+    list->kind = s->kind;
+    int r = parse_list(m, s->options, list);
+    if (r >= 0)
+        return r;
+oom:
+    vipmta_module_error(m, NULL, "out of memory");
+    return -1;
 }
 
-struct netacl_config *netacl_config_parse(vipmta_module_ctx *m, const json_t *options)
+static int list_cmp(const void *a, const void *b)
 {
-    if (!json_is_object(options)) {
-        vipmta_module_error(m, NULL, "must be an object, not %s", json_kind(options));
+    const struct netacl_list *x = *(const struct netacl_list *const *)a;
+    const struct netacl_list *y = *(const struct netacl_list *const *)b;
+    if (x->kind == VIPMTA_SCOPE_BINDING_DOMAIN && x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return strcmp(x->domain, y->domain);
+}
+
+/* The lookup tables: per slot, and the sorted domain and pair lists. */
+static int netacl_index(struct netacl_config *cfg)
+{
+    int n = vipmta_binding_count();
+    cfg->nslots = n < 1 ? 1 : n;
+    if (!(cfg->slots = calloc((size_t)cfg->nslots, sizeof(*cfg->slots))) ||
+        !(cfg->domains = calloc(cfg->nscoped + 1, sizeof(*cfg->domains))) ||
+        !(cfg->pairs = calloc(cfg->nscoped + 1, sizeof(*cfg->pairs))))
+        return -1;
+    for (size_t i = 0; i < cfg->nscoped; i++) {
+        struct netacl_list *l = &cfg->scoped[i];
+        if (l->kind == VIPMTA_SCOPE_BINDING) {
+            if (l->slot >= 0 && l->slot < cfg->nslots)
+                cfg->slots[l->slot] = l;
+            cfg->nbindings++;
+        } else if (l->kind == VIPMTA_SCOPE_DOMAIN) {
+            cfg->domains[cfg->ndomains++] = l;
+        } else {
+            cfg->pairs[cfg->npairs++] = l;
+        }
+    }
+    qsort(cfg->domains, cfg->ndomains, sizeof(*cfg->domains), list_cmp);
+    qsort(cfg->pairs, cfg->npairs, sizeof(*cfg->pairs), list_cmp);
+    return 0;
+}
+
+struct netacl_config *netacl_config_parse(vipmta_module_ctx *m)
+{
+    struct netacl_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        vipmta_module_error(m, NULL, "out of memory");
         return NULL;
     }
-    struct netacl_config *cfg = calloc(1, sizeof(*cfg));
-    if (!cfg)
-        goto oom;
-    int errors = vipmta_module_check_keys(m, options, NULL, top_keys);
-    int r = parse_list(m, options, NULL, &cfg->global);
-    if (r < 0)
-        goto oom;
-    errors += r;
+    if (vipmta_module_foreach_scope(m, netacl_scope, cfg) != 0) {
+        netacl_config_free(cfg);
+        return NULL;
+    }
     if (cfg->global.dflt == NETACL_UNSET)
         cfg->global.dflt = NETACL_ALLOW;
-    const json_t *v = json_object_get(options, "bindings");
-    if (v) {
-        if ((r = parse_bindings(m, v, cfg)) < 0)
-            goto oom;
-        errors += r;
-    }
-    if (errors) {
+    if (netacl_index(cfg) != 0) {
+        vipmta_module_error(m, NULL, "out of memory");
         netacl_config_free(cfg);
         return NULL;
     }
     return cfg;
-oom:
-    vipmta_module_error(m, NULL, "out of memory");
-    netacl_config_free(cfg);
-    return NULL;
 }
 
-const struct netacl_binding **netacl_config_slots(vipmta_module_ctx *m,
-                                                  const struct netacl_config *cfg, int *nslots)
+static const struct netacl_list *find_list(struct netacl_list *const *lists, size_t count,
+                                           enum vipmta_scope_kind kind, int slot,
+                                           const char *domain)
 {
-    int n = vipmta_binding_count();
-    if (n < 1)
-        n = 1;
-    const struct netacl_binding **slots = calloc((size_t)n, sizeof(*slots));
-    if (!slots) {
-        vipmta_module_error(m, NULL, "out of memory");
+    if (!count || !domain)
         return NULL;
-    }
-    int errors = 0;
-    for (size_t i = 0; i < cfg->nbindings; i++) {
-        const vipmta_binding *b = vipmta_binding_by_name(cfg->bindings[i].name);
-        if (!b || b->slot < 0 || b->slot >= n) {
-            char p[PATH_MAX_LEN];
-            join_path(p, sizeof(p), "bindings", cfg->bindings[i].name);
-            vipmta_module_error(m, p, "no binding named \"%s\" in the configuration",
-                                cfg->bindings[i].name);
-            errors++;
-            continue;
-        }
-        slots[b->slot] = &cfg->bindings[i];
-    }
-    if (errors) {
-        free(slots);
-        return NULL;
-    }
-    *nslots = n;
-    return slots;
+    struct netacl_list key = {.kind = kind, .slot = slot, .domain = (char *)domain};
+    const struct netacl_list *k = &key;
+    struct netacl_list *const *e = bsearch(&k, lists, count, sizeof(*lists), list_cmp);
+    return e ? *e : NULL;
 }
 
 /* First matching rule of `list`, or NULL. */
 static const struct netacl_rule *first_match(const struct netacl_list *list,
                                              const struct netacl_addr *dst, size_t *index)
 {
-    for (size_t i = 0; i < list->count; i++)
+    for (size_t i = 0; list && i < list->count; i++)
         if (netacl_cidr_match(&list->rules[i].net, dst)) {
             *index = i;
             return &list->rules[i];
@@ -280,26 +218,43 @@ static const struct netacl_rule *first_match(const struct netacl_list *list,
     return NULL;
 }
 
-void netacl_decide(const struct netacl_config *cfg, const struct netacl_binding *b,
+void netacl_decide(const struct netacl_config *cfg, int slot, const char *domain,
                    const struct netacl_addr *dst, struct netacl_verdict *v)
 {
+    const struct netacl_list *order[4] = {
+        find_list(cfg->pairs, cfg->npairs, VIPMTA_SCOPE_BINDING_DOMAIN, slot, domain),
+        find_list(cfg->domains, cfg->ndomains, VIPMTA_SCOPE_DOMAIN, slot, domain),
+        slot >= 0 && slot < cfg->nslots ? cfg->slots[slot] : NULL,
+        &cfg->global,
+    };
     v->rule = NULL;
     v->index = 0;
-    if (b && (v->rule = first_match(&b->list, dst, &v->index))) {
-        v->action = v->rule->action;
-        v->from_binding = 1;
-        return;
+    for (size_t i = 0; i < 4; i++) {
+        if ((v->rule = first_match(order[i], dst, &v->index))) {
+            v->action = v->rule->action;
+            v->list = order[i];
+            return;
+        }
     }
-    if ((v->rule = first_match(&cfg->global, dst, &v->index))) {
-        v->action = v->rule->action;
-        v->from_binding = 0;
-        return;
+    for (size_t i = 0; i < 4; i++) {
+        if (order[i] && order[i]->dflt != NETACL_UNSET) {
+            v->action = order[i]->dflt;
+            v->list = order[i];
+            return;
+        }
     }
-    if (b && b->list.dflt != NETACL_UNSET) {
-        v->action = b->list.dflt;
-        v->from_binding = 1;
-        return;
-    }
-    v->action = cfg->global.dflt;
-    v->from_binding = 0;
+}
+
+void netacl_list_name(const struct netacl_list *list, enum netacl_naming how, char *buf,
+                      size_t size)
+{
+    /* per scope kind: the binding's name, then the domain, each printed or
+     * skipped (%.0s) */
+    static const char *const formats[2][4] = {
+        {"%.0s%.0s", "bindings.%s.%.0s", "domains.%.0s%s.", "binding_domains.%s.%s."},
+        {"the global%.0s%.0s", "binding \"%s\"'s%.0s", "domain %.0s%s's",
+         "binding \"%s\" x domain %s's"},
+    };
+    snprintf(buf, size, formats[how][list->kind], list->binding ? list->binding : "",
+             list->domain ? list->domain : "");
 }

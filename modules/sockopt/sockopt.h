@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <jansson.h>
 #include "vipmta_module.h"
 
 /* Which fields of a sockopt_set are configured (bits of sockopt_set.present). */
@@ -41,19 +40,24 @@ struct sockopt_set {
     char congestion[SOCKOPT_CONGESTION_MAX];
 };
 
-/* A named OPTS object (a binding's or a destination domain's). */
-struct sockopt_named {
-    char *name;
+/* A scoped OPTS object: a domain's (slot EC_BINDING_SLOT_UNBOUND) or a
+ * binding x domain's. */
+struct sockopt_scoped {
+    int slot;
+    char *domain; /* lower case */
     struct sockopt_set set;
 };
 
-/* The parsed module options. */
+/* The parsed module options (all scopes of the config entry). */
 struct sockopt_config {
-    struct sockopt_set dflt;
-    struct sockopt_named *bindings; /* in config order */
-    size_t nbindings;
-    struct sockopt_named *domains; /* lower-case names, sorted for bsearch */
+    struct sockopt_set dflt;        /* "options" */
+    struct sockopt_set *slots;      /* per binding slot: dflt merged with "bindings" */
+    int nslots;
+    size_t nbindings;               /* bindings with options of their own */
+    struct sockopt_scoped *domains; /* "domains", sorted by name for bsearch */
     size_t ndomains;
+    struct sockopt_scoped *pairs;   /* "binding_domains", sorted by slot then name */
+    size_t npairs;
     int veto_on_error;
 };
 
@@ -62,23 +66,22 @@ struct sockopt_config {
 /* TOS byte for a DSCP name ("cs0".."cs7", "af11".."af43", "ef", "le"; any
  * case), -1 when the name is unknown. */
 int sockopt_dscp_tos(const char *name);
-/* Parses one OPTS object found at `path` into `out` (zeroed first),
- * reporting every problem. Returns the number of errors. */
-int sockopt_set_parse(vipmta_module_ctx *m, const json_t *obj, const char *path,
+/* Parses one OPTS object (its keys but `extra`, a NULL-terminated list the
+ * caller reads itself) into `out` (zeroed first), reporting every problem
+ * with paths below the object. Returns the number of errors. */
+int sockopt_set_parse(vipmta_module_ctx *m, const vipmta_value *obj, const char *const *extra,
                       struct sockopt_set *out);
-/* Parses the module options; NULL after reporting every error. Stores
- * binding names without checking them (see sockopt_config_slots). */
-struct sockopt_config *sockopt_config_parse(vipmta_module_ctx *m, const json_t *options);
-void sockopt_config_free(struct sockopt_config *cfg);
-/* The domain override for a lower-case domain name, NULL when none. */
-const struct sockopt_set *sockopt_config_domain(const struct sockopt_config *cfg,
-                                                const char *domain);
+/* Parses the options of every scope of the instance's entry; NULL after
+ * reporting every error. */
+struct sockopt_config *sockopt_config_parse(vipmta_module_ctx *m);
+void sockopt_config_free(void *cfg);
 /* Copies every field present in `over` into `dst` (per option). */
 void sockopt_merge(struct sockopt_set *dst, const struct sockopt_set *over);
-/* Builds the per-slot table (default merged with each binding's options);
- * every named binding must exist. NULL after reporting errors. */
-struct sockopt_set *sockopt_config_slots(vipmta_module_ctx *m, const struct sockopt_config *cfg,
-                                         int *nslots);
+/* The options of a connection from binding `slot` for `domain` (may be
+ * NULL): binding x domain > domain > binding > default, per option. Returns
+ * a table entry, or `buf` when something had to be merged. */
+const struct sockopt_set *sockopt_config_resolve(const struct sockopt_config *cfg, int slot,
+                                                 const char *domain, struct sockopt_set *buf);
 
 /* --- sockopt_apply.c --- */
 

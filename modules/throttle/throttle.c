@@ -81,7 +81,7 @@ static void veto_log(struct throttle_state *st, struct throttle_entry *e, const 
     if (e->last_log_s == sec)
         return;
     e->last_log_s = sec;
-    if (!vipmta_log_enabled(VIPMTA_LOG_INFO))
+    if (!vipmta_module_log_enabled(st->m, VIPMTA_LOG_INFO))
         return;
     char why[256];
     va_list ap;
@@ -295,15 +295,14 @@ static const char *on_error_name(const struct throttle_config *cfg)
 static int redis_start(struct throttle_state *st, const struct throttle_config *cfg,
                        struct throttle_redis **out)
 {
-    struct event_base *base = vipmta_event_base();
     *out = NULL;
-    if (!base) {
+    if (!vipmta_event_loop_available()) {
         vipmta_module_log(st->m, VIPMTA_LOG_DEBUG,
                           "no event loop (not the daemon): redis %s:%d not contacted",
                           cfg->redis.host, cfg->redis.port);
         return 0;
     }
-    *out = throttle_redis_new(st->m, base, &cfg->redis, cfg->deny_on_error, charge_done, st);
+    *out = throttle_redis_new(st->m, &cfg->redis, cfg->deny_on_error, charge_done, st);
     if (!*out) {
         vipmta_module_error(st->m, NULL, "out of memory starting the redis client");
         return -1;
@@ -325,7 +324,7 @@ static void log_ready(struct throttle_state *st, const char *what)
                           cfg->nlimits);
 }
 
-static int throttle_configure(vipmta_module_ctx *m, const json_t *options)
+static int throttle_configure(vipmta_module_ctx *m, const vipmta_value *options)
 {
     struct throttle_config *cfg = throttle_config_parse(m, options);
     if (!cfg)
@@ -368,7 +367,7 @@ static void forget_redis_state(struct throttle_entry *e, void *arg)
     e->blocked_until_us = 0;
 }
 
-static int throttle_reload(vipmta_module_ctx *m, const json_t *options)
+static int throttle_reload(vipmta_module_ctx *m, const vipmta_value *options)
 {
     struct throttle_state *st = vipmta_module_get_data(m);
     if (!st || !st->table)

@@ -4,10 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include "vipmta_module.h"
-
-struct event_base;
 
 /* What a limit counts connections per: (binding, destination domain) or
  * (binding, destination IP). Also the kind of a key in the table. */
@@ -80,8 +77,8 @@ int throttle_rate_parse(const char *text, uint32_t *count, uint32_t *period_s, c
 /* Parses the module options, reporting every problem. NULL when anything was
  * wrong (or out of memory). Binding names are not checked here (see
  * throttle_config_resolve, in throttle.c); every limit's slot is -1. */
-struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const json_t *options);
-void throttle_config_free(struct throttle_config *cfg);
+struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const vipmta_value *options);
+void throttle_config_free(void *cfg);
 /* The first limit of kind `per` matching (slot, domain), NULL when none. */
 const struct throttle_limit *throttle_config_match(const struct throttle_config *cfg,
                                                    enum throttle_per per, int slot,
@@ -173,7 +170,7 @@ void throttle_table_foreach(struct throttle_table *t, void (*fn)(struct throttle
 void throttle_entry_use_params(struct throttle_entry *e, const struct throttle_params *p,
                                uint64_t now_us);
 
-/* ---- throttle_redis.c: the asynchronous Redis client (hiredis + libevent) ---- */
+/* ---- throttle_redis.c: the asynchronous Redis client (hiredis on the core's event loop) ---- */
 
 struct throttle_redis;
 
@@ -183,9 +180,10 @@ struct throttle_redis;
 typedef void (*throttle_redis_done_fn)(void *user, void *arg, int ok, long long tokens,
                                        long long wait_us);
 
-/* Starts connecting (asynchronously). `deny_on_error` is only for the outage
- * log line. NULL when out of memory. */
-struct throttle_redis *throttle_redis_new(vipmta_module_ctx *m, struct event_base *base,
+/* Starts connecting (asynchronously, on the core's event loop: there must be
+ * one). `deny_on_error` is only for the outage log line. NULL when out of
+ * memory. */
+struct throttle_redis *throttle_redis_new(vipmta_module_ctx *m,
                                           const struct throttle_redis_opts *opts,
                                           int deny_on_error, throttle_redis_done_fn done,
                                           void *user);

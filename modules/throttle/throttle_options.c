@@ -23,22 +23,6 @@ static const char *const limit_keys[] = {"binding", "domain",      "per", "rate"
 
 static const char rate_forms[] = "\"10/s\", \"600/min\" or \"3600/h\"";
 
-/* What a JSON value is, for "must be X, not Y" messages. */
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE: return "true";
-    case JSON_FALSE: return "false";
-    case JSON_NULL: return "null";
-    }
-    return "unknown";
-}
-
 int throttle_rate_parse(const char *text, uint32_t *count, uint32_t *period_s, char *err,
                         size_t errsize)
 {
@@ -107,82 +91,43 @@ static int domain_ok(const char *s)
     return label > 0;
 }
 
-/* Reads an integer option into *out; 1 (reported) when not in [min, max]. */
-static int get_uint(vipmta_module_ctx *m, const json_t *v, const char *path, long long min,
-                    long long max, long long *out)
-{
-    if (!json_is_integer(v)) {
-        vipmta_module_error(m, path, "must be an integer from %lld to %lld, not %s", min, max,
-                            json_kind(v));
-        return 1;
-    }
-    long long x = json_integer_value(v);
-    if (x < min || x > max) {
-        vipmta_module_error(m, path, "must be an integer from %lld to %lld, not %lld", min, max,
-                            x);
-        return 1;
-    }
-    *out = x;
-    return 0;
-}
+static const char *const backends[] = {"local", "redis", NULL};
+static const char *const on_errors[] = {"allow", "deny", NULL};
+static const char *const pers[] = {"domain", "ip", NULL};
 
-/* One of two words; returns 0 or 1 (the index) through *out. */
-static int get_choice(vipmta_module_ctx *m, const json_t *v, const char *path, const char *a,
-                      const char *b, int *out)
+static int parse_redis(vipmta_module_ctx *m, const vipmta_value *v, struct throttle_redis_opts *o)
 {
-    if (json_is_string(v) && strcmp(json_string_value(v), a) == 0) {
-        *out = 0;
-        return 0;
-    }
-    if (json_is_string(v) && strcmp(json_string_value(v), b) == 0) {
-        *out = 1;
-        return 0;
-    }
-    if (json_is_string(v))
-        vipmta_module_error(m, path, "must be \"%s\" or \"%s\", not \"%s\"", a, b,
-                            json_string_value(v));
-    else
-        vipmta_module_error(m, path, "must be \"%s\" or \"%s\", not %s", a, b, json_kind(v));
-    return 1;
-}
-
-static int parse_redis(vipmta_module_ctx *m, const json_t *v, struct throttle_redis_opts *o)
-{
-    if (!json_is_object(v)) {
-        vipmta_module_error(m, "redis", "must be an object, not %s", json_kind(v));
-        return 1;
-    }
-    int errors = vipmta_module_check_keys(m, v, "redis", redis_keys);
-    const json_t *f;
+    const char *s;
     long long x;
-
-    if ((f = json_object_get(v, "host"))) {
+    if (vipmta_option_object(m, v, "redis", NULL) != 0)
+        return 1;
+    int errors = vipmta_module_check_keys(m, v, "redis", redis_keys);
+    const vipmta_value *f = vipmta_value_get(v, "host");
+    if (f) {
         unsigned char buf[sizeof(struct in6_addr)];
-        if (!json_is_string(f) || (inet_pton(AF_INET, json_string_value(f), buf) != 1 &&
-                                   inet_pton(AF_INET6, json_string_value(f), buf) != 1)) {
-            if (json_is_string(f))
+        s = vipmta_value_string(f);
+        if (!s || (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1)) {
+            if (s)
                 vipmta_module_error(m, "redis.host",
                                     "must be an IPv4 or IPv6 address (no host names: resolving "
                                     "one would block the event loop), not \"%s\"",
-                                    json_string_value(f));
+                                    s);
             else
                 vipmta_module_error(m, "redis.host", "must be an IPv4 or IPv6 address, not %s",
-                                    json_kind(f));
+                                    vipmta_value_describe(f));
             errors++;
         } else {
             free(o->host);
-            if (!(o->host = strdup(json_string_value(f))))
+            if (!(o->host = strdup(s)))
                 errors++;
         }
     }
-    if ((f = json_object_get(v, "port"))) {
-        if (get_uint(m, f, "redis.port", 1, 65535, &x) == 0)
-            o->port = (int)x;
-        else
-            errors++;
-    }
-    if ((f = json_object_get(v, "key_prefix"))) {
-        const char *s = json_is_string(f) ? json_string_value(f) : NULL;
+    int r = vipmta_option_int(m, v, "redis", "port", 1, 65535, &x);
+    if (r > 0)
+        o->port = (int)x;
+    errors += r < 0;
+    if ((f = vipmta_value_get(v, "key_prefix"))) {
+        s = vipmta_value_string(f);
         int ok = s && strlen(s) <= THROTTLE_PREFIX_MAX;
         for (const char *p = s; ok && *p; p++)
             if (!isgraph((unsigned char)*p))
@@ -195,7 +140,7 @@ static int parse_redis(vipmta_module_ctx *m, const json_t *v, struct throttle_re
                                     THROTTLE_PREFIX_MAX, s);
             else
                 vipmta_module_error(m, "redis.key_prefix", "must be a string, not %s",
-                                    json_kind(f));
+                                    vipmta_value_describe(f));
             errors++;
         } else {
             free(o->key_prefix);
@@ -203,12 +148,10 @@ static int parse_redis(vipmta_module_ctx *m, const json_t *v, struct throttle_re
                 errors++;
         }
     }
-    if ((f = json_object_get(v, "timeout_ms"))) {
-        if (get_uint(m, f, "redis.timeout_ms", 1, TIMEOUT_MS_MAX, &x) == 0)
-            o->timeout_ms = (int)x;
-        else
-            errors++;
-    }
+    r = vipmta_option_int(m, v, "redis", "timeout_ms", 1, TIMEOUT_MS_MAX, &x);
+    if (r > 0)
+        o->timeout_ms = (int)x;
+    errors += r < 0;
     return errors;
 }
 
@@ -223,34 +166,34 @@ static uint32_t limit_batch(const struct throttle_params *p)
     return per_tenth < 1 ? 1 : (uint32_t)per_tenth;
 }
 
-static int parse_limit(vipmta_module_ctx *m, const json_t *v, size_t i,
+static int parse_limit(vipmta_module_ctx *m, const vipmta_value *v, size_t i,
                        struct throttle_limit *lim)
 {
     char path[PATH_LEN], fpath[PATH_LEN + 16];
-    snprintf(path, sizeof(path), "limits[%zu]", i);
-    lim->slot = -1;
-    if (!json_is_object(v)) {
-        vipmta_module_error(m, path, "must be an object, not %s", json_kind(v));
-        return 1;
-    }
-    int errors = vipmta_module_check_keys(m, v, path, limit_keys);
-    const json_t *f;
+    const vipmta_value *f;
+    const char *s;
     long long x;
+    int which, r;
+    vipmta_option_path_index(path, sizeof(path), "limits", i);
+    lim->slot = -1;
+    if (vipmta_option_object(m, v, path, NULL) != 0)
+        return 1;
+    int errors = vipmta_module_check_keys(m, v, path, limit_keys);
 
-    if ((f = json_object_get(v, "binding"))) {
-        snprintf(fpath, sizeof(fpath), "%s.binding", path);
-        const char *s = json_is_string(f) ? json_string_value(f) : NULL;
+    if ((f = vipmta_value_get(v, "binding"))) {
+        vipmta_option_path(fpath, sizeof(fpath), path, "binding");
+        s = vipmta_value_string(f);
         if (!s || !*s || strlen(s) > THROTTLE_BINDING_NAME_MAX) {
             vipmta_module_error(m, fpath, "must be a binding name or \"*\", not %s",
-                                s ? "an empty or overlong string" : json_kind(f));
+                                s ? "an empty or overlong string" : vipmta_value_describe(f));
             errors++;
         } else if (strcmp(s, "*") != 0 && !(lim->binding = strdup(s))) {
             errors++;
         }
     }
-    if ((f = json_object_get(v, "domain"))) {
-        snprintf(fpath, sizeof(fpath), "%s.domain", path);
-        const char *s = json_is_string(f) ? json_string_value(f) : NULL;
+    if ((f = vipmta_value_get(v, "domain"))) {
+        vipmta_option_path(fpath, sizeof(fpath), path, "domain");
+        s = vipmta_value_string(f);
         if (s && strcmp(s, "*") == 0) {
             /* any domain */
         } else if (!s || !domain_ok(s)) {
@@ -258,56 +201,47 @@ static int parse_limit(vipmta_module_ctx *m, const json_t *v, size_t i,
                 vipmta_module_error(m, fpath, "must be a domain name or \"*\", not \"%s\"", s);
             else
                 vipmta_module_error(m, fpath, "must be a domain name or \"*\", not %s",
-                                    json_kind(f));
+                                    vipmta_value_describe(f));
             errors++;
         } else if (!(lim->domain = lower_dup(s))) {
             errors++;
         }
     }
     lim->per = THROTTLE_PER_DOMAIN;
-    if ((f = json_object_get(v, "per"))) {
-        snprintf(fpath, sizeof(fpath), "%s.per", path);
-        int which;
-        if (get_choice(m, f, fpath, "domain", "ip", &which) == 0)
-            lim->per = which ? THROTTLE_PER_IP : THROTTLE_PER_DOMAIN;
-        else
-            errors++;
-    }
-    const json_t *rate = json_object_get(v, "rate");
+    if ((r = vipmta_option_choice(m, v, path, "per", pers, &which)) > 0)
+        lim->per = which ? THROTTLE_PER_IP : THROTTLE_PER_DOMAIN;
+    errors += r < 0;
+    const vipmta_value *rate = vipmta_value_get(v, "rate");
     if (rate) {
-        snprintf(fpath, sizeof(fpath), "%s.rate", path);
+        vipmta_option_path(fpath, sizeof(fpath), path, "rate");
         char err[160];
-        if (!json_is_string(rate)) {
+        if (!(s = vipmta_value_string(rate))) {
             vipmta_module_error(m, fpath, "must be a string like %s, not %s", rate_forms,
-                                json_kind(rate));
+                                vipmta_value_describe(rate));
             errors++;
-        } else if (throttle_rate_parse(json_string_value(rate), &lim->rate.count,
-                                       &lim->rate.period_s, err, sizeof(err)) != 0) {
+        } else if (throttle_rate_parse(s, &lim->rate.count, &lim->rate.period_s, err,
+                                       sizeof(err)) != 0) {
             vipmta_module_error(m, fpath, "%s", err);
             errors++;
         } else {
             lim->has_rate = 1;
             lim->rate.burst = lim->rate.count; /* default: the rate's count */
-            snprintf(lim->rate_text, sizeof(lim->rate_text), "%s", json_string_value(rate));
+            snprintf(lim->rate_text, sizeof(lim->rate_text), "%s", s);
         }
     }
-    if ((f = json_object_get(v, "burst"))) {
-        snprintf(fpath, sizeof(fpath), "%s.burst", path);
-        if (get_uint(m, f, fpath, 1, THROTTLE_BURST_MAX, &x) != 0) {
-            errors++;
-        } else if (!rate) {
-            vipmta_module_error(m, fpath, "needs a \"rate\" in the same limit");
+    if ((r = vipmta_option_int(m, v, path, "burst", 1, THROTTLE_BURST_MAX, &x)) > 0) {
+        if (!rate) {
+            vipmta_module_error(m, vipmta_option_path(fpath, sizeof(fpath), path, "burst"),
+                                "needs a \"rate\" in the same limit");
             errors++;
         } else {
             lim->rate.burst = (uint32_t)x;
         }
     }
-    if ((f = json_object_get(v, "concurrency"))) {
-        snprintf(fpath, sizeof(fpath), "%s.concurrency", path);
-        if (get_uint(m, f, fpath, 1, THROTTLE_CONCURRENCY_MAX, &x) != 0) {
-            errors++;
-        } else if (lim->per == THROTTLE_PER_IP) {
-            vipmta_module_error(m, fpath,
+    errors += r < 0;
+    if ((r = vipmta_option_int(m, v, path, "concurrency", 1, THROTTLE_CONCURRENCY_MAX, &x)) > 0) {
+        if (lim->per == THROTTLE_PER_IP) {
+            vipmta_module_error(m, vipmta_option_path(fpath, sizeof(fpath), path, "concurrency"),
                                 "is not supported with \"per\": \"ip\" (the core counts open "
                                 "connections per binding and domain, not per IP); use a "
                                 "\"per\": \"domain\" limit");
@@ -316,7 +250,8 @@ static int parse_limit(vipmta_module_ctx *m, const json_t *v, size_t i,
             lim->concurrency = (uint32_t)x;
         }
     }
-    if (!rate && !json_object_get(v, "concurrency")) {
+    errors += r < 0;
+    if (!rate && !vipmta_value_get(v, "concurrency")) {
         vipmta_module_error(m, path, "needs a \"rate\", a \"concurrency\" or both");
         errors++;
     }
@@ -358,20 +293,16 @@ static int check_shadowed(vipmta_module_ctx *m, const struct throttle_config *cf
     return 0;
 }
 
-struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const json_t *options)
+struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const vipmta_value *options)
 {
-    if (!json_is_object(options)) {
-        vipmta_module_error(m, NULL, "must be an object, not %s", json_kind(options));
-        return NULL;
-    }
     struct throttle_config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg) {
         vipmta_module_error(m, NULL, "out of memory");
         return NULL;
     }
     int errors = vipmta_module_check_keys(m, options, NULL, top_keys);
-    const json_t *f;
-    int which;
+    const vipmta_value *f;
+    int which, r;
 
     cfg->redis.port = DEFAULT_REDIS_PORT;
     cfg->redis.timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -379,29 +310,22 @@ struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const json_t
     cfg->redis.key_prefix = strdup(DEFAULT_KEY_PREFIX);
     if (!cfg->redis.host || !cfg->redis.key_prefix)
         errors++;
-    if ((f = json_object_get(options, "backend"))) {
-        if (get_choice(m, f, "backend", "local", "redis", &which) == 0)
-            cfg->backend = which ? THROTTLE_BACKEND_REDIS : THROTTLE_BACKEND_LOCAL;
-        else
-            errors++;
-    }
-    if ((f = json_object_get(options, "redis")))
+    if ((r = vipmta_option_choice(m, options, NULL, "backend", backends, &which)) > 0)
+        cfg->backend = which ? THROTTLE_BACKEND_REDIS : THROTTLE_BACKEND_LOCAL;
+    errors += r < 0;
+    if ((f = vipmta_value_get(options, "redis")))
         errors += parse_redis(m, f, &cfg->redis);
-    if ((f = json_object_get(options, "on_backend_error"))) {
-        if (get_choice(m, f, "on_backend_error", "allow", "deny", &which) == 0)
-            cfg->deny_on_error = which;
-        else
-            errors++;
-    }
-    const json_t *limits = json_object_get(options, "limits");
+    if ((r = vipmta_option_choice(m, options, NULL, "on_backend_error", on_errors, &which)) > 0)
+        cfg->deny_on_error = which;
+    errors += r < 0;
+    const vipmta_value *limits = vipmta_value_get(options, "limits");
     if (!limits) {
         vipmta_module_error(m, "limits", "is required: a list of limits");
         errors++;
-    } else if (!json_is_array(limits)) {
-        vipmta_module_error(m, "limits", "must be an array of limits, not %s", json_kind(limits));
+    } else if (vipmta_option_array(m, limits, "limits", "an array of limits") != 0) {
         errors++;
-    } else if (json_array_size(limits) > 0) {
-        cfg->nlimits = json_array_size(limits);
+    } else if (vipmta_value_size(limits) > 0) {
+        cfg->nlimits = vipmta_value_size(limits);
         unsigned char *bad = calloc(cfg->nlimits, 1);
         if (!bad || !(cfg->limits = calloc(cfg->nlimits, sizeof(*cfg->limits)))) {
             vipmta_module_error(m, "limits", "out of memory");
@@ -409,7 +333,7 @@ struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const json_t
             errors++;
         }
         for (size_t i = 0; i < cfg->nlimits; i++) {
-            int e = parse_limit(m, json_array_get(limits, i), i, &cfg->limits[i]);
+            int e = parse_limit(m, vipmta_value_at(limits, i), i, &cfg->limits[i]);
             bad[i] = e != 0;
             if (!e)
                 e = check_shadowed(m, cfg, bad, i);
@@ -425,8 +349,9 @@ struct throttle_config *throttle_config_parse(vipmta_module_ctx *m, const json_t
     return cfg;
 }
 
-void throttle_config_free(struct throttle_config *cfg)
+void throttle_config_free(void *p)
 {
+    struct throttle_config *cfg = p;
     if (!cfg)
         return;
     for (size_t i = 0; i < cfg->nlimits; i++) {

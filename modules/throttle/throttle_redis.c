@@ -6,10 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 8000
@@ -51,7 +49,7 @@ static const char charge_script[] =
  * cannot run the script, or wants AUTH, is not taken for a working one). */
 struct redis_req {
     struct throttle_redis *r;
-    struct event *timer; /* the reply timeout */
+    vipmta_timer *timer; /* the reply timeout */
     struct redis_req *prev, *next;
     void *arg;           /* the charge's; unused for the probe */
     int probe;
@@ -59,7 +57,6 @@ struct redis_req {
 
 struct throttle_redis {
     vipmta_module_ctx *m;
-    struct event_base *base;
     char *host;
     int port;
     int timeout_ms;
@@ -68,7 +65,7 @@ struct throttle_redis {
     throttle_redis_done_fn done;
     void *user;
     redisAsyncContext *ac; /* NULL while disconnected */
-    struct event *retry;   /* reconnect timer */
+    vipmta_timer *retry;   /* reconnect timer */
     int backoff_ms;
     int up;                /* no outage known */
     struct timespec down_since;
@@ -77,6 +74,94 @@ struct throttle_redis {
 };
 
 static void redis_connect(struct throttle_redis *r);
+
+/* ---- hiredis on the core's event loop: its adapter, over an fd watch ---- */
+
+struct redis_io {
+    redisAsyncContext *ac;
+    vipmta_fd_watch *watch;
+    unsigned events;
+    int busy; /* inside a hiredis call from the watch */
+    int dead; /* hiredis cleaned up meanwhile: free on the way out */
+};
+
+static void redis_io_free(struct redis_io *io)
+{
+    vipmta_fd_watch_free(io->watch);
+    free(io);
+}
+
+static void redis_io_ready(int fd, unsigned ready, void *arg)
+{
+    struct redis_io *io = arg;
+    (void)fd;
+    io->busy = 1;
+    if (ready & VIPMTA_FD_READ)
+        redisAsyncHandleRead(io->ac);
+    if (!io->dead && (ready & VIPMTA_FD_WRITE))
+        redisAsyncHandleWrite(io->ac);
+    io->busy = 0;
+    if (io->dead)
+        redis_io_free(io);
+}
+
+static void redis_io_want(struct redis_io *io, unsigned add, unsigned del)
+{
+    io->events = (io->events | add) & ~del;
+    vipmta_fd_watch_set(io->watch, io->events);
+}
+
+static void redis_io_add_read(void *p)
+{
+    redis_io_want(p, VIPMTA_FD_READ, 0);
+}
+
+static void redis_io_del_read(void *p)
+{
+    redis_io_want(p, 0, VIPMTA_FD_READ);
+}
+
+static void redis_io_add_write(void *p)
+{
+    redis_io_want(p, VIPMTA_FD_WRITE, 0);
+}
+
+static void redis_io_del_write(void *p)
+{
+    redis_io_want(p, 0, VIPMTA_FD_WRITE);
+}
+
+static void redis_io_cleanup(void *p)
+{
+    struct redis_io *io = p;
+    vipmta_fd_watch_set(io->watch, 0);
+    if (io->busy)
+        io->dead = 1;
+    else
+        redis_io_free(io);
+}
+
+/* Hooks the context's socket to the core's loop (what hiredis's own
+ * adapters do for libevent or libev). 0, or -1. */
+static int redis_io_attach(vipmta_module_ctx *m, redisAsyncContext *ac)
+{
+    struct redis_io *io = calloc(1, sizeof(*io));
+    if (!io || ac->ev.data)
+        goto fail;
+    io->ac = ac;
+    if (!(io->watch = vipmta_fd_watch_new(m, ac->c.fd, redis_io_ready, io)))
+        goto fail;
+    ac->ev.addRead = redis_io_add_read;
+    ac->ev.delRead = redis_io_del_read;
+    ac->ev.addWrite = redis_io_add_write;
+    ac->ev.delWrite = redis_io_del_write;
+    ac->ev.cleanup = redis_io_cleanup;
+    ac->ev.data = io;
+    return 0;
+fail:
+    free(io);
+    return -1;
+}
 
 static double seconds_since(const struct timespec *t)
 {
@@ -87,10 +172,9 @@ static double seconds_since(const struct timespec *t)
 
 static void schedule_retry(struct throttle_redis *r)
 {
-    if (r->closing || evtimer_pending(r->retry, NULL))
+    if (r->closing || vipmta_timer_pending(r->retry))
         return;
-    struct timeval tv = {r->backoff_ms / 1000, (r->backoff_ms % 1000) * 1000};
-    evtimer_add(r->retry, &tv);
+    vipmta_timer_start(r->retry, (unsigned long)r->backoff_ms);
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
@@ -145,7 +229,7 @@ static void req_unlink_free(struct redis_req *q)
         r->reqs = q->next;
     if (q->next)
         q->next->prev = q->prev;
-    event_free(q->timer);
+    vipmta_timer_free(q->timer);
     free(q);
 }
 
@@ -184,10 +268,8 @@ static void on_reply(redisAsyncContext *ac, void *reply_v, void *priv)
         r->done(r->user, arg, 1, reply->element[0]->integer, reply->element[1]->integer);
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *priv)
+static void on_timeout(void *priv)
 {
-    (void)fd;
-    (void)what;
     struct redis_req *q = priv;
     struct throttle_redis *r = q->r;
     /* dropping the connection completes q (and every other request) */
@@ -206,12 +288,12 @@ static int req_send(struct throttle_redis *r, void *arg, int probe, int argc, co
     q->r = r;
     q->arg = arg;
     q->probe = probe;
-    if (!(q->timer = evtimer_new(r->base, on_timeout, q))) {
+    if (!(q->timer = vipmta_timer_new(r->m, on_timeout, q))) {
         free(q);
         return -1;
     }
     if (redisAsyncCommandArgv(r->ac, on_reply, q, argc, argv, lens) != REDIS_OK) {
-        event_free(q->timer);
+        vipmta_timer_free(q->timer);
         free(q);
         return -1;
     }
@@ -219,8 +301,7 @@ static int req_send(struct throttle_redis *r, void *arg, int probe, int argc, co
     if (r->reqs)
         r->reqs->prev = q;
     r->reqs = q;
-    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    evtimer_add(q->timer, &tv);
+    vipmta_timer_start(q->timer, (unsigned long)r->timeout_ms);
     return 0;
 }
 
@@ -258,7 +339,7 @@ static void redis_connect(struct throttle_redis *r)
         return;
     }
     ac->data = r;
-    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+    if (redis_io_attach(r->m, ac) != 0) {
         redisAsyncFree(ac);
         redis_fail(r, "unreachable", "cannot attach to the event loop");
         return;
@@ -272,16 +353,14 @@ static void redis_connect(struct throttle_redis *r)
         redis_fail(r, "unreachable", "cannot send the probe");
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *priv)
+static void on_retry(void *priv)
 {
-    (void)fd;
-    (void)what;
     struct throttle_redis *r = priv;
     if (!r->ac)
         redis_connect(r);
 }
 
-struct throttle_redis *throttle_redis_new(vipmta_module_ctx *m, struct event_base *base,
+struct throttle_redis *throttle_redis_new(vipmta_module_ctx *m,
                                           const struct throttle_redis_opts *opts,
                                           int deny_on_error, throttle_redis_done_fn done,
                                           void *user)
@@ -290,7 +369,6 @@ struct throttle_redis *throttle_redis_new(vipmta_module_ctx *m, struct event_bas
     if (!r)
         return NULL;
     r->m = m;
-    r->base = base;
     r->port = opts->port;
     r->timeout_ms = opts->timeout_ms;
     r->deny = deny_on_error;
@@ -300,7 +378,7 @@ struct throttle_redis *throttle_redis_new(vipmta_module_ctx *m, struct event_bas
     r->backoff_ms = BACKOFF_FIRST_MS;
     size_t plen = strlen(opts->key_prefix) + sizeof("probe");
     if (!(r->host = strdup(opts->host)) || !(r->probe_key = malloc(plen)) ||
-        !(r->retry = evtimer_new(base, on_retry, r))) {
+        !(r->retry = vipmta_timer_new(m, on_retry, r))) {
         free(r->probe_key);
         free(r->host);
         free(r);
@@ -316,7 +394,7 @@ void throttle_redis_free(struct throttle_redis *r)
     if (!r)
         return;
     r->closing = 1;
-    evtimer_del(r->retry);
+    vipmta_timer_stop(r->retry);
     if (r->ac) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;
@@ -329,7 +407,7 @@ void throttle_redis_free(struct throttle_redis *r)
         if (!probe)
             r->done(r->user, arg, 0, 0, 0);
     }
-    event_free(r->retry);
+    vipmta_timer_free(r->retry);
     free(r->probe_key);
     free(r->host);
     free(r);

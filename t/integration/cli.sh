@@ -13,7 +13,7 @@ expect_contains() { # WHAT HAYSTACK NEEDLE
 
 out=$("$vipmta" -V) || fail "-V exit status"
 expect_contains "-V" "$out" "vipmta "
-expect_contains "-V" "$out" "(module ABI 1.0)"
+expect_contains "-V" "$out" "(module ABI 2.0)"
 
 out=$("$vipmta" -h) || fail "-h exit status"
 for flag in "-c FILE" "-f" "-t" "-M" "-V" "-h"; do expect_contains "-h" "$out" "$flag"; done

@@ -1,5 +1,5 @@
 #!/bin/sh
-# kit_out_of_tree.sh: the module author kit: install into a staging dir, build modules/example/example.c out of tree with pkg-config, load it in the installed daemon, deliver, see its hook run; the installed modules accept conf/modules-example.json.
+# kit_out_of_tree.sh: the module author kit: install into a staging dir, build modules/example/example.c out of tree with pkg-config, load it in the installed daemon, deliver, see its hook run; the installed modules accept conf/modules-example.json; a Momentum-style module (t/modules/momentum/tos_marker.c) builds with pkg-config --cflags vipmta-momentum and loads.
 . "$VIPMTA_TOP_SRCDIR/t/integration/deliver_lib.sh"
 
 dl_init
@@ -118,3 +118,33 @@ out=$("$DAEMON" -M -c "$VT_DIR/modules-example.json" 2>&1) || vt_fail "vipmta -M
 vt_assert_eq "the sample's post-bind chain" "1 netacl 2 sockopt 3 throttle 4 connlog" \
     "$(echo "$out" | awk '/^[a-z]/ { name = $1 } /hook core_connection_post_bind/ { print $4, name }' |
         sort -n | tr '\n' ' ' | sed 's/ $//')"
+
+vt_log "a Momentum-style module (t/modules/momentum/tos_marker.c) builds out of tree with vipmta-momentum"
+CFLAGS_MOMENTUM=$(pkg-config --cflags vipmta-momentum) || vt_fail "pkg-config --cflags vipmta-momentum failed"
+vt_log "momentum cflags: $CFLAGS_MOMENTUM"
+MINCDIR=$(echo "$CFLAGS_MOMENTUM" | tr ' ' '\n' | sed -n "s|^-I\\($STAGE/.*/vipmta/momentum\\)\$|\\1|p" | head -n 1)
+for h in module.h shared_module.h ec_config.h configuration.h ecdict.h dns_ds.h; do
+    [ -f "$MINCDIR/$h" ] || vt_fail "Momentum's $h is not where --cflags vipmta-momentum points ($CFLAGS_MOMENTUM)"
+done
+MOOT=$VT_DIR/moot
+mkdir -p "$MOOT"
+cp "$VIPMTA_TOP_SRCDIR/t/modules/momentum/tos_marker.c" "$VIPMTA_TOP_SRCDIR/t/modules/momentum/sample.h" "$MOOT/" ||
+    vt_error "cannot copy tos_marker.c"
+# shellcheck disable=SC2086 # CFLAGS_MOMENTUM is a list of flags
+(cd "$MOOT" && cc -std=gnu11 -Wall -Wextra -Werror $CFLAGS_MOMENTUM \
+    -shared -fPIC -Wl,-z,now -o tos_marker.so tos_marker.c) >"$VT_DIR/cc-momentum.log" 2>&1 ||
+    vt_fail "the out-of-tree build of tos_marker.c failed: $(cat "$VT_DIR/cc-momentum.log")"
+dl_config "{
+  \"bindings\": {\"vip1\": {\"address\": \"127.0.0.2\"}},
+  \"binding_groups\": {\"out\": [\"vip1\"]},
+  \"default_binding_group\": \"out\",
+  \"routes\": {\"*\": \"127.0.0.1:$SINK\"},
+  \"module_path\": [\"$MOOT\"],
+  \"modules\": [{\"name\": \"tos_marker\", \"options\": {\"tos_by_binding\": {\"vip1\": \"32\"}},
+                 \"domains\": {\"kit.test\": {\"tos\": 184}}}]
+}"
+out=$("$DAEMON" -t -c "$DL_CONF" 2>&1) || vt_fail "vipmta -t with the out-of-tree Momentum module: $out"
+vt_assert_eq "vipmta -t with the out-of-tree Momentum module" ok "$out"
+out=$("$DAEMON" -M -c "$DL_CONF" 2>&1) || vt_fail "vipmta -M with the out-of-tree Momentum module: $out"
+vt_assert_match "vipmta -M: the Momentum module, its file and its hook" \
+    "tos_marker * $MOOT/tos_marker.so*hook core_connection_post_bind*" "$(echo "$out" | tr '\n' ' ')"

@@ -26,8 +26,8 @@ metrics_config() {
   \"routes\": {\"*\": \"127.0.0.1:$SINK\"},
   \"domains\": {\"*\": {\"retry_schedule\": [3600], \"veto_retry\": 3600}},
   \"module_path\": [\"$MODDIR\"],
-  \"modules\": [{\"name\": \"netacl\", \"options\": {
-    \"default\": \"allow\", \"bindings\": {\"vip3\": {\"default\": \"deny\"}}}}],
+  \"modules\": [{\"name\": \"netacl\", \"options\": {\"default\": \"allow\"},
+    \"bindings\": {\"vip3\": {\"default\": \"deny\"}}}],
   \"metrics\": {\"address\": \"127.0.0.1\", \"port\": $MPORT, \"max_domains\": $1}
 }"
 }

@@ -33,7 +33,7 @@ vt_assert_eq "vipmta -t on file + syslog" \
 sed 's/"syslog": true/"flush_interval_ms": 20000/' "$VT_DIR/bad.json" >"$VT_DIR/bad2.json"
 out=$("$VIPMTA" -t -c "$VT_DIR/bad2.json" 2>&1) && vt_fail "vipmta -t accepted flush_interval_ms 20000: $out"
 vt_assert_eq "vipmta -t on flush_interval_ms 20000" \
-    'modules[0].options.flush_interval_ms: must be an integer from 0 (write each line at once) to 10000, not 20000' "$out"
+    'modules[0].options.flush_interval_ms: must be an integer from 0 to 10000, not 20000' "$out"
 
 # connlog is listed FIRST, netacl second: netacl registers with _first, connlog with
 # _last, so netacl still runs before connlog and connlog never sees a vetoed connection.

@@ -28,18 +28,21 @@ dl_config "{
   \"routes\": {\"inner.test\": \"127.0.0.9:$INNER\", \"*\": \"127.0.0.1:$SINK\"},
   \"domains\": {\"*\": {\"retry_schedule\": [3600], \"veto_retry\": 1}},
   \"module_path\": [\"$MODDIR\"],
-  \"modules\": [{\"name\": \"netacl\", \"options\": {
-    \"default\": \"allow\",
-    \"rules\": [{\"action\": \"deny\", \"cidr\": \"127.0.0.9\", \"comment\": \"internal relay\"}],
+  \"modules\": [{\"name\": \"netacl\",
+    \"options\": {
+      \"default\": \"allow\",
+      \"rules\": [{\"action\": \"deny\", \"cidr\": \"127.0.0.9\", \"comment\": \"internal relay\"}]
+    },
     \"bindings\": {
       \"vip1\": {\"rules\": [{\"action\": \"deny\", \"cidr\": \"127.0.0.0/8\", \"comment\": \"no loopback from vip1\"}]},
       \"vip3\": {\"default\": \"deny\"}
-    }
-  }}]
+    },
+    \"domains\": {\"shut.test\": {\"default\": \"deny\"}}
+  }]
 }"
 vt_start_daemon "$DL_CONF"
 vt_assert_file_contains "netacl's ready line" "$VT_DAEMON_LOG" \
-    "info [netacl] ready: 2 rule(s), 2 binding(s), default allow"
+    "info [netacl] ready: 2 rule(s), 2 binding(s), 1 domain(s), 0 binding x domain(s), default allow"
 
 dl_send sender@src.test user@denied.test "via vip1"
 dl_send sender@src.test user@closed.test "via vip3"

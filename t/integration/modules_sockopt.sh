@@ -1,5 +1,5 @@
 #!/bin/sh
-# modules_sockopt.sh: the sockopt module marks each binding's packets with its TOS (default, per binding, per domain) as the sink sees them, and every option reads back with getsockopt() from the daemon's socket.
+# modules_sockopt.sh: the sockopt module marks each binding's packets with its TOS (default, per binding, per domain, per binding x domain) as the sink sees them, and every option reads back with getsockopt() from the daemon's socket.
 . "$VIPMTA_TOP_SRCDIR/t/integration/deliver_lib.sh"
 
 dl_init
@@ -45,25 +45,28 @@ dl_config "{
     {\"recipient_domain\": \"two.test\", \"binding\": \"vip2\"},
     {\"recipient_domain\": \"ef.test\", \"binding\": \"vip1\"},
     {\"recipient_domain\": \"slow.test\", \"binding\": \"vip1\"},
+    {\"recipient_domain\": \"pair.test\", \"binding\": \"vip2\"},
     {\"header\": \"X-Binding\"}
   ],
   \"routes\": {\"slow.test\": \"127.0.0.1:$SLOW\", \"*\": \"127.0.0.1:$SINK\"},
   \"module_path\": [\"$MODDIR\"],
-  \"modules\": [{\"name\": \"sockopt\", \"options\": {
-    \"default\": {\"tos\": \"af21\"},
+  \"modules\": [{\"name\": \"sockopt\",
+    \"options\": {\"tos\": \"af21\"},
     \"bindings\": {\"vip1\": {\"tos\": \"cs1\"}},
-    \"domains\": {\"ef.test\": {\"tos\": \"ef\"}, \"slow.test\": {$SLOW_OPTS}}
-  }}]
+    \"domains\": {\"ef.test\": {\"tos\": \"ef\"}, \"slow.test\": {$SLOW_OPTS}},
+    \"binding_domains\": {\"vip2\": {\"pair.test\": {\"tos\": \"cs5\"}}}
+  }]
 }"
 vt_start_daemon "$DL_CONF"
-grep -q 'info \[sockopt\] ready: 1 binding and 2 domain override' "$VT_DAEMON_LOG" ||
-    vt_fail "no sockopt ready line naming 1 binding and 2 domain overrides"
+grep -q 'info \[sockopt\] ready: 1 binding, 2 domain and 1 binding x domain override' "$VT_DAEMON_LOG" ||
+    vt_fail "no sockopt ready line naming 1 binding, 2 domain and 1 binding x domain overrides"
 
 vt_log "one message by recipient domain to each binding, one to the overridden domain"
 dl_send sender@src.test a@one.test "via vip1"
 dl_send sender@src.test b@two.test "via vip2"
 dl_send sender@src.test c@ef.test "via vip1 to ef.test"
-vt_sink_wait sink 3 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 3 messages"
+dl_send sender@src.test g@pair.test "via vip2 to pair.test"
+vt_sink_wait sink 4 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 4 messages"
 
 vt_assert_eq "one.test from 127.0.0.2" 1 "$(vt_sink_count sink message rcpts a@one.test peer 127.0.0.2)"
 vt_assert_eq "two.test from 127.0.0.3" 1 "$(vt_sink_count sink message rcpts b@two.test peer 127.0.0.3)"
@@ -73,6 +76,7 @@ vt_log "the TOS byte the peer sent: 32 (cs1) from vip1, 72 (af21) from vip2, 184
 vt_assert_eq "TOS of vip1's message to one.test" 32 "$(vt_sink_get sink message tos rcpts a@one.test)"
 vt_assert_eq "TOS of vip2's message to two.test" 72 "$(vt_sink_get sink message tos rcpts b@two.test)"
 vt_assert_eq "TOS of vip1's message to ef.test" 184 "$(vt_sink_get sink message tos rcpts c@ef.test)"
+vt_assert_eq "TOS of vip2's message to pair.test (binding x domain)" 160 "$(vt_sink_get sink message tos rcpts g@pair.test)"
 # the connect record is what the handshake carried: the option was set before connect()
 for c in $(vt_sink_get sink message conn rcpts a@one.test); do
     vt_assert_eq "handshake TOS of vip1's connection $c" 32 "$(vt_sink_get sink connect tos conn "$c")"
@@ -89,7 +93,7 @@ vt_swaks --port "$DL_PORT" --from sender@src.test --to d@hdr.test \
     --add-header 'X-Binding: vip2' --add-header 'X-Test-Id: hdr2' >/dev/null || vt_fail "injection with X-Binding: vip2 failed"
 vt_swaks --port "$DL_PORT" --from sender@src.test --to e@hdr.test \
     --add-header 'X-Binding: vip1' --add-header 'X-Test-Id: hdr1' >/dev/null || vt_fail "injection with X-Binding: vip1 failed"
-vt_sink_wait sink 5 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 5 messages"
+vt_sink_wait sink 6 30 message >/dev/null || vt_fail "the sink got $(vt_sink_count sink message) of 6 messages"
 vt_assert_eq "X-Binding vip2 message's peer" 127.0.0.3 "$(vt_sink_get sink message peer headers.x-test-id hdr2)"
 vt_assert_eq "X-Binding vip2 message's TOS" 72 "$(vt_sink_get sink message tos headers.x-test-id hdr2)"
 vt_assert_eq "X-Binding vip1 message's peer" 127.0.0.2 "$(vt_sink_get sink message peer headers.x-test-id hdr1)"
@@ -186,8 +190,8 @@ vt_assert_eq "TOS slow.test's connection carried (af41)" 136 \
 vt_log "every connection carried one of the configured marks; no setsockopt failed"
 vt_assert_eq "connections from 127.0.0.2 without TOS 32 or 184" 0 \
     "$(($(vt_sink_count sink connect peer 127.0.0.2) - $(vt_sink_count sink connect peer 127.0.0.2 tos 32) - $(vt_sink_count sink connect peer 127.0.0.2 tos 184)))"
-vt_assert_eq "connections from 127.0.0.3 without TOS 72" 0 \
-    "$(($(vt_sink_count sink connect peer 127.0.0.3) - $(vt_sink_count sink connect peer 127.0.0.3 tos 72)))"
+vt_assert_eq "connections from 127.0.0.3 without TOS 72 or 160" 0 \
+    "$(($(vt_sink_count sink connect peer 127.0.0.3) - $(vt_sink_count sink connect peer 127.0.0.3 tos 72) - $(vt_sink_count sink connect peer 127.0.0.3 tos 160)))"
 if grep -q 'warning \[sockopt\]' "$VT_DAEMON_LOG"; then
     vt_fail "sockopt logged a failure: $(grep 'warning \[sockopt\]' "$VT_DAEMON_LOG" | head -n 1)"
 fi

@@ -59,7 +59,7 @@ run_refused rootspool '{"user": "nobody", "group": "nogroup"}'
 vt_assert_match "root's spool" "*spool_dir: $VT_DIR/spool is owned by root, not by nobody, the user vipmta runs as: refusing it; run chown -R nobody: $VT_DIR/spool && chmod 700 $VT_DIR/spool*" "$OUT"
 rm -rf "$VT_DIR/spool"
 
-vt_log "a module file owned by another user: refused; owned by the run user: accepted"
+vt_log "a module file owned by another user: refused; as root (vipmta -t) even the run user's: only root's modules load as root"
 SO=$MODDIR/.libs/example.so
 [ -f "$SO" ] || SO=$MODDIR/example.so
 if [ -f "$SO" ]; then
@@ -68,10 +68,13 @@ if [ -f "$SO" ]; then
     DL_CONF=$VT_DIR/modowner.json
     dl_config "{\"user\": \"nobody\", \"module_path\": [\"$VT_DIR/mods\"], \"modules\": [{\"name\": \"example\"}]}"
     out=$("$BIN" -t -c "$DL_CONF" 2>&1) && vt_fail "-t accepted a module owned by uid 4242: $out"
-    vt_assert_match "module owner" "*(\"example\"): $VT_DIR/mods/example.so: owner: expected a file owned by root or by the user vipmta runs as, found uid 4242: refusing it; run chown root: $VT_DIR/mods/example.so*" "$out"
+    vt_assert_match "module owner" "*(\"example\"): $VT_DIR/mods/example.so: owner: expected a file owned by root (vipmta runs as root), found uid 4242: refusing it; run chown root: $VT_DIR/mods/example.so*" "$out"
     chown nobody "$VT_DIR/mods/example.so"
-    out=$("$BIN" -t -c "$DL_CONF" 2>&1) || vt_fail "-t refused a module owned by the run user: $out"
-    vt_assert_eq "-t with the run user's module" ok "$out"
+    out=$("$BIN" -t -c "$DL_CONF" 2>&1) && vt_fail "-t as root accepted a module owned by the run user: $out"
+    vt_assert_match "-t as root with the run user's module" "*owner: expected a file owned by root (vipmta runs as root), found uid $NOBODY_UID: refusing it*" "$out"
+    chown root "$VT_DIR/mods/example.so"
+    out=$("$BIN" -t -c "$DL_CONF" 2>&1) || vt_fail "-t refused root's module: $out"
+    vt_assert_eq "-t with root's module" ok "$out"
 else
     vt_log "(no example module built: module owner check not exercised)"
 fi

@@ -8,7 +8,8 @@ MODDIR=$VIPMTA_TOP_BUILDDIR/modules
 SINK=$(vt_free_port)
 vt_start_sink sink "$SINK"
 
-# rl_config NETACL_OPTIONS [EXTRA]: the test's config; vip1 (127.0.0.2) carries
+# rl_config NETACL_SCOPES [EXTRA]: the test's config, netacl's entry given the
+# members NETACL_SCOPES ("bindings": ...); vip1 (127.0.0.2) carries
 # held.test, vip2 (127.0.0.3) carries ok.test; both routed to the sink.
 rl_config() {
     dl_config "{
@@ -20,7 +21,7 @@ rl_config() {
   \"routes\": {\"*\": \"127.0.0.1:$SINK\"},
   \"domains\": {\"*\": {\"retry_schedule\": [3600], \"veto_retry\": 1}},
   \"module_path\": [\"$MODDIR\"],
-  \"modules\": [{\"name\": \"netacl\", \"options\": $1}]${2:+,
+  \"modules\": [{\"name\": \"netacl\", $1}]${2:+,
   $2}
 }"
 }
@@ -37,7 +38,7 @@ rl_failed() {
         "$(grep -oE 'reload: applied|reload failed: still running on the old configuration' "$VT_DAEMON_LOG" | sed -n "${1}p")"
 }
 
-DENY='{"bindings": {"vip1": {"rules": [{"action": "deny", "cidr": "127.0.0.0/8", "comment": "held"}]}}}'
+DENY='"bindings": {"vip1": {"rules": [{"action": "deny", "cidr": "127.0.0.0/8", "comment": "held"}]}}'
 rl_config "$DENY"
 cp "$DL_CONF" "$VT_DIR/good.json"
 vt_start_daemon "$DL_CONF"
@@ -63,10 +64,10 @@ n=$((n + 1)); rl_hup $n; rl_failed $n
 vt_assert_file_contains "the unknown key" "$VT_DAEMON_LOG" "reload: $DL_CONF: unknown key \"no_such_key\""
 
 vt_log "a bad module option: refused with its path, netacl keeps its rules"
-rl_config '{"bindings": {"vip1": {"rules": [{"action": "maybe", "cidr": "127.0.0.0/8"}]}}}'
+rl_config '"bindings": {"vip1": {"rules": [{"action": "maybe", "cidr": "127.0.0.0/8"}]}}'
 n=$((n + 1)); rl_hup $n; rl_failed $n
 vt_assert_file_contains "the bad option's path" "$VT_DAEMON_LOG" \
-    "reload: modules[0].options.bindings.vip1.rules[0].action: must be \"allow\" or \"deny\", not \"maybe\""
+    "reload: modules[0].bindings.vip1.rules[0].action: must be \"allow\" or \"deny\", not \"maybe\""
 
 vt_log "a binding removed: refused (mail is queued on its slot)"
 dl_config "{
@@ -84,20 +85,20 @@ rm -f "$DL_CONF"
 n=$((n + 1)); rl_hup $n; rl_failed $n
 vt_assert_file_contains "the missing file" "$VT_DAEMON_LOG" "reload: $DL_CONF"
 
-vt_log "a binding added but netacl naming an unknown one: refused when netacl reloads, the new slot undone"
+vt_log "a binding added but netacl naming an unknown one: refused with the config, nothing changed"
 dl_config "{
   \"bindings\": {\"vip1\": {\"address\": \"127.0.0.2\"}, \"vip2\": {\"address\": \"127.0.0.3\"},
                  \"vip3\": {\"address\": \"127.0.0.4\"}},
   \"routes\": {\"*\": \"127.0.0.1:$SINK\"},
   \"module_path\": [\"$MODDIR\"],
-  \"modules\": [{\"name\": \"netacl\", \"options\": {\"bindings\": {\"vip9\": {\"default\": \"deny\"}}}}]
+  \"modules\": [{\"name\": \"netacl\", \"bindings\": {\"vip9\": {\"default\": \"deny\"}}}]
 }"
 n=$((n + 1)); rl_hup $n; rl_failed $n
 vt_assert_file_contains "the unknown binding" "$VT_DAEMON_LOG" \
-    "reload: modules[0].options.bindings.vip9: no binding named \"vip9\" in the configuration"
+    "modules[0].bindings.vip9: no binding named \"vip9\" in the configuration (the bindings are: default, vip1, vip2, vip3)"
 
 vt_log "a newly enabled module that cannot start, with a good netacl change: both undone"
-rl_config '{"bindings": {"vip1": {"default": "allow"}}}'
+rl_config '"bindings": {"vip1": {"default": "allow"}}'
 "$VT_PYTHON" -c "import json,sys; c=json.load(open(sys.argv[1])); c['modules'].append({'name': 'connlog', 'options': {'file': sys.argv[2]}}); json.dump(c, open(sys.argv[1],'w'))" \
     "$DL_CONF" "$VT_DIR/no/such/dir/conn.log"
 n=$((n + 1)); rl_hup $n; rl_failed $n
@@ -118,7 +119,7 @@ vt_assert_eq "connections from vip1 at the sink before the good reload" 0 \
     "$(vt_sink_count sink connect peer 127.0.0.2)"
 
 vt_log "a good reload allowing vip1: every held message is delivered, once"
-rl_config '{"bindings": {"vip1": {"default": "allow"}}}'
+rl_config '"bindings": {"vip1": {"default": "allow"}}'
 n=$((n + 1)); rl_hup $n
 vt_assert_file_contains "the summary line" "$VT_DAEMON_LOG" \
     "reload: applied $DL_CONF (bindings 3->3, options reloaded: netacl, changed: modules)"

@@ -1,10 +1,10 @@
 /* configure_fail.c: test module whose configure() rejects its options (reported, or silently). */
 #include "vipmta_module.h"
 
-static int configure_fail_configure(vipmta_module_ctx *m, const json_t *options)
+static int configure_fail_configure(vipmta_module_ctx *m, const vipmta_value *options)
 {
     /* {"silent": true}: fail without saying why (the core must still say something) */
-    if (json_is_true(json_object_get(options, "silent")))
+    if (vipmta_value_bool(vipmta_value_get(options, "silent")))
         return -1;
     vipmta_module_error(m, "tos", "must be a DSCP name or 0-255, not %s", "\"fast\"");
     return -1;
