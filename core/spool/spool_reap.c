@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Unlinking can block for a long time: on a filesystem mounted with
@@ -16,6 +17,10 @@
  *   2. one fsync of queue/, so the removals are durable together,
  *   3. their ID.st and ID.body (leftovers after a crash are orphans that
  *      recovery deletes).
+ * Woken by a first hand-off, the thread lets removals gather for
+ * SPOOL_REAP_GATHER_MS before a batch, so that one directory fsync serves many
+ * messages (a removal only bounds how much a crash delivers again; it never
+ * makes mail safe, so waiting costs nothing but those milliseconds).
  * spool_reap_flush() waits until everything handed over so far is removed. */
 
 struct spool_reap_item {
@@ -26,6 +31,8 @@ struct spool_reap_item {
 
 /* Ids removed per batch at most (bounds the time the loop's flush may wait). */
 #define SPOOL_REAP_BATCH 512
+/* How long removals gather before a batch (no flush or stop waiting). */
+#define SPOOL_REAP_GATHER_MS 20
 
 static struct {
     pthread_mutex_t lock;
@@ -34,6 +41,7 @@ static struct {
     int running;
     int stop;
     int busy;                      /* the thread is removing a batch */
+    int flushing;                  /* spool_reap_flush callers waiting */
     struct spool_reap_item *head, **tail;
     struct spool_reap_item *batch, **batch_tail; /* this loop iteration's (loop thread) */
 } rp = {
@@ -101,6 +109,22 @@ static struct spool_reap_item *spool_reap_take(void)
     return list;
 }
 
+/* Lets removals gather for SPOOL_REAP_GATHER_MS unless someone waits for
+ * them (lock held; hand-offs to a non-empty list do not signal). */
+static void spool_reap_gather(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += SPOOL_REAP_GATHER_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!rp.stop && !rp.flushing &&
+           pthread_cond_timedwait(&rp.work, &rp.lock, &until) != ETIMEDOUT)
+        ;
+}
+
 static void *spool_reap_main(void *unused)
 {
     (void)unused;
@@ -110,6 +134,7 @@ static void *spool_reap_main(void *unused)
             pthread_cond_wait(&rp.work, &rp.lock);
         if (!rp.head)
             break; /* stopping and drained */
+        spool_reap_gather();
         struct spool_reap_item *list = spool_reap_take();
         rp.busy = 1;
         pthread_mutex_unlock(&rp.lock);
@@ -145,9 +170,11 @@ void spool_reap_handoff(void)
     if (!rp.batch)
         return;
     pthread_mutex_lock(&rp.lock);
+    int wake = !rp.head; /* else the thread is gathering or busy: it comes back */
     *rp.tail = rp.batch;
     rp.tail = rp.batch_tail;
-    pthread_cond_signal(&rp.work);
+    if (wake)
+        pthread_cond_signal(&rp.work);
     pthread_mutex_unlock(&rp.lock);
     rp.batch = NULL;
     rp.batch_tail = &rp.batch;
@@ -193,7 +220,10 @@ void spool_reap_flush(void)
         return;
     spool_reap_handoff();
     pthread_mutex_lock(&rp.lock);
+    rp.flushing++;
+    pthread_cond_signal(&rp.work); /* ends a gathering wait */
     while (rp.head || rp.busy)
         pthread_cond_wait(&rp.idle, &rp.lock);
+    rp.flushing--;
     pthread_mutex_unlock(&rp.lock);
 }
