@@ -97,7 +97,14 @@ else
         VM_PID=""
         recovered=n/a
         if vm_start "$root/vipmta/vipmta.json" "$root/vipmta/restart.log"; then
+            # the listener is bound before the spool is recovered: wait for the line (60 s at most)
+            i=0
+            while ! grep -q 'spool recovered:' "$root/vipmta/restart.log" && [ $i -lt 600 ]; do
+                sleep 0.1
+                i=$((i + 1))
+            done
             recovered=$(sed -n 's/.*spool recovered: \([0-9]*\) messages.*/\1/p' "$root/vipmta/restart.log" | head -1)
+            [ -n "$recovered" ] || recovered=n/a
             vm_stop
         fi
         printf '%-30s %10s msgs/s   (%s of %s messages in %s s; %s recovered after kill -9 and restart)\n' \

@@ -57,6 +57,16 @@ bench_ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'
 }
 
+# CPU time (user + system, all threads, in clock ticks) a process has used so far; 0 when gone.
+bench_cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+BENCH_CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# Microseconds of CPU per message: TICKS COUNT.
+bench_cpu_us() {
+    awk -v t="$1" -v n="$2" -v hz="$BENCH_CLK_TCK" 'BEGIN { if (n <= 0 || t == "") print "n/a"; else printf "%.0f", t * 1000000 / hz / n }'
+}
+
 bench_port_busy() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 
 # A TCP port nobody listens on (racy by nature; good enough on a test box).

@@ -211,7 +211,7 @@ START_TEST(test_control_characters_escaped)
                  "/etc/t/test.json: hostname: \"evil\\n\\x1b[31mred\\x7f\" is not a host name");
     ck_assert_str_eq(errs.messages[0],
                      "/etc/t/test.json: unknown key \"x\\ty\" (allowed: hostname, postmaster, spool_dir, "
-                     "spool_sync, module_path, listen, relay_from, relay_domains, bindings, "
+                     "spool_sync, spool_memory, module_path, listen, relay_from, relay_domains, bindings, "
                      "binding_groups, default_binding_group, binding_rules, domains, routes, max_outbound_connections, smtp, "
                      "dns, modules, log_level, delivery_log, control_socket, metrics, tls, log_format, "
                      "log_file, user, group, run_as_root)");
@@ -233,11 +233,27 @@ START_TEST(test_not_an_object)
 }
 END_TEST
 
+START_TEST(test_spool_memory)
+{
+    struct vipmta_config *cfg = load("{}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->spool_memory, 64u << 20);
+    config_release(cfg);
+    cfg = load("{\"spool_memory\": 0}");
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_uint_eq(cfg->spool_memory, 0);
+    config_release(cfg);
+    ck_assert_ptr_null(load("{\"spool_memory\": -1}"));
+    ck_assert_uint_ge(errs.count, 1);
+    ck_assert_ptr_nonnull(strstr(errs.messages[0], "spool_memory"));
+}
+END_TEST
+
 START_TEST(test_unknown_top_level_key)
 {
     expect_error("{\"hostnme\": \"x\"}",
                  "/etc/t/test.json: unknown key \"hostnme\" (allowed: hostname, postmaster, spool_dir, spool_sync, "
-                 "module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
+                 "spool_memory, module_path, listen, relay_from, relay_domains, bindings, binding_groups, "
                  "default_binding_group, binding_rules, domains, routes, max_outbound_connections, smtp, dns, modules, "
                  "log_level, delivery_log, control_socket, metrics, tls, log_format, log_file, user, "
                  "group, run_as_root)");
@@ -558,6 +574,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_duplicate_key);
     tcase_add_test(tc, test_not_an_object);
     tcase_add_test(tc, test_unknown_top_level_key);
+    tcase_add_test(tc, test_spool_memory);
     tcase_add_test(tc, test_unknown_nested_key);
     tcase_add_test(tc, test_wrong_types_name_the_path);
     tcase_add_test(tc, test_references_checked);

@@ -1,6 +1,7 @@
 /* check_plugin_message.c: unit tests of the message handle modules get (ec_message): header fields added, reading the content as it will be sent, the header section, replies, the delivery-side view. */
 #include <check.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "momentum/ec_message.h"
 #include "plugin/plugin_message.h"
+#include "spool/spool.h"
 
 /* Formats one field into a fresh buffer: its text, or NULL with errno. */
 static char *field(const char *name, const char *value)
@@ -102,23 +104,47 @@ END_TEST
 
 static const char BODY[] = "Received: from c.example\r\nSubject: hi\r\n\r\nHello.\r\n";
 
-/* A body file holding `text`, for reading. */
-static int body_file(const char *text)
+/* The message being received lives in a spool writer: a spool of the
+ * test's own, its bodies in memory (loop 1) or in their files (loop 0). */
+static char spool_dir[64];
+static struct event_base *spool_base;
+
+static void spool_setup(int in_memory)
 {
-    char path[] = "/tmp/check_plugin_message.XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-    return fd;
+    char err[256];
+    strcpy(spool_dir, "/tmp/check_plugin_message.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(spool_dir));
+    spool_set_memory(in_memory ? 1u << 20 : 0);
+    spool_base = event_base_new();
+    ck_assert_ptr_nonnull(spool_base);
+    ck_assert_msg(spool_init(spool_dir, spool_base, err, sizeof(err)) == 0, "spool_init: %s", err);
+}
+
+static void spool_teardown(void)
+{
+    spool_shutdown();
+    event_base_free(spool_base);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A message being received whose body is `text`. */
+static struct spool_writer *body_writer(const char *text)
+{
+    struct spool_writer *w = spool_writer_open();
+    ck_assert_ptr_nonnull(w);
+    ck_assert_int_eq(spool_writer_write(w, text, strlen(text)), 0);
+    return w;
 }
 
 START_TEST(test_accept_message)
 {
+    spool_setup(_i);
     struct spool_rcpt rcpts[2] = {{.address = "b@x.example"}, {.address = "c@y.example"}};
-    int fd = body_file(BODY);
+    struct spool_writer *w = body_writer(BODY);
     ec_message msg;
-    plugin_message_init_accept(&msg, "0123456789abcdef", "a@s.example", rcpts, 2, fd, strlen(BODY));
+    plugin_message_init_accept(&msg, "0123456789abcdef", "a@s.example", rcpts, 2, w, strlen(BODY));
     ck_assert_str_eq(vipmta_message_id(&msg), "0123456789abcdef");
     ck_assert_str_eq(vipmta_message_sender(&msg), "a@s.example");
     ck_assert_uint_eq(vipmta_message_recipient_count(&msg), 2);
@@ -167,7 +193,8 @@ START_TEST(test_accept_message)
     free(taken);
     ck_assert_uint_eq(vipmta_message_added_headers(&msg), 0);
     plugin_message_release(&msg);
-    close(fd);
+    spool_writer_abort(w);
+    spool_teardown();
 }
 END_TEST
 
@@ -175,19 +202,20 @@ END_TEST
  * body and no field: the empty line alone. */
 START_TEST(test_header_section)
 {
+    spool_setup(_i);
     struct spool_rcpt r = {.address = "b@x.example"};
     static const char *const bodies[] = {"Subject: x\r\nNo-Body: y\r\n", "\r\nbody only\r\n"};
     static const char *const want[] = {"Subject: x\r\nNo-Body: y\r\n", "\r\n"};
     for (int i = 0; i < 2; i++) {
-        int fd = body_file(bodies[i]);
+        struct spool_writer *w = body_writer(bodies[i]);
         ec_message msg;
-        plugin_message_init_accept(&msg, "0123456789abcdef", "", &r, 1, fd, strlen(bodies[i]));
+        plugin_message_init_accept(&msg, "0123456789abcdef", "", &r, 1, w, strlen(bodies[i]));
         char *h = vipmta_message_get_headers(&msg, NULL);
         ck_assert_ptr_nonnull(h);
         ck_assert_str_eq(h, want[i]);
         free(h);
         plugin_message_release(&msg);
-        close(fd);
+        spool_writer_abort(w);
     }
     /* a header section larger than the chunk read at a time */
     size_t big = 100000;
@@ -195,9 +223,9 @@ START_TEST(test_header_section)
     for (size_t i = 0; i < big; i += 50)
         memcpy(text + i, "X-Filler: 01234567890123456789012345678901234567\r\n", 50);
     strcpy(text + big, "\r\nbody\r\n");
-    int fd = body_file(text);
+    struct spool_writer *w = body_writer(text);
     ec_message msg;
-    plugin_message_init_accept(&msg, "0123456789abcdef", "", &r, 1, fd, strlen(text));
+    plugin_message_init_accept(&msg, "0123456789abcdef", "", &r, 1, w, strlen(text));
     size_t len;
     char *h = vipmta_message_get_headers(&msg, &len);
     ck_assert_uint_eq(len, big + 2);
@@ -205,7 +233,8 @@ START_TEST(test_header_section)
     free(h);
     free(text);
     plugin_message_release(&msg);
-    close(fd);
+    spool_writer_abort(w);
+    spool_teardown();
 }
 END_TEST
 
@@ -270,7 +299,7 @@ START_TEST(test_momentum_envelope)
     ec_message msg;
     char local[64], domain[64];
     int isnull = -1;
-    plugin_message_init_accept(&msg, "0123456789abcdef", "alice@s.example", rcpts, 2, -1, 0);
+    plugin_message_init_accept(&msg, "0123456789abcdef", "alice@s.example", rcpts, 2, NULL, 0);
     ck_assert_int_eq(ec_message_get_envelope(&msg, EC_MSG_ENV_FROM, local, 64, domain, 64, &isnull), 1);
     ck_assert_str_eq(local, "alice");
     ck_assert_str_eq(domain, "s.example");
@@ -288,7 +317,7 @@ START_TEST(test_momentum_envelope)
     ck_assert_uint_eq(ec_message_get_message_size(&msg), 0);
     plugin_message_release(&msg);
 
-    plugin_message_init_accept(&msg, "0123456789abcdef", "", rcpts, 1, -1, 0);
+    plugin_message_init_accept(&msg, "0123456789abcdef", "", rcpts, 1, NULL, 0);
     ck_assert_int_eq(ec_message_get_envelope(&msg, EC_MSG_ENV_FROM, local, 64, domain, 64, &isnull), 1);
     ck_assert_int_eq(isnull, 1);
     ck_assert_str_eq(local, "");
@@ -302,8 +331,8 @@ int main(void)
     Suite *s = suite_create("plugin_message");
     TCase *tc = tcase_create("message");
     tcase_add_test(tc, test_field_format);
-    tcase_add_test(tc, test_accept_message);
-    tcase_add_test(tc, test_header_section);
+    tcase_add_loop_test(tc, test_accept_message, 0, 2);
+    tcase_add_loop_test(tc, test_header_section, 0, 2);
     tcase_add_test(tc, test_queued_view);
     tcase_add_test(tc, test_replies);
     tcase_add_test(tc, test_momentum_envelope);

@@ -225,6 +225,7 @@ static void drain_spool(void)
         run_pending();
         spool_get_stats(&b);
     } while (a.sync_rounds != b.sync_rounds);
+    spool_reap_flush(); /* removals handed over at the end of the last iteration */
 }
 
 /* ---- tests ---- */

@@ -64,6 +64,9 @@ static void setup(void)
     ck_assert_int_eq(faultinject_set(NULL), 0);
     spool_set_sync_method("fsync");
     spool_set_verify_crc(1);
+    /* bodies to their files as they arrive (as large ones are); the
+     * memory_* tests turn the memory bodies on */
+    spool_set_memory(0);
     start_spool();
 }
 
@@ -325,6 +328,7 @@ END_TEST
  * errno, `done` is never called, both files are gone. */
 START_TEST(test_env_write_fails)
 {
+    /* the sync thread writes the envelope: the failure comes with the commit's completion */
     static const char *const rules[] = {
         "openat path=*/queue/*.env errno=EDQUOT",
         "write path=*/queue/*.env errno=ENOSPC",
@@ -334,22 +338,16 @@ START_TEST(test_env_write_fails)
         char id[SPOOL_ID_LEN + 1];
         struct done_state d = {0};
         set_faults(rules[i]);
-        errno = 0;
-        ck_assert_int_eq(commit_msg("a@example.org", 2, 0, id, &d), -1);
-        ck_assert_int_eq(errno, errs[i]);
+        ck_assert_int_eq(commit_msg("a@example.org", 2, 0, id, &d), 0);
+        run_until(&d.called, 1);
+        ck_assert_int_eq(d.error, errs[i]);
         ck_assert_uint_eq(faultinject_fired(), 1);
         ck_assert(!qexists("queue", id, "env"));
         ck_assert(!qexists("queue", id, "body"));
-        for (int k = 0; k < 5; k++)
-            event_base_loop(base, EVLOOP_NONBLOCK);
-        ck_assert_int_eq(d.called, 0);
     }
 }
 END_TEST
 
-/* The round's sync fails (each file's fdatasync, the reopen by name, the
- * directory's fsync, syncfs): `done` gets the error (the server answers 451),
- * the files are removed, and the next commit works. */
 START_TEST(test_commit_sync_fails)
 {
     static const struct {
@@ -359,8 +357,8 @@ START_TEST(test_commit_sync_fails)
         {"fsync", "fdatasync path=*/queue/*.body errno=EIO", EIO},
         {"fsync", "fdatasync path=*/queue/*.env errno=EIO", EIO},
         {"fsync", "fsync path=*/queue errno=EIO", EIO},
-        /* the sync thread reopens ID.env by name (the 1st openat created it) */
-        {"fsync", "openat path=*/queue/*.env nth=2 errno=EMFILE", EMFILE},
+        /* the sync thread reopens a body the loop wrote by name (the 1st openat created it) */
+        {"fsync", "openat path=*/queue/*.body nth=2 errno=EMFILE", EMFILE},
         {"syncfs", "syncfs errno=EIO", EIO},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -702,13 +700,172 @@ END_TEST
 
 /* A writer whose body is closed early (a DSN waiting for its F record)
  * still commits; writing after that fails. */
+static char *read_file(const char *sub, const char *id, const char *ext, size_t *len)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s/%s.%s", dir, sub, id, ext);
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *buf = calloc(1, 1 << 16);
+    *len = fread(buf, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return buf;
+}
+
+/* Bodies in memory: the sync thread creates and writes both files at the
+ * commit; each step failing is a 451 (the completion's error) and leaves
+ * nothing, neither files nor memory held. */
+START_TEST(test_memory_commit_fails)
+{
+    static const struct {
+        const char *rule;
+        int err;
+    } cases[] = {
+        {"openat path=*/queue/*.body errno=EDQUOT", EDQUOT},
+        {"write path=*/queue/*.body errno=ENOSPC", ENOSPC},
+        {"openat path=*/queue/*.env errno=EMFILE", EMFILE},
+        {"write path=*/queue/*.env errno=ENOSPC", ENOSPC},
+        {"fdatasync path=*/queue/*.body errno=EIO", EIO},
+        {"fdatasync path=*/queue/*.env errno=EIO", EIO},
+        {"fsync path=*/queue errno=EIO", EIO},
+    };
+    spool_set_memory(SPOOL_MEMORY_DEFAULT);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char id[SPOOL_ID_LEN + 1];
+        struct done_state d = {0};
+        struct spool_memory_stats ms;
+        set_faults(cases[i].rule);
+        ck_assert_int_eq(commit_msg("a@example.org", 1, 0, id, &d), 0);
+        run_until(&d.called, 1);
+        ck_assert_msg(d.error == cases[i].err, "%s: error %d", cases[i].rule, d.error);
+        ck_assert_uint_eq(faultinject_fired(), 1);
+        ck_assert(!qexists("queue", id, "env"));
+        ck_assert(!qexists("queue", id, "body"));
+        spool_get_memory_stats(&ms);
+        ck_assert_uint_eq(ms.bytes, 0);
+        ck_assert_uint_eq(ms.bodies, 0);
+        set_faults(NULL);
+        commit_ok("a@example.org", 1, 0, id);
+        ck_assert(qexists("queue", id, "env"));
+        spool_remove(id);
+        spool_reap_flush();
+    }
+    ck_assert(logged("cannot make the message durable"));
+}
+END_TEST
+
+/* A body kept in memory is read from there, and its memory is given back
+ * when the message is removed; one over the bound goes to its file as it
+ * arrives and is read from the file; the sum of bodies held stays within
+ * the bound. */
+START_TEST(test_memory_bodies)
+{
+    struct spool_memory_stats ms;
+    char id[SPOOL_ID_LEN + 1];
+    char buf[256];
+    spool_set_memory(64 * 1024); /* at most 1 KiB per body */
+    commit_ok("a@example.org", 1, 0, id);
+    size_t len;
+    char *disk = read_file("queue", id, "body", &len);
+    ck_assert_uint_eq(len, strlen(BODY));
+    ck_assert(memcmp(disk, BODY, len) == 0);
+    free(disk);
+    spool_get_memory_stats(&ms);
+    ck_assert_uint_eq(ms.bodies, 1);
+    ck_assert_uint_eq(ms.bytes, strlen(BODY));
+    struct spool_body *b = spool_body_open(id);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(spool_body_read(b, buf, sizeof(buf)), (ssize_t)strlen(BODY));
+    ck_assert(memcmp(buf, BODY, strlen(BODY)) == 0);
+    ck_assert_int_eq(spool_body_read(b, buf, sizeof(buf)), 0);
+    spool_remove(id); /* a reader still holding it keeps it readable */
+    spool_body_close(b);
+    spool_reap_flush();
+    spool_get_memory_stats(&ms);
+    ck_assert_uint_eq(ms.bodies, 0);
+    ck_assert_uint_eq(ms.bytes, 0);
+    ck_assert_uint_eq(ms.reads_memory, 1);
+
+    /* over 1 KiB: to the file while DATA arrives, read back from it */
+    struct spool_writer *w = spool_writer_open();
+    ck_assert_ptr_nonnull(w);
+    memcpy(id, spool_writer_id(w), sizeof(id));
+    char big[700];
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(spool_writer_write(w, big, sizeof(big)), 0);
+    ck_assert(!qexists("queue", id, "body"));
+    ck_assert_int_eq(spool_writer_write(w, big, sizeof(big)), 0);
+    ck_assert(qexists("queue", id, "body"));
+    struct spool_envelope *env = make_env("a@example.org", 1, 0);
+    struct done_state d = {0};
+    ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
+    spool_envelope_free(env);
+    run_until(&d.called, 1);
+    ck_assert_int_eq(d.error, 0);
+    b = spool_body_open(id);
+    ck_assert_ptr_nonnull(b);
+    size_t total = 0;
+    ssize_t n;
+    while ((n = spool_body_read(b, buf, sizeof(buf))) > 0)
+        total += (size_t)n;
+    ck_assert_uint_eq(total, 2 * sizeof(big));
+    spool_body_close(b);
+    spool_get_memory_stats(&ms);
+    ck_assert_uint_eq(ms.spilled, 1);
+    ck_assert_uint_eq(ms.reads_file, 1);
+    ck_assert_uint_eq(ms.bytes, 0);
+
+    /* the bound: bodies of 900 bytes, 64 KiB in all, so the 73rd goes to its file */
+    char ids[80][SPOOL_ID_LEN + 1];
+    for (int i = 0; i < 80; i++) {
+        w = spool_writer_open();
+        memcpy(ids[i], spool_writer_id(w), sizeof(ids[i]));
+        ck_assert_int_eq(spool_writer_write(w, big, 600), 0);
+        ck_assert_int_eq(spool_writer_write(w, big, 300), 0);
+        env = make_env("a@example.org", 1, 0);
+        memset(&d, 0, sizeof(d));
+        ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
+        spool_envelope_free(env);
+        run_until(&d.called, 1);
+        ck_assert_int_eq(d.error, 0);
+    }
+    spool_get_memory_stats(&ms);
+    ck_assert_uint_eq(ms.bodies, 64 * 1024 / 900);
+    ck_assert_uint_le(ms.bytes, 64 * 1024);
+    ck_assert_uint_eq(ms.spilled, 1 + 80 - 64 * 1024 / 900);
+    for (int i = 0; i < 80; i++)
+        spool_remove(ids[i]);
+    spool_reap_flush();
+    spool_get_memory_stats(&ms);
+    ck_assert_uint_eq(ms.bytes, 0);
+
+    /* a body closed before its commit (a DSN waiting for its F record) goes
+     * to its file then, and holds no memory while it waits */
+    w = spool_writer_open();
+    memcpy(id, spool_writer_id(w), sizeof(id));
+    ck_assert_int_eq(spool_writer_write(w, BODY, strlen(BODY)), 0);
+    ck_assert(!qexists("queue", id, "body"));
+    ck_assert_int_eq(spool_writer_close_body(w), 0);
+    ck_assert(qexists("queue", id, "body"));
+    spool_get_memory_stats(&ms);
+    ck_assert_uint_eq(ms.bytes, 0);
+    env = make_env("a@example.org", 1, 0);
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
+    spool_envelope_free(env);
+    run_until(&d.called, 1);
+    ck_assert_int_eq(d.error, 0);
+    ck_assert(qexists("queue", id, "env"));
+}
+END_TEST
+
 START_TEST(test_writer_close_body)
 {
     struct spool_writer *w = spool_writer_open();
     ck_assert_ptr_nonnull(w);
     ck_assert_int_eq(spool_writer_write(w, BODY, strlen(BODY)), 0);
-    spool_writer_close_body(w);
-    spool_writer_close_body(w);
+    ck_assert_int_eq(spool_writer_close_body(w), 0);
+    ck_assert_int_eq(spool_writer_close_body(w), 0);
     ck_assert_int_eq(spool_writer_write(w, "x", 1), -1);
     char id[SPOOL_ID_LEN + 1];
     strcpy(id, spool_writer_id(w));
@@ -771,6 +928,8 @@ static Suite *spool_faults_suite(void)
     tcase_add_test(tc, test_recover_read_fails);
     tcase_add_test(tc, test_recover_bounce_in_progress);
     tcase_add_test(tc, test_recover_bounce_record_fails);
+    tcase_add_test(tc, test_memory_commit_fails);
+    tcase_add_test(tc, test_memory_bodies);
     tcase_add_test(tc, test_writer_close_body);
     tcase_add_test(tc, test_init_fails);
     suite_add_tcase(s, tc);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static const char *const top_keys[] = {
-    "hostname", "postmaster", "spool_dir", "spool_sync", "module_path", "listen", "relay_from", "relay_domains",
+    "hostname", "postmaster", "spool_dir", "spool_sync", "spool_memory", "module_path", "listen", "relay_from", "relay_domains",
     "bindings", "binding_groups", "default_binding_group", "binding_rules", "domains",
     "routes", "max_outbound_connections", "smtp", "dns", "modules", "log_level", "delivery_log", "control_socket",
     "metrics", "tls",
@@ -248,6 +248,9 @@ static void config_parse_paths(struct config_ctx *c, struct vipmta_config *cfg, 
     else if (strcmp(cfg->spool_sync, "fsync") != 0 && strcmp(cfg->spool_sync, "syncfs") != 0)
         config_error(c, "spool_sync", "expected \"fsync\" (each file, the default) or \"syncfs\" "
                   "(the whole spool filesystem once per round), found \"%s\"", cfg->spool_sync);
+    unsigned long long mem = 64ULL << 20; /* the spool's own default, SPOOL_MEMORY_DEFAULT */
+    config_get_uint(c, root, "spool_memory", "", 0, 1ULL << 40, &mem);
+    cfg->spool_memory = (size_t)mem;
     config_get_path(c, root, "delivery_log", &cfg->delivery_log);
     if (json_is_string(json_object_get(root, "control_socket")) &&
         !*json_string_value(json_object_get(root, "control_socket")))

@@ -196,6 +196,7 @@ struct vipmta_config {
     char *postmaster;             /* where mail to <Postmaster> goes (default postmaster@hostname) */
     char *spool_dir;              /* default: LOCALSTATEDIR/spool/vipmta */
     char *spool_sync;             /* "fsync" (default) or "syncfs" */
+    size_t spool_memory;          /* bytes of bodies kept in memory (SPOOL_MEMORY_DEFAULT; 0: none) */
     char **module_path;           /* default: { MODULEDIR } */
     size_t module_path_count;
     struct config_listen *listen; /* default: 127.0.0.1:2525 */

@@ -147,6 +147,7 @@ static int control_metrics_scrape(char **text, size_t *len)
     s.tls_rows = tls.rows;
     s.tls_row_count = tls.count;
     tls_stats_totals(&s.tls);
+    spool_get_memory_stats(&s.spool_memory);
     series = control_stats_counters_snapshot(&s.series_count, &s.series_dropped);
     if (!series)
         goto out;

@@ -242,6 +242,30 @@ static void control_metrics_render_sync(FILE *f, const struct control_metrics_sn
     fprintf(f, "vipmta_spool_sync_seconds_count %" PRIu64 "\n", cumulative);
 }
 
+static void control_metrics_render_spool_memory(FILE *f, const struct control_metrics_snapshot *s)
+{
+    const struct spool_memory_stats *m = &s->spool_memory;
+    control_metrics_family(f, "vipmta_spool_memory_bodies", "gauge",
+                   "Bodies of queued messages kept in memory for their delivery (spool_memory).");
+    fprintf(f, "vipmta_spool_memory_bodies %" PRIu64 "\n", m->bodies);
+    control_metrics_family(f, "vipmta_spool_memory_bytes", "gauge",
+                   "Body bytes held in memory (kept bodies and messages being received).");
+    fprintf(f, "vipmta_spool_memory_bytes %" PRIu64 "\n", m->bytes);
+    control_metrics_family(f, "vipmta_spool_memory_limit_bytes", "gauge",
+                   "The bound of body bytes held in memory (spool_memory).");
+    fprintf(f, "vipmta_spool_memory_limit_bytes %" PRIu64 "\n", m->limit);
+    control_metrics_family(f, "vipmta_spool_memory_kept_total", "counter",
+                   "Bodies kept in memory from acceptance to delivery.");
+    fprintf(f, "vipmta_spool_memory_kept_total %" PRIu64 "\n", m->kept);
+    control_metrics_family(f, "vipmta_spool_memory_spilled_total", "counter",
+                   "Bodies written to their file as they arrived because of the memory bound.");
+    fprintf(f, "vipmta_spool_memory_spilled_total %" PRIu64 "\n", m->spilled);
+    control_metrics_family(f, "vipmta_spool_body_reads_total", "counter",
+                   "Bodies read for a delivery or a DSN, by where they were read from.");
+    fprintf(f, "vipmta_spool_body_reads_total{from=\"memory\"} %" PRIu64 "\n", m->reads_memory);
+    fprintf(f, "vipmta_spool_body_reads_total{from=\"file\"} %" PRIu64 "\n", m->reads_file);
+}
+
 static void control_metrics_render_tls(FILE *f, const struct control_metrics_snapshot *s)
 {
     static const char *const dirs[] = {"inbound", "outbound"};
@@ -302,6 +326,7 @@ int control_metrics_render(const struct control_metrics_snapshot *s, char **out,
     control_metrics_render_bindings(f, s);
     control_metrics_render_domains(f, s);
     control_metrics_render_sync(f, s);
+    control_metrics_render_spool_memory(f, s);
     control_metrics_render_tls(f, s);
     control_metrics_render_module_counters(f, s);
     int bad = ferror(f);

@@ -3,6 +3,7 @@
 #define VIPMTA_CORE_CONTROL_METRICS_RENDER_H
 
 #include "control_stats.h"
+#include "spool/spool.h"
 #include "tls/tls.h"
 
 #include <stddef.h>
@@ -53,6 +54,7 @@ struct control_metrics_snapshot {
     const struct control_stats_series *series;   /* modules' counters, sorted by name */
     size_t series_count;
     uint64_t series_dropped;                     /* adds refused: the series table was full */
+    struct spool_memory_stats spool_memory;      /* bodies kept in memory */
 };
 
 /* Writes `v` as a label value: \ " and newline escaped (no quotes added). */

@@ -70,6 +70,7 @@ void daemon_request_stop(const char *why)
 {
     if (stopping) {
         log_write("core", VIPMTA_LOG_WARNING, "second %s: exiting at once", why);
+        log_flush();
         _exit(1);
     }
     stopping = 1;
@@ -196,6 +197,7 @@ static int daemon_start(struct vipmta_config *cfg, struct config_errors *errs)
         config_errors_add(errs, "spool_sync: unknown method \"%s\"", cfg->spool_sync);
         return -1;
     }
+    spool_set_memory(cfg->spool_memory);
     if (spool_init(cfg->spool_dir, loop, errbuf, sizeof(errbuf)) != 0) {
         config_errors_add(errs, "spool_dir %s: %s", cfg->spool_dir, errbuf);
         return -1;
@@ -340,10 +342,16 @@ int daemon_run(struct vipmta_config *cfg, int ready_fd)
                   "modules)", PACKAGE_VERSION, cfg->hostname, vipmta_binding_count(),
                   plugin_loader_count());
         daemon_report_start(ready_fd, NULL, NULL);
+        /* what the start logged is written already (a client that sees the
+         * listener sees it too); from here on the log is written by its thread */
+        if (log_thread_start(loop) != 0)
+            log_write("core", VIPMTA_LOG_WARNING, "cannot start the log writer thread: %s (the "
+                      "event loop writes the log itself)", strerror(errno));
         event_base_dispatch(loop);
     }
 
     daemon_stop_subsystems();
+    log_thread_stop();
     config_install(NULL); /* nothing runs any more: the config in force goes too */
     config_errors_clear(&errs);
     event_free(ev_term);

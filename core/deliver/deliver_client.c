@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include "net/net_io.h"
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -54,8 +55,9 @@ struct deliver_client_pending {
 };
 
 struct deliver_client_session {
-    struct bufferevent *bev;
+    struct net_io *io;
     struct event *timer; /* timeouts; also fires the done callback once finished */
+    struct event_base *base;
     struct deliver_client_ops ops;
     void *arg;
     char ehlo[256];
@@ -75,8 +77,8 @@ struct deliver_client_session {
     uint8_t rstate[DELIVER_CLIENT_MAX_RCPTS];
     size_t nrcpt, next_rcpt, accepted;
     int aborted;     /* MAIL/DATA failed: RSET before the next one */
-    int body_fd;
-    size_t added_sent;   /* octets of the message's added header fields sent (they go first) */
+    struct spool_body *body; /* the message text being sent */
+    size_t added_sent;       /* octets of the message's added header fields sent (they go first) */
     unsigned stuff_state;
 
     enum deliver_client_end end;
@@ -94,9 +96,9 @@ struct deliver_client_session {
 
 static void deliver_client_next_message(struct deliver_client_session *s);
 static size_t deliver_client_fit(struct deliver_client_session *s);
-static void deliver_client_on_read(struct bufferevent *bev, void *arg);
-static void deliver_client_on_write(struct bufferevent *bev, void *arg);
-static void deliver_client_on_event(struct bufferevent *bev, short what, void *arg);
+static void deliver_client_on_read(struct net_io *io, void *arg);
+static void deliver_client_on_write(struct net_io *io, void *arg);
+static void deliver_client_on_event(struct net_io *io, short what, void *arg);
 static void deliver_client_finish(struct deliver_client_session *s, enum deliver_client_end end, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -153,7 +155,7 @@ static int deliver_client_send(struct deliver_client_session *s, uint8_t cmd, ui
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
+    int rc = evbuffer_add_vprintf(net_io_output(s->io), fmt, ap);
     va_end(ap);
     if (rc < 0 || deliver_client_push(s, cmd, index, 0) != 0) {
         deliver_client_finish(s, DELIVER_CLIENT_END_LOST, "out of memory writing to %s", s->peer);
@@ -178,9 +180,8 @@ static enum deliver_client_outcome deliver_client_outcome_for(int code)
 
 static void deliver_client_close_body(struct deliver_client_session *s)
 {
-    if (s->body_fd >= 0)
-        close(s->body_fd);
-    s->body_fd = -1;
+    spool_body_close(s->body);
+    s->body = NULL;
 }
 
 /* ---- ending ---- */
@@ -200,8 +201,7 @@ static void deliver_client_free(struct deliver_client_session *s)
     free(s->tls);
     free(s->auth_user);
     deliver_client_wipe(s->auth_password);
-    if (s->bev)
-        bufferevent_free(s->bev);
+    net_io_free(s->io);
     if (s->timer)
         event_free(s->timer);
     free(s);
@@ -254,7 +254,7 @@ static void deliver_client_finish(struct deliver_client_session *s, enum deliver
     deliver_client_settle(s, 0, s->reason);
     deliver_client_ending(s);
     s->state = ST_DEAD;
-    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    net_io_disable(s->io, EV_READ | EV_WRITE);
     event_del(s->timer);
     event_active(s->timer, EV_TIMEOUT, 0);
 }
@@ -349,8 +349,8 @@ static void deliver_client_next_message(struct deliver_client_session *s)
             s->nrcpt = 0;
             continue;
         }
-        s->body_fd = spool_open_body(m->id);
-        if (s->body_fd < 0) {
+        s->body = spool_body_open(m->id);
+        if (!s->body) {
             char why[256];
             snprintf(why, sizeof(why), "451 4.3.0 cannot open the spooled body of %s: %s", m->id,
                      strerror(errno));
@@ -417,7 +417,7 @@ static size_t deliver_client_fit(struct deliver_client_session *s)
 /* Fills the output with dot-stuffed body data up to the high mark. */
 static void deliver_client_fill_body(struct deliver_client_session *s)
 {
-    struct evbuffer *out = bufferevent_get_output(s->bev);
+    struct evbuffer *out = net_io_output(s->io);
     const struct queue_message *m = s->rcpts[0]->msg;
     while (s->state == ST_BODY && evbuffer_get_length(out) < DELIVER_CLIENT_OUT_HIGH) {
         char in[DELIVER_CLIENT_BODY_CHUNK];
@@ -431,7 +431,7 @@ static void deliver_client_fill_body(struct deliver_client_session *s)
                 n = (ssize_t)sizeof(in);
             s->added_sent += (size_t)n;
         } else {
-            n = read(s->body_fd, in, sizeof(in));
+            n = spool_body_read(s->body, in, sizeof(in));
         }
         if (n < 0 && errno == EINTR)
             continue;
@@ -544,7 +544,7 @@ static void deliver_client_after_ehlo(struct deliver_client_session *s)
 /* The 220 to STARTTLS: the connection becomes a TLS client. */
 static void deliver_client_start_tls(struct deliver_client_session *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct evbuffer *in = net_io_input(s->io);
     if (evbuffer_get_length(in)) {
         /* nothing may follow the 220 in clear (it would be taken as sent over TLS) */
         deliver_client_finish(s, DELIVER_CLIENT_END_TLS_FAILED, "%s sent %zu octets after its 220 "
@@ -553,30 +553,33 @@ static void deliver_client_start_tls(struct deliver_client_session *s)
     }
     SSL *ssl = tls_client_ssl(s->cfg, s->tls_host, s->peer,
                               s->tls_policy == CONFIG_TLS_POLICY_VERIFY);
-    int fd = bufferevent_getfd(s->bev);
-    struct event_base *base = bufferevent_get_base(s->bev);
     if (!ssl) {
         deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "out of memory starting TLS with %s",
                               s->peer);
         return;
     }
-    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-    bufferevent_setfd(s->bev, -1); /* the plain bufferevent lets go of the socket */
-    bufferevent_free(s->bev);
-    s->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
-    if (!s->bev) {
-        SSL_free(ssl);
-        close(fd);
-        s->bev = bufferevent_socket_new(base, -1, 0); /* something to free */
+    struct event_base *base = s->base;
+    /* the plain connection lets go of the socket */
+    int fd = net_io_release_fd(s->io);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(base, fd, ssl,
+                                                             BUFFEREVENT_SSL_CONNECTING,
+                                                             BEV_OPT_CLOSE_ON_FREE);
+    s->io = bev ? net_io_bev_new(bev) : NULL;
+    if (!s->io) {
+        if (bev)
+            bufferevent_free(bev); /* closes fd, frees ssl */
+        else {
+            SSL_free(ssl);
+            close(fd);
+        }
         deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE, "out of memory starting TLS with %s",
                               s->peer);
         return;
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-    bufferevent_setcb(s->bev, deliver_client_on_read, deliver_client_on_write, deliver_client_on_event, s);
-    bufferevent_setwatermark(s->bev, EV_WRITE, DELIVER_CLIENT_OUT_LOW, 0);
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    net_io_setcb(s->io, deliver_client_on_read, deliver_client_on_write, deliver_client_on_event, s);
+    net_io_set_write_low(s->io, DELIVER_CLIENT_OUT_LOW);
+    net_io_enable(s->io, EV_READ | EV_WRITE);
     s->state = ST_TLS;
     deliver_client_arm(s, s->connect_timeout);
 }
@@ -590,7 +593,7 @@ static void deliver_client_tls_up(struct deliver_client_session *s)
                               s->peer);
         return;
     }
-    tls_info_from_ssl(bufferevent_openssl_get_ssl(s->bev), s->tls);
+    tls_info_from_ssl(bufferevent_openssl_get_ssl(net_io_bev(s->io)), s->tls);
     if (s->tls_policy == CONFIG_TLS_POLICY_VERIFY && !s->tls->verified) {
         deliver_client_finish(s, DELIVER_CLIENT_END_UNUSABLE,
                               "TLS certificate of %s (%s) not verified: %s (%s: tls \"verify\")",
@@ -726,7 +729,7 @@ static void deliver_client_on_reply(struct deliver_client_session *s, const stru
         }
         if (r->code == 354) {
             /* nobody to deliver to: end the (empty) data and reset */
-            evbuffer_add(bufferevent_get_output(s->bev), ".\r\n", 3);
+            evbuffer_add(net_io_output(s->io), ".\r\n", 3);
             deliver_client_push(s, CMD_DOT, 0, 1);
             s->aborted = 1;
             break;
@@ -760,12 +763,12 @@ static void deliver_client_on_reply(struct deliver_client_session *s, const stru
 
 /* ---- libevent callbacks ---- */
 
-static void deliver_client_on_read(struct bufferevent *bev, void *arg)
+static void deliver_client_on_read(struct net_io *io, void *arg)
 {
     struct deliver_client_session *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = net_io_input(io);
 
-    while (s->state != ST_DEAD && s->bev == bev) { /* STARTTLS replaces the bufferevent */
+    while (s->state != ST_DEAD && s->io == io) { /* STARTTLS replaces the connection */
         size_t len = evbuffer_get_length(in);
         if (len == 0)
             return;
@@ -791,9 +794,9 @@ static void deliver_client_on_read(struct bufferevent *bev, void *arg)
     }
 }
 
-static void deliver_client_on_write(struct bufferevent *bev, void *arg)
+static void deliver_client_on_write(struct net_io *io, void *arg)
 {
-    (void)bev;
+    (void)io;
     struct deliver_client_session *s = arg;
     if (s->state == ST_BODY)
         deliver_client_fill_body(s);
@@ -813,7 +816,7 @@ static const char *deliver_client_waiting_for(const struct deliver_client_sessio
     return buf;
 }
 
-static void deliver_client_on_event(struct bufferevent *bev, short what, void *arg)
+static void deliver_client_on_event(struct net_io *io, short what, void *arg)
 {
     struct deliver_client_session *s = arg;
     int err = EVUTIL_SOCKET_ERROR();
@@ -824,7 +827,7 @@ static void deliver_client_on_event(struct bufferevent *bev, short what, void *a
     }
     if (what & BEV_EVENT_CONNECTED) {
         s->state = ST_HELLO;
-        bufferevent_enable(bev, EV_READ);
+        net_io_enable(io, EV_READ);
         s->established = 1;
         if (s->ops.connected)
             s->ops.connected(s->arg, 0);
@@ -833,7 +836,7 @@ static void deliver_client_on_event(struct bufferevent *bev, short what, void *a
     if (s->state == ST_TLS) {
         char why[256] = "";
         unsigned long e;
-        while ((e = bufferevent_get_openssl_error(bev)) != 0)
+        while (net_io_bev(io) && (e = bufferevent_get_openssl_error(net_io_bev(io))) != 0)
             if (!why[0])
                 snprintf(why, sizeof(why), "%s", ERR_reason_error_string(e) ? ERR_reason_error_string(e)
                                                                             : "OpenSSL error");
@@ -914,7 +917,6 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
         close(params->fd);
         return NULL;
     }
-    s->body_fd = -1;
     s->ops = *ops;
     s->arg = arg;
     snprintf(s->ehlo, sizeof(s->ehlo), "%s", params->ehlo_name ? params->ehlo_name : "localhost");
@@ -939,19 +941,20 @@ struct deliver_client_session *deliver_client_start(struct event_base *base, con
         }
     }
     s->state = ST_CONNECTING;
-    s->bev = bufferevent_socket_new(base, params->fd, BEV_OPT_CLOSE_ON_FREE);
+    s->base = base;
+    s->io = net_io_socket_new(base, params->fd);
     s->timer = evtimer_new(base, deliver_client_on_timer, s);
-    if (!s->bev || !s->timer) {
-        if (!s->bev)
+    if (!s->io || !s->timer) {
+        if (!s->io)
             close(params->fd);
         deliver_client_free(s);
         return NULL;
     }
-    bufferevent_setcb(s->bev, deliver_client_on_read, deliver_client_on_write, deliver_client_on_event, s);
-    bufferevent_setwatermark(s->bev, EV_WRITE, DELIVER_CLIENT_OUT_LOW, 0);
+    net_io_setcb(s->io, deliver_client_on_read, deliver_client_on_write, deliver_client_on_event, s);
+    net_io_set_write_low(s->io, DELIVER_CLIENT_OUT_LOW);
     deliver_client_push(s, CMD_GREETING, 0, 0);
     deliver_client_arm(s, s->connect_timeout); /* covers the connect and the greeting */
-    if (bufferevent_socket_connect(s->bev, NULL, 0) != 0) {
+    if (net_io_connect(s->io) != 0) {
         int err = errno;
         if (s->ops.connected)
             s->ops.connected(s->arg, err ? err : ECONNREFUSED);
@@ -968,7 +971,7 @@ const struct tls_info *deliver_client_tls(const struct deliver_client_session *s
 
 int deliver_client_fd(const struct deliver_client_session *s)
 {
-    return s->bev ? bufferevent_getfd(s->bev) : -1;
+    return s->io ? net_io_fd(s->io) : -1;
 }
 
 int deliver_client_is_idle(const struct deliver_client_session *s)
@@ -996,8 +999,8 @@ void deliver_client_close_idle(struct deliver_client_session *s)
 void deliver_client_abort(struct deliver_client_session *s)
 {
     if (s->state == ST_IDLE) {
-        int fd = bufferevent_getfd(s->bev);
-        if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+        int fd = net_io_fd(s->io);
+        if (fd >= 0 && evbuffer_get_length(net_io_output(s->io)) == 0)
             (void)!send(fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
     deliver_client_settle(s, 1, "shutting down");

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <event2/event.h>
 
 static enum vipmta_log_level current_level = VIPMTA_LOG_INFO;
 /* Held while a line is written and while a stream is opened, replaced or
@@ -25,6 +26,33 @@ static char *delivery_path;     /* for log_reopen */
 static int json_format;         /* main log as JSON lines */
 static FILE *main_stream;       /* log_file, or NULL: stderr / syslog */
 static char *main_path;
+
+/* The writer thread (log_thread_start): lines are queued in memory and
+ * written by it, a batch at a time, so that the event loop never waits for a
+ * log write and writes once per batch instead of once per line. Without it
+ * (before the start, after the stop, in the tools) lines are written at once. */
+enum log_dest { LOG_DEST_MAIN, LOG_DEST_DELIVERY };
+#define LOG_QUEUE_MAX (4u << 20) /* bytes queued at most: past it, loggers wait */
+struct log_chunk {
+    char *data;
+    size_t len, cap;
+};
+static struct {
+    pthread_mutex_t lock;          /* the queue; never held while writing */
+    pthread_cond_t work, room, idle;
+    pthread_t thread;
+    int running, stop, busy;
+    struct log_chunk q[2];         /* by enum log_dest */
+    /* the event loop's lines wake the thread once per loop iteration */
+    pthread_t loop_thread;
+    struct event *kick;
+    int kicked;                    /* loop thread only */
+} lw = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .work = PTHREAD_COND_INITIALIZER,
+    .room = PTHREAD_COND_INITIALIZER,
+    .idle = PTHREAD_COND_INITIALIZER,
+};
 
 static const char *const level_names[] = {"error", "warning", "notice", "info", "debug"};
 static const int syslog_priorities[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
@@ -99,6 +127,196 @@ static char *log_json_line(const char *when, const char *level, const char *comp
     return line;
 }
 
+/* The stream for `dest` now (stream_lock held); NULL: syslog. */
+static FILE *log_stream(enum log_dest dest)
+{
+    if (dest == LOG_DEST_DELIVERY && delivery_stream)
+        return delivery_stream;
+    if (main_stream)
+        return main_stream;
+    if (dest == LOG_DEST_DELIVERY && use_syslog)
+        return NULL;
+    return stderr;
+}
+
+/* Writes `len` bytes of whole lines to `dest` (stream_lock held). */
+static void log_put(enum log_dest dest, const char *text, size_t len)
+{
+    FILE *out = log_stream(dest);
+    if (out) {
+        fwrite(text, 1, len, out);
+        fflush(out);
+        return;
+    }
+    /* the delivery log through syslog: a line at a time */
+    while (len) {
+        const char *nl = memchr(text, '\n', len);
+        size_t n = nl ? (size_t)(nl - text) : len;
+        syslog(LOG_INFO, "delivery %.*s", (int)n, text);
+        n += nl ? 1 : 0;
+        text += n;
+        len -= n;
+    }
+}
+
+/* Wakes the writer for what is queued (lw.lock held). */
+static void log_wake_writer(void)
+{
+    if ((lw.q[0].len || lw.q[1].len) && !lw.busy)
+        pthread_cond_signal(&lw.work);
+}
+
+/* Queues one line (the writer thread runs) or writes it now. */
+static void log_emit(enum log_dest dest, const char *line, size_t len)
+{
+    pthread_mutex_lock(&lw.lock);
+    if (lw.running) {
+        while (lw.running && lw.q[0].len + lw.q[1].len > LOG_QUEUE_MAX) {
+            log_wake_writer(); /* the loop's own lines may not have woken it yet */
+            pthread_cond_wait(&lw.room, &lw.lock);
+        }
+        struct log_chunk *c = &lw.q[dest];
+        if (lw.running && c->len + len + 1 > c->cap) {
+            size_t cap = c->cap ? c->cap : 16384;
+            while (cap < c->len + len + 1)
+                cap *= 2;
+            char *d = realloc(c->data, cap);
+            if (d) {
+                c->data = d;
+                c->cap = cap;
+            }
+        }
+        if (lw.running && c->len + len + 1 <= c->cap) {
+            int on_loop = lw.kick && pthread_equal(pthread_self(), lw.loop_thread);
+            memcpy(c->data + c->len, line, len);
+            c->data[c->len + len] = '\n';
+            c->len += len + 1;
+            if (!on_loop && !lw.busy)
+                pthread_cond_signal(&lw.work);
+            pthread_mutex_unlock(&lw.lock);
+            if (on_loop && !lw.kicked) {
+                lw.kicked = 1; /* the thread is woken at the end of this iteration */
+                event_active(lw.kick, EV_TIMEOUT, 0);
+            }
+            return;
+        }
+    }
+    pthread_mutex_unlock(&lw.lock);
+    /* no writer thread (or no memory for the line): at once */
+    pthread_mutex_lock(&stream_lock);
+    FILE *out = log_stream(dest);
+    if (out)
+        fprintf(out, "%.*s\n", (int)len, line);
+    else
+        syslog(LOG_INFO, "delivery %.*s", (int)len, line);
+    pthread_mutex_unlock(&stream_lock);
+}
+
+static void *log_thread_main(void *unused)
+{
+    (void)unused;
+    struct log_chunk mine[2] = {{0}};
+    pthread_mutex_lock(&lw.lock);
+    for (;;) {
+        while (!lw.q[0].len && !lw.q[1].len && !lw.stop)
+            pthread_cond_wait(&lw.work, &lw.lock);
+        if (!lw.q[0].len && !lw.q[1].len)
+            break; /* stopping, and everything is written */
+        for (int d = 0; d < 2; d++) {
+            struct log_chunk t = mine[d];
+            mine[d] = lw.q[d];
+            lw.q[d] = t;
+            lw.q[d].len = 0;
+        }
+        lw.busy = 1;
+        pthread_cond_broadcast(&lw.room);
+        pthread_mutex_unlock(&lw.lock);
+        pthread_mutex_lock(&stream_lock);
+        for (int d = 0; d < 2; d++)
+            if (mine[d].len)
+                log_put((enum log_dest)d, mine[d].data, mine[d].len);
+        pthread_mutex_unlock(&stream_lock);
+        pthread_mutex_lock(&lw.lock);
+        lw.busy = 0;
+        if (!lw.q[0].len && !lw.q[1].len)
+            pthread_cond_broadcast(&lw.idle);
+    }
+    pthread_mutex_unlock(&lw.lock);
+    free(mine[0].data);
+    free(mine[1].data);
+    return NULL;
+}
+
+/* The end of a loop iteration that logged: one wake-up for all its lines. */
+static void log_on_kick(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    lw.kicked = 0;
+    pthread_mutex_lock(&lw.lock);
+    log_wake_writer();
+    pthread_mutex_unlock(&lw.lock);
+}
+
+int log_thread_start(struct event_base *loop)
+{
+    pthread_mutex_lock(&lw.lock);
+    int rc = 0;
+    if (!lw.running) {
+        lw.stop = 0;
+        lw.kicked = 0;
+        lw.loop_thread = pthread_self();
+        lw.kick = loop ? event_new(loop, -1, 0, log_on_kick, NULL) : NULL;
+        rc = pthread_create(&lw.thread, NULL, log_thread_main, NULL);
+        lw.running = rc == 0;
+        if (rc != 0 && lw.kick) {
+            event_free(lw.kick);
+            lw.kick = NULL;
+        }
+    }
+    pthread_mutex_unlock(&lw.lock);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+void log_flush(void)
+{
+    pthread_mutex_lock(&lw.lock);
+    /* lines the loop logged in this iteration have not woken the writer yet */
+    log_wake_writer();
+    while (lw.running && (lw.q[0].len || lw.q[1].len || lw.busy))
+        pthread_cond_wait(&lw.idle, &lw.lock);
+    pthread_mutex_unlock(&lw.lock);
+}
+
+void log_thread_stop(void)
+{
+    pthread_mutex_lock(&lw.lock);
+    if (!lw.running) {
+        pthread_mutex_unlock(&lw.lock);
+        return;
+    }
+    lw.stop = 1;
+    pthread_cond_signal(&lw.work);
+    pthread_mutex_unlock(&lw.lock);
+    pthread_join(lw.thread, NULL);
+    pthread_mutex_lock(&lw.lock);
+    lw.running = 0;
+    if (lw.kick)
+        event_free(lw.kick);
+    lw.kick = NULL;
+    pthread_cond_broadcast(&lw.room);
+    for (int d = 0; d < 2; d++) {
+        free(lw.q[d].data);
+        lw.q[d] = (struct log_chunk){0};
+    }
+    pthread_mutex_unlock(&lw.lock);
+}
+
 void log_writev(const char *component, enum vipmta_log_level level, const char *fmt, va_list ap)
 {
     if (level > current_level)
@@ -127,13 +345,15 @@ void log_emitv(const char *component, enum vipmta_log_level level, const char *f
     char when[40];
     log_format_time(when, sizeof(when));
     char *line = json_format ? log_json_line(when, level_names[level], component, msg) : NULL;
-    pthread_mutex_lock(&stream_lock);
-    FILE *out = main_stream ? main_stream : stderr;
-    if (line)
-        fprintf(out, "%s\n", line);
-    else
-        fprintf(out, "%s %s [%s] %s\n", when, level_names[level], component, msg);
-    pthread_mutex_unlock(&stream_lock);
+    if (line) {
+        log_emit(LOG_DEST_MAIN, line, strlen(line));
+    } else {
+        char text[2200];
+        int n = snprintf(text, sizeof(text), "%s %s [%s] %s", when, level_names[level], component,
+                         msg);
+        log_emit(LOG_DEST_MAIN, text, n < 0 ? 0 : (size_t)n < sizeof(text) ? (size_t)n
+                                                                           : sizeof(text) - 1);
+    }
     free(line);
 }
 
@@ -195,6 +415,7 @@ const char *log_open_error(int err)
  * closes the stream it replaces. */
 static void log_swap(FILE **stream, char **saved, FILE *f, char *path)
 {
+    log_flush(); /* lines logged so far go where they were meant to */
     pthread_mutex_lock(&stream_lock);
     FILE *old = *stream;
     char *old_path = *saved;
@@ -223,6 +444,7 @@ static int log_reopen_one(FILE **stream, char **saved)
     FILE *f = log_open_append(*saved);
     if (!f)
         return -1;
+    log_flush();
     pthread_mutex_lock(&stream_lock);
     FILE *old = *stream;
     *stream = f;
@@ -290,16 +512,7 @@ void log_delivery(json_t *record)
     json_decref(record);
     if (!line)
         return;
-    pthread_mutex_lock(&stream_lock);
-    if (delivery_stream)
-        fprintf(delivery_stream, "%s\n", line);
-    else if (main_stream)
-        fprintf(main_stream, "%s\n", line);
-    else if (use_syslog)
-        syslog(LOG_INFO, "delivery %s", line);
-    else
-        fprintf(stderr, "%s\n", line);
-    pthread_mutex_unlock(&stream_lock);
+    log_emit(LOG_DEST_DELIVERY, line, strlen(line));
     free(line);
 }
 

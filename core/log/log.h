@@ -47,4 +47,17 @@ int log_delivery_open(const char *path);
 void log_delivery(json_t *record);
 void log_delivery_close(void);
 
+/* The writer thread: from log_thread_start (0, or -1 with errno) lines of
+ * both logs are queued in memory and written by a thread of their own, a
+ * batch per write, so that no thread waits for the log's file or terminal
+ * (loggers wait only when 4 MiB are queued). Lines logged on `loop`'s thread
+ * (the caller's) wake the writer once, at the end of the loop iteration that
+ * logged them; other threads' lines wake it at once. log_flush waits until
+ * all that was logged is written; log_thread_stop writes the rest and stops
+ * it (lines are written at once again). Start it after any fork. */
+struct event_base;
+int log_thread_start(struct event_base *loop);
+void log_flush(void);
+void log_thread_stop(void);
+
 #endif

@@ -32,12 +32,12 @@ static void plugin_message_common(ec_message *msg, enum plugin_message_kind kind
 
 void plugin_message_init_accept(ec_message *msg, const char *id, const char *sender,
                                 const struct spool_rcpt *rcpts, size_t rcpt_count,
-                                int body_fd, uint64_t body_size)
+                                const struct spool_writer *writer, uint64_t body_size)
 {
     plugin_message_common(msg, PLUGIN_MESSAGE_ACCEPT, id, sender);
     msg->rcpts = rcpts;
     msg->rcpt_count = rcpt_count;
-    msg->body_fd = body_fd;
+    msg->writer = writer;
     msg->body_size = body_size;
     msg->added_owned = 1;
     msg->locking = pthread_mutex_init(&msg->lock, NULL) == 0;
@@ -209,6 +209,18 @@ ssize_t vipmta_message_read(ec_message *msg, uint64_t offset, void *buf, size_t 
     uint64_t body_off = offset + got - added;
     if (body_off >= msg->body_size)
         return (ssize_t)got;
+    if (msg->writer) {
+        while (got < len && body_off < msg->body_size) {
+            ssize_t n = spool_writer_pread(msg->writer, out + got, len - got, body_off);
+            if (n < 0)
+                return got ? (ssize_t)got : -1;
+            if (n == 0)
+                break;
+            got += (size_t)n;
+            body_off += (uint64_t)n;
+        }
+        return (ssize_t)got;
+    }
     if (msg->body_fd < 0) {
         msg->body_fd = spool_open_body(msg->id);
         if (msg->body_fd < 0)

@@ -51,7 +51,9 @@ struct _ec_message {
      * 0: EPERM */
     int may_rebind;
     int (*rebind)(ec_message *msg, ec_binding_slot slot, const char *group);
-    /* the stored message: its body file (-1: opened on the first read, by id) */
+    /* the message being received: its writer (read from memory or its file) */
+    const struct spool_writer *writer;
+    /* a queued message: its body file (-1: opened on the first read, by id) */
     int body_fd;
     int own_fd;                         /* body_fd was opened here: closed with the handle */
     uint64_t body_size;
@@ -66,12 +68,12 @@ struct _ec_message {
 };
 
 /* A handle on the message being received: `rcpts` (count) and the strings
- * belong to the caller and outlive it; the body is read through `body_fd`
- * (the caller's, open for reading) of `body_size` octets. Initialises the
- * lock. */
+ * belong to the caller and outlive it; the body is read through `writer`
+ * (spool_writer_pread: from memory or its file) of `body_size` octets.
+ * Initialises the lock. */
 void plugin_message_init_accept(ec_message *msg, const char *id, const char *sender,
                                 const struct spool_rcpt *rcpts, size_t rcpt_count,
-                                int body_fd, uint64_t body_size);
+                                const struct spool_writer *writer, uint64_t body_size);
 /* A handle on queued message `id` seen through recipient `rcpt`: the fields
  * modules added are `added` (len octets, the queue's); the body is opened
  * on the first read. No lock: the delivery loop's thread only. */

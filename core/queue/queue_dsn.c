@@ -62,8 +62,8 @@ static struct {
 static char *queue_dsn_headers(const struct queue_message *m, size_t *len)
 {
     *len = 0;
-    int fd = spool_open_body(m->id);
-    if (fd < 0)
+    struct spool_body *body = spool_body_open(m->id);
+    if (!body)
         return NULL;
     char *buf = malloc(QUEUE_DSN_HEADER_MAX);
     size_t have = 0;
@@ -72,9 +72,7 @@ static char *queue_dsn_headers(const struct queue_message *m, size_t *len)
         have = m->added_headers_len;
     }
     while (buf && have < QUEUE_DSN_HEADER_MAX) {
-        ssize_t n = read(fd, buf + have, QUEUE_DSN_HEADER_MAX - have);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = spool_body_read(body, buf + have, QUEUE_DSN_HEADER_MAX - have);
         if (n <= 0)
             break;
         have += (size_t)n;
@@ -82,7 +80,7 @@ static char *queue_dsn_headers(const struct queue_message *m, size_t *len)
         if (memmem(buf, have, "\r\n\r\n", 4) || memmem(buf, have, "\n\n", 2))
             break;
     }
-    close(fd);
+    spool_body_close(body);
     if (!buf)
         return NULL;
     size_t end = have;
@@ -304,7 +302,8 @@ static int queue_dsn_write(struct queue_dsn_job *job)
         return -1;
     }
     struct spool_writer *w = spool_writer_open();
-    if (!w || spool_writer_write(w, text, len) != 0) {
+    /* the body goes to its file now (step 1): it may wait a while for its F record */
+    if (!w || spool_writer_write(w, text, len) != 0 || spool_writer_close_body(w) != 0) {
         int err = errno;
         spool_writer_abort(w);
         free(text);
@@ -312,7 +311,6 @@ static int queue_dsn_write(struct queue_dsn_job *job)
         return -1;
     }
     free(text);
-    spool_writer_close_body(w); /* it may wait a while for its F record */
     memcpy(job->dsn_id, spool_writer_id(w), sizeof(job->dsn_id));
     job->w = w;
     return 0;

@@ -64,7 +64,7 @@ void smtpd_commit_end(struct smtpd_session *s)
 
 void smtpd_commit_resume_session(struct smtpd_session *s)
 {
-    if (!s->bev) {
+    if (!s->io) {
         smtpd_session_free(s);
         return;
     }
@@ -93,7 +93,7 @@ static void smtpd_commit_done(void *arg, int error)
                   env->binding_group ? " group=" : "",
                   env->binding_group ? env->binding_group : "",
                   env->auth_user ? " auth=" : "", env->auth_user ? env->auth_user : "",
-                  s->bev ? "" : " (client gone before the reply)");
+                  s->io ? "" : " (client gone before the reply)");
         smtpd_reply(s, "250 2.0.0 Ok: queued as %s", s->queue_id);
         s->messages++;
         control_stats_totals()->messages_accepted++;

@@ -412,7 +412,7 @@ void smtpd_hooks_start(struct smtpd_session *s, struct spool_writer *w,
     m->env = env;
     m->deadline = deadline;
     plugin_message_init_accept(&m->pub, env->id, env->sender, env->rcpts, env->rcpt_count,
-                               spool_writer_fd(w), spool_writer_size(w));
+                               w, spool_writer_size(w));
     m->pub.binding = slot;
     m->pub.group = env->binding_group;
     m->pub.may_rebind = 1;

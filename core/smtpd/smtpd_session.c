@@ -2,6 +2,7 @@
 #include "smtpd_session.h"
 #include "config/config_current.h"
 #include "tls/tls.h"
+#include "net/net_io.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,12 +13,11 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
-static void smtpd_on_read(struct bufferevent *bev, void *arg);
-static void smtpd_on_write(struct bufferevent *bev, void *arg);
-static void smtpd_on_event(struct bufferevent *bev, short what, void *arg);
+static void smtpd_on_read(struct net_io *io, void *arg);
+static void smtpd_on_write(struct net_io *io, void *arg);
+static void smtpd_on_event(struct net_io *io, short what, void *arg);
 static void smtpd_on_timer(evutil_socket_t fd, short what, void *arg);
 
 const char *smtpd_printable(const char *in, char *out, size_t outlen)
@@ -48,11 +48,11 @@ static void smtpd_format_addr(const struct sockaddr *sa, char *out, size_t len)
     }
 }
 
-void smtpd_session_setup_bev(struct smtpd_session *s)
+void smtpd_session_setup_io(struct smtpd_session *s)
 {
-    bufferevent_setcb(s->bev, smtpd_on_read, smtpd_on_write, smtpd_on_event, s);
-    bufferevent_setwatermark(s->bev, EV_READ, 0, SMTPD_INPUT_HIGH);
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    net_io_setcb(s->io, smtpd_on_read, smtpd_on_write, smtpd_on_event, s);
+    net_io_set_read_high(s->io, SMTPD_INPUT_HIGH);
+    net_io_enable(s->io, EV_READ | EV_WRITE);
 }
 
 struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
@@ -79,7 +79,7 @@ struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, sockl
         free(s);
         return NULL;
     }
-    smtpd_session_setup_bev(s);
+    smtpd_session_setup_io(s);
     smtpd_log(s, VIPMTA_LOG_INFO, "connect (relay %s%s)", may_relay ? "allowed" : "to relay_domains only",
               s->state == SMTPD_STATE_TLS ? ", implicit TLS" : "");
     smtpd_reply(s, "220 %s ESMTP vipmta", cfg->hostname);
@@ -89,9 +89,9 @@ struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, sockl
 
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
 {
-    if (!s->bev || s->state == SMTPD_STATE_CLOSING)
+    if (!s->io || s->state == SMTPD_STATE_CLOSING)
         return;
-    struct evbuffer *out = bufferevent_get_output(s->bev);
+    struct evbuffer *out = net_io_output(s->io);
     va_list ap;
     va_start(ap, fmt);
     evbuffer_add_vprintf(out, fmt, ap);
@@ -165,9 +165,9 @@ void smtpd_session_free(struct smtpd_session *s)
         smtpd_data_abort(s);
     if (s->msg)
         smtpd_hooks_client_gone(s);
-    if (s->bev)
-        bufferevent_free(s->bev);
-    s->bev = NULL;
+    if (s->io)
+        net_io_free(s->io);
+    s->io = NULL;
     if (s->timer)
         event_free(s->timer);
     s->timer = NULL;
@@ -196,8 +196,8 @@ static void smtpd_session_drop(struct smtpd_session *s)
         return;
     }
     smtpd_log(s, VIPMTA_LOG_NOTICE, "connection lost while the message was being committed");
-    bufferevent_free(s->bev);
-    s->bev = NULL;
+    net_io_free(s->io);
+    s->io = NULL;
     smtpd_session_arm(s, 0);
 }
 
@@ -205,7 +205,7 @@ void smtpd_session_drop_now(struct smtpd_session *s)
 {
     if (s->state == SMTPD_STATE_DATA)
         smtpd_log(s, VIPMTA_LOG_NOTICE, "server stopped during DATA, message dropped");
-    if (s->state == SMTPD_STATE_COMMIT && (s->bev || s->msg)) {
+    if (s->state == SMTPD_STATE_COMMIT && (s->io || s->msg)) {
         smtpd_session_drop(s);
         return;
     }
@@ -217,8 +217,8 @@ void smtpd_session_drop_now(struct smtpd_session *s)
 static void smtpd_session_flushed(struct smtpd_session *s)
 {
     s->flushed = 1;
-    (void)shutdown(bufferevent_getfd(s->bev), SHUT_WR);
-    bufferevent_enable(s->bev, EV_READ);
+    (void)shutdown(net_io_fd(s->io), SHUT_WR);
+    net_io_enable(s->io, EV_READ);
 }
 
 void smtpd_session_close(struct smtpd_session *s)
@@ -228,11 +228,11 @@ void smtpd_session_close(struct smtpd_session *s)
     if (s->state == SMTPD_STATE_DATA || s->data)
         smtpd_data_abort(s);
     s->state = SMTPD_STATE_CLOSING;
-    if (!s->bev)
+    if (!s->io)
         return;
-    bufferevent_disable(s->bev, EV_READ);
+    net_io_disable(s->io, EV_READ);
     smtpd_session_arm(s, SMTPD_LINGER_SECONDS);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+    if (evbuffer_get_length(net_io_output(s->io)) == 0)
         smtpd_session_flushed(s);
 }
 
@@ -310,11 +310,11 @@ static int smtpd_session_line(struct smtpd_session *s, struct evbuffer *in)
 
 void smtpd_session_process(struct smtpd_session *s)
 {
-    if (s->processing || !s->bev)
+    if (s->processing || !s->io)
         return;
     s->processing = 1;
-    struct evbuffer *in = bufferevent_get_input(s->bev);
-    struct evbuffer *out = bufferevent_get_output(s->bev);
+    struct evbuffer *in = net_io_input(s->io);
+    struct evbuffer *out = net_io_output(s->io);
     int lines = 0;
     for (;;) {
         if (s->state == SMTPD_STATE_DATA) {
@@ -349,11 +349,11 @@ void smtpd_session_process(struct smtpd_session *s)
     }
 }
 
-static void smtpd_on_read(struct bufferevent *bev, void *arg)
+static void smtpd_on_read(struct net_io *io, void *arg)
 {
     struct smtpd_session *s = arg;
     if (s->state == SMTPD_STATE_CLOSING) {
-        struct evbuffer *in = bufferevent_get_input(bev);
+        struct evbuffer *in = net_io_input(io);
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
@@ -362,10 +362,10 @@ static void smtpd_on_read(struct bufferevent *bev, void *arg)
     smtpd_session_process(s);
 }
 
-static void smtpd_on_write(struct bufferevent *bev, void *arg)
+static void smtpd_on_write(struct net_io *io, void *arg)
 {
     struct smtpd_session *s = arg;
-    (void)bev;
+    (void)io;
     if (s->tls_switch && s->state == SMTPD_STATE_TLS) {
         smtpd_tls_switch(s); /* the 220 to STARTTLS is out */
         return;
@@ -381,10 +381,10 @@ static void smtpd_on_write(struct bufferevent *bev, void *arg)
     }
 }
 
-static void smtpd_on_event(struct bufferevent *bev, short what, void *arg)
+static void smtpd_on_event(struct net_io *io, short what, void *arg)
 {
     struct smtpd_session *s = arg;
-    (void)bev;
+    (void)io;
     if (what & BEV_EVENT_CONNECTED) {
         smtpd_tls_established(s);
         return;

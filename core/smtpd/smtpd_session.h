@@ -14,7 +14,7 @@
 #include "spool/spool.h"
 #include "smtpd.h"
 
-struct bufferevent;
+struct net_io;
 struct event;
 struct evbuffer;
 struct tls_info;
@@ -82,7 +82,7 @@ struct smtpd_session {
     struct smtpd_session *prev, *next; /* every open session */
     struct vipmta_config *cfg;         /* held from connect to close: the session finishes
                                         * on the config it started with */
-    struct bufferevent *bev;           /* NULL once the connection is gone */
+    struct net_io *io;                 /* NULL once the connection is gone */
     struct event *timer;               /* command/data timeout, linger */
     struct sockaddr_storage addr;
     char addr_str[INET6_ADDRSTRLEN];
@@ -131,8 +131,8 @@ int smtpd_server_busy(const struct vipmta_config *cfg);
 /* smtpd_session.c: the connection. */
 struct smtpd_session *smtpd_session_new(int fd, const struct sockaddr *sa, socklen_t salen,
                                         int may_relay, int listen_index);
-/* Sets the callbacks and watermarks of s->bev and enables it. */
-void smtpd_session_setup_bev(struct smtpd_session *s);
+/* Sets the callbacks and watermarks of s->io and enables it. */
+void smtpd_session_setup_io(struct smtpd_session *s);
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void smtpd_log(const struct smtpd_session *s, enum vipmta_log_level level, const char *fmt, ...)
@@ -219,7 +219,7 @@ int smtpd_hooks_init(struct event_base *base);
 /* smtpd_tls.c: STARTTLS, implicit TLS, the handshake's end. */
 /* The listener entry of the session (NULL: none). */
 const struct config_listen *smtpd_tls_listener(const struct smtpd_session *s);
-/* s->bev for a new connection on `fd`: a TLS server (implicit TLS listener)
+/* s->io for a new connection on `fd`: a TLS server (implicit TLS listener)
  * or a plain socket. 0, or -1 (fd not taken). */
 int smtpd_tls_open(struct smtpd_session *s, int fd);
 /* EHLO lines for STARTTLS and AUTH. */

@@ -1,6 +1,7 @@
 /* smtpd_tls.c: TLS on the SMTP server: STARTTLS (RFC 3207), implicit TLS (RFC 8314), require_tls, the handshake's end. */
 #include "smtpd_session.h"
 #include "tls/tls.h"
+#include "net/net_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,15 +53,20 @@ int smtpd_tls_open(struct smtpd_session *s, int fd)
     if (l && l->tls == CONFIG_LISTEN_TLS_IMPLICIT) {
         if (!smtpd_tls_ctx(s))
             return -1;
-        s->bev = smtpd_tls_bev(s, fd);
-        if (!s->bev)
+        struct bufferevent *bev = smtpd_tls_bev(s, fd);
+        if (!bev)
             return -1;
+        if (!(s->io = net_io_bev_new(bev))) {
+            bufferevent_setfd(bev, -1); /* the caller closes fd */
+            bufferevent_free(bev);
+            return -1;
+        }
         /* the greeting queued now goes out once the handshake is done */
         s->state = SMTPD_STATE_TLS;
         return 0;
     }
-    s->bev = bufferevent_socket_new(smtpd_base(), fd, BEV_OPT_CLOSE_ON_FREE);
-    return s->bev ? 0 : -1;
+    s->io = net_io_socket_new(smtpd_base(), fd);
+    return s->io ? 0 : -1;
 }
 
 void smtpd_tls_ehlo(struct smtpd_session *s)
@@ -90,7 +96,7 @@ void smtpd_tls_command(struct smtpd_session *s)
     }
     /* whatever the client sent after STARTTLS in clear is thrown away, never
      * run: it would count as sent over TLS (CVE-2011-0411) */
-    struct evbuffer *in = bufferevent_get_input(s->bev);
+    struct evbuffer *in = net_io_input(s->io);
     size_t pipelined = evbuffer_get_length(in);
     if (pipelined) {
         smtpd_log(s, VIPMTA_LOG_NOTICE, "discarded %zu octets sent in clear after STARTTLS "
@@ -101,26 +107,28 @@ void smtpd_tls_command(struct smtpd_session *s)
     s->state = SMTPD_STATE_TLS;
     s->tls_switch = 1;
     /* nothing more is read in clear: what follows is the handshake */
-    bufferevent_disable(s->bev, EV_READ);
+    net_io_disable(s->io, EV_READ);
     smtpd_session_arm(s, s->cfg->smtp.command_timeout);
 }
 
 void smtpd_tls_switch(struct smtpd_session *s)
 {
     s->tls_switch = 0;
-    int fd = bufferevent_getfd(s->bev);
-    /* the plain bufferevent lets go of the socket (it must not close it) */
-    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-    bufferevent_setfd(s->bev, -1);
-    bufferevent_free(s->bev);
-    s->bev = smtpd_tls_bev(s, fd);
-    if (!s->bev) {
+    /* the plain connection lets go of the socket (it must not close it) */
+    int fd = net_io_release_fd(s->io);
+    struct bufferevent *bev = smtpd_tls_bev(s, fd);
+    s->io = bev ? net_io_bev_new(bev) : NULL;
+    if (!s->io) {
+        if (bev) {
+            bufferevent_setfd(bev, -1);
+            bufferevent_free(bev);
+        }
         smtpd_log(s, VIPMTA_LOG_ERROR, "STARTTLS: out of memory starting TLS, closing");
         close(fd);
         smtpd_session_free(s);
         return;
     }
-    smtpd_session_setup_bev(s);
+    smtpd_session_setup_io(s);
 }
 
 void smtpd_tls_established(struct smtpd_session *s)
@@ -133,7 +141,7 @@ void smtpd_tls_established(struct smtpd_session *s)
         smtpd_session_close(s);
         return;
     }
-    tls_info_from_ssl(bufferevent_openssl_get_ssl(s->bev), info);
+    tls_info_from_ssl(bufferevent_openssl_get_ssl(net_io_bev(s->io)), info);
     s->tls = info;
     tls_stats_connection(TLS_STATS_INBOUND, info);
     char desc[160];
@@ -157,7 +165,7 @@ void smtpd_tls_failed(struct smtpd_session *s)
 {
     char why[256] = "";
     unsigned long e;
-    while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+    while ((e = bufferevent_get_openssl_error(net_io_bev(s->io))) != 0) {
         if (!why[0]) {
             const char *r = ERR_reason_error_string(e);
             if (r)

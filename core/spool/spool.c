@@ -23,17 +23,25 @@ int spool_quarantine_fd = -1;
 int spool_verify_crc = 1;
 
 /* One unit of work for the sync thread: files to make durable, then `done`.
- * The loop thread closes its files right after writing; the sync thread
- * reopens them by name (fsync works on the inode), so a slow round never
- * piles up open descriptors. */
+ * A commit brings its envelope's text, and its body's too when the body was
+ * kept in memory: the sync thread writes those files itself, so the loop
+ * does no file I/O for them. Files the loop wrote (a large body, outcome
+ * records) it closed right after writing; the sync thread reopens them by
+ * name (fsync works on the inode), so a slow round never piles up open
+ * descriptors. */
 struct spool_sync_item {
     struct spool_sync_item *next;
     char id[SPOOL_ID_LEN + 1];
     int commit;                    /* ID.body + ID.env (a commit), else ID.st (a record) */
     int error;
+    unsigned created;              /* commit: files this item created (SPOOL_MADE_*) */
+    struct spool_buf env;          /* commit: the envelope's text */
+    struct spool_buf body;         /* commit: the body, when it was kept in memory */
     spool_done_cb done;
     void *arg;
 };
+#define SPOOL_MADE_BODY 1
+#define SPOOL_MADE_ENV 2
 
 /* Files per batch opened by the sync thread at once (bounds its descriptors). */
 #define SPOOL_SYNC_BATCH 256
@@ -44,6 +52,8 @@ static struct {
     char *dir;
     struct event_base *base;
     struct event *wake_ev;         /* the loop's side of `wake_fd` */
+    struct event *handoff_ev;      /* activated by the first item of a loop iteration */
+    struct spool_sync_item *batch, **batch_tail; /* items of this iteration (loop thread) */
     int wake_fd;                   /* eventfd: the sync thread signals finished rounds */
     int dir_lock_fd;               /* spool_dir itself, flock()ed: one daemon per spool */
     pthread_t thread;
@@ -87,12 +97,6 @@ static void spool_new_id(char out[SPOOL_ID_LEN + 1])
 
 /* ---- the sync thread ---- */
 
-/* One file to sync and the item(s) waiting for it. */
-struct spool_sync_file {
-    struct spool_sync_item *owner;
-    const char *ext;
-};
-
 /* Record items of one message in a round share one ID.st sync: a small
  * open-addressing set of the ids seen. */
 static int spool_seen_add(struct spool_sync_item **set, size_t cap, struct spool_sync_item *it,
@@ -113,36 +117,93 @@ static int spool_seen_add(struct spool_sync_item **set, size_t cap, struct spool
     }
 }
 
-/* fdatasyncs files[0..n) (opened here by name, SPOOL_SYNC_BATCH at a time);
- * errors go to their owners. A record's ID.st may be gone (the message was
- * removed meanwhile): that is fine. */
-static void spool_sync_files(struct spool_sync_file *files, size_t n)
+/* Creates `ext` of the item and writes `b` to it; the fd, or -1 (the
+ * item's error set). */
+static int spool_sync_create(struct spool_sync_item *it, const char *ext, const struct spool_buf *b,
+                             unsigned made)
+{
+    char name[SPOOL_ID_LEN + 8];
+    spool_name(name, it->id, ext);
+    int fd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (!it->error)
+            it->error = errno;
+        return -1;
+    }
+    it->created |= made;
+    if (spool_write_all(fd, b->data, b->len) != 0) {
+        if (!it->error)
+            it->error = errno;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Opens what `it` has to make durable into v (at most 2 entries): a
+ * commit's files (created and written here when their text came along),
+ * else its ID.st (a record; it may be gone: the message was removed
+ * meanwhile, which is fine). Returns the count. */
+static size_t spool_sync_open(struct spool_sync_item *it, struct spool_fdsync *v)
+{
+    char name[SPOOL_ID_LEN + 8];
+    size_t k = 0;
+    int fd;
+    if (it->commit) {
+        if (it->body.data) {
+            fd = spool_sync_create(it, "body", &it->body, SPOOL_MADE_BODY);
+        } else {
+            spool_name(name, it->id, "body");
+            fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd < 0 && !it->error)
+                it->error = errno;
+        }
+        if (fd < 0)
+            return 0;
+        v[k++] = (struct spool_fdsync){.fd = fd, .owner = it};
+        fd = spool_sync_create(it, "env", &it->env, SPOOL_MADE_ENV);
+        if (fd >= 0)
+            v[k++] = (struct spool_fdsync){.fd = fd, .owner = it};
+        return k;
+    }
+    spool_name(name, it->id, "st");
+    fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno != ENOENT && !it->error)
+            it->error = errno;
+        return 0;
+    }
+    v[k++] = (struct spool_fdsync){.fd = fd, .owner = it};
+    return k;
+}
+
+/* Makes the files of items[0..n) durable, SPOOL_SYNC_BATCH descriptors at a
+ * time (fdatasync on the helpers; with syncfs they are only written here);
+ * errors go to their owners. Records of one message in one round share one
+ * ID.st sync (share[i]: an earlier item of the same message). */
+static size_t spool_sync_files(struct spool_sync_item **items, struct spool_sync_item **share,
+                               size_t n, enum spool_sync_method method)
 {
     struct spool_fdsync v[SPOOL_SYNC_BATCH];
-    char name[SPOOL_ID_LEN + 8];
-    for (size_t base = 0; base < n; base += SPOOL_SYNC_BATCH) {
-        size_t m = n - base < SPOOL_SYNC_BATCH ? n - base : SPOOL_SYNC_BATCH, k = 0;
-        for (size_t i = 0; i < m; i++) {
-            struct spool_sync_file *f = &files[base + i];
-            spool_name(name, f->owner->id, f->ext);
-            int fd = openat(spool_queue_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-            if (fd < 0) {
-                if (!(errno == ENOENT && !f->owner->commit) && !f->owner->error)
-                    f->owner->error = errno;
-                continue;
+    size_t k = 0, files = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || k + 2 > SPOOL_SYNC_BATCH) {
+            if (method == SPOOL_SYNC_FSYNC)
+                spool_pool_fdatasync(v, k);
+            for (size_t j = 0; j < k; j++) {
+                if (v[j].error && !v[j].owner->error)
+                    v[j].owner->error = v[j].error;
+                close(v[j].fd);
             }
-            v[k].fd = fd;
-            v[k].error = 0;
-            v[k].owner = f->owner;
-            k++;
+            files += k;
+            k = 0;
+            if (i == n)
+                break;
         }
-        spool_pool_fdatasync(v, k);
-        for (size_t i = 0; i < k; i++) {
-            if (v[i].error && !v[i].owner->error)
-                v[i].owner->error = v[i].error;
-            close(v[i].fd);
-        }
+        if (!share[i])
+            k += spool_sync_open(items[i], v + k);
     }
+    return files;
 }
 
 static void spool_sync_round(struct spool_sync_item *list, enum spool_sync_method method)
@@ -153,49 +214,40 @@ static void spool_sync_round(struct spool_sync_item *list, enum spool_sync_metho
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (struct spool_sync_item *it = list; it; it = it->next)
         items++;
-    /* per item: 2 files for a commit, 1 for a record (minus shared ones) */
-    struct spool_sync_file *fv = malloc(2 * items * sizeof(*fv));
     size_t cap = 16;
     while (cap < 2 * items)
         cap *= 2;
     struct spool_sync_item **seen = calloc(cap, sizeof(*seen));
     struct spool_sync_item **share = calloc(items, sizeof(*share));
-    if (!fv || !seen || !share) {
+    struct spool_sync_item **v = calloc(items, sizeof(*v));
+    if (!seen || !share || !v) {
         round_error = ENOMEM;
     } else {
         size_t i = 0;
         for (struct spool_sync_item *it = list; it; it = it->next, i++) {
-            if (it->commit) {
-                fv[files].owner = it;
-                fv[files++].ext = "body";
-                fv[files].owner = it;
-                fv[files++].ext = "env";
-            } else if (!spool_seen_add(seen, cap, it, &share[i])) {
-                fv[files].owner = it;
-                fv[files++].ext = "st";
-            }
+            v[i] = it;
+            if (!it->commit)
+                spool_seen_add(seen, cap, it, &share[i]);
         }
+        files = spool_sync_files(v, share, items, method);
         if (method == SPOOL_SYNC_SYNCFS) {
             /* one syncfs covers data and directory entries alike */
             if (syncfs(spool_queue_fd) != 0)
                 round_error = errno;
-        } else {
-            spool_sync_files(fv, files);
+        } else if (fsync(spool_queue_fd) != 0) {
             /* one directory sync for every entry created in this round */
-            if (fsync(spool_queue_fd) != 0)
-                round_error = errno;
+            round_error = errno;
         }
-        i = 0;
-        for (struct spool_sync_item *it = list; it; it = it->next, i++)
-            if (share[i] && !it->error)
-                it->error = share[i]->error;
+        for (i = 0; i < items; i++)
+            if (share[i] && !v[i]->error)
+                v[i]->error = share[i]->error;
     }
     for (struct spool_sync_item *it = list; it; it = it->next)
         if (round_error && !it->error)
             it->error = round_error;
-    free(fv);
     free(seen);
     free(share);
+    free(v);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     control_stats_sync_observe((uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
                                   (t1.tv_nsec - t0.tv_nsec) / 1000));
@@ -258,11 +310,26 @@ static void spool_run_finished(void)
             char name[SPOOL_ID_LEN + 8];
             log_write("spool", VIPMTA_LOG_ERROR, "%s/queue/%s: cannot make the message durable: "
                       "%s", sp.dir, it->id, strerror(it->error));
-            spool_name(name, it->id, "env");
-            unlinkat(spool_queue_fd, name, 0);
-            spool_name(name, it->id, "body");
-            unlinkat(spool_queue_fd, name, 0);
+            /* only what is ours: a body created by the loop, or files this
+             * item created (never a clashing file of someone else's) */
+            if (it->created & SPOOL_MADE_ENV) {
+                spool_name(name, it->id, "env");
+                unlinkat(spool_queue_fd, name, 0);
+            }
+            if (!it->body.data || (it->created & SPOOL_MADE_BODY)) {
+                spool_name(name, it->id, "body");
+                unlinkat(spool_queue_fd, name, 0);
+            }
         }
+        if (it->commit && it->body.data) {
+            if (it->error) {
+                spool_mem_give_back(it->body.len);
+                spool_buf_free(&it->body);
+            } else {
+                spool_mem_keep(it->id, &it->body); /* for delivery */
+            }
+        }
+        spool_buf_free(&it->env);
         if (it->done)
             it->done(it->arg, it->error);
         free(it);
@@ -279,10 +346,50 @@ static void spool_on_wake(evutil_socket_t fd, short what, void *unused)
     spool_run_finished();
 }
 
-/* Hands an item to the next round. With the thread stopped (shutdown), the
- * item is synced and completed by spool_shutdown's drain. */
+/* Hands this iteration's items to the sync thread, and the removals to the
+ * reap thread: one lock and one wake-up each per loop iteration, however
+ * many messages it committed or finished. */
+static void spool_handoff(void)
+{
+    if (sp.batch) {
+        pthread_mutex_lock(&sp.lock);
+        *sp.pending_tail = sp.batch;
+        sp.pending_tail = sp.batch_tail;
+        pthread_cond_signal(&sp.cond);
+        pthread_mutex_unlock(&sp.lock);
+        sp.batch = NULL;
+        sp.batch_tail = &sp.batch;
+    }
+    spool_reap_handoff();
+}
+
+static void spool_on_handoff(evutil_socket_t fd, short what, void *unused)
+{
+    (void)fd;
+    (void)what;
+    (void)unused;
+    spool_handoff();
+}
+
+void spool_handoff_soon(void)
+{
+    if (sp.handoff_ev)
+        event_active(sp.handoff_ev, EV_TIMEOUT, 0); /* runs after this iteration's callbacks */
+}
+
+/* Hands an item to the next round, at the end of this loop iteration with
+ * the others of the iteration. With the thread stopped (shutdown), the item
+ * is synced and completed by spool_shutdown's drain. */
 static void spool_enqueue(struct spool_sync_item *it)
 {
+    if (sp.thread_running && sp.handoff_ev) {
+        int first = !sp.batch;
+        *sp.batch_tail = it;
+        sp.batch_tail = &it->next;
+        if (first)
+            spool_handoff_soon();
+        return;
+    }
     pthread_mutex_lock(&sp.lock);
     *sp.pending_tail = it;
     sp.pending_tail = &it->next;
@@ -365,6 +472,9 @@ static void spool_close_all(void)
     if (sp.wake_ev)
         event_free(sp.wake_ev);
     sp.wake_ev = NULL;
+    if (sp.handoff_ev)
+        event_free(sp.handoff_ev);
+    sp.handoff_ev = NULL;
     if (sp.wake_fd >= 0)
         close(sp.wake_fd);
     sp.wake_fd = -1;
@@ -397,8 +507,9 @@ int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, siz
         return -1;
     sp.dir = strdup(spool_dir);
     sp.base = base;
-    sp.pending = sp.finished = NULL;
+    sp.pending = sp.finished = sp.batch = NULL;
     sp.pending_tail = &sp.pending;
+    sp.batch_tail = &sp.batch;
     sp.finished_tail = &sp.finished;
     sp.stop = 0;
     memset(&sp.stats, 0, sizeof(sp.stats));
@@ -414,6 +525,9 @@ int spool_init(const char *spool_dir, struct event_base *base, char *errbuf, siz
     }
     sp.wake_ev = event_new(base, sp.wake_fd, EV_READ | EV_PERSIST, spool_on_wake, NULL);
     if (!sp.wake_ev || event_add(sp.wake_ev, NULL) != 0)
+        goto nomem;
+    sp.handoff_ev = event_new(base, -1, 0, spool_on_handoff, NULL);
+    if (!sp.handoff_ev)
         goto nomem;
     if (spool_pool_start() != 0) {
         snprintf(errbuf, errlen, "cannot start the sync helpers: %s", strerror(errno));
@@ -444,6 +558,7 @@ void spool_shutdown(void)
 {
     if (!sp.dir)
         return;
+    spool_handoff(); /* what this iteration handed over */
     if (sp.thread_running) {
         pthread_mutex_lock(&sp.lock);
         sp.stop = 1;
@@ -469,6 +584,7 @@ void spool_shutdown(void)
     }
     spool_reap_stop();
     spool_pool_stop();
+    spool_mem_clear();
     spool_close_all();
 }
 
@@ -489,6 +605,8 @@ int spool_set_sync_method(const char *method)
 
 void spool_sync_hold(int on)
 {
+    if (!on)
+        spool_handoff(); /* tests: what they committed meanwhile is one round */
     pthread_mutex_lock(&sp.lock);
     sp.hold = on != 0;
     pthread_cond_signal(&sp.cond);
@@ -510,12 +628,32 @@ void spool_get_stats(struct spool_stats *out)
 /* ---- writers ---- */
 
 struct spool_writer {
-    int fd;
+    int fd;                        /* the body's file, -1 while the body is in memory */
     char id[SPOOL_ID_LEN + 1];
     uint64_t size;
     uint32_t crc;
     unsigned char high;  /* every byte written, OR-ed: bit 7 set means 8-bit content */
+    unsigned in_memory : 1;        /* the body is in `mem` (no file yet) */
+    unsigned file_made : 1;        /* the body's file was created by this writer */
+    struct spool_buf mem;
 };
+
+/* Creates the body's file (O_EXCL: a clash with a file left by an earlier
+ * run takes the next id while nothing was acknowledged). 0, or -1 with errno. */
+static int spool_writer_create(struct spool_writer *w, int new_ids)
+{
+    char name[SPOOL_ID_LEN + 8];
+    for (int tries = 0; tries < 100; tries++) {
+        if (new_ids)
+            spool_new_id(w->id);
+        spool_name(name, w->id, "body");
+        w->fd = openat(spool_queue_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (w->fd >= 0 || errno != EEXIST || !new_ids)
+            break;
+    }
+    w->file_made = w->fd >= 0;
+    return w->fd >= 0 ? 0 : -1;
+}
 
 struct spool_writer *spool_writer_open(void)
 {
@@ -526,16 +664,15 @@ struct spool_writer *spool_writer_open(void)
     struct spool_writer *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    char name[SPOOL_ID_LEN + 8];
-    for (int tries = 0; tries < 100; tries++) {
+    w->fd = -1;
+    if (spool_mem_message_max() > 0) {
+        /* in memory until it is too large: the file is made at the commit */
         spool_new_id(w->id);
-        spool_name(name, w->id, "body");
-        w->fd = openat(spool_queue_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (w->fd >= 0)
-            return w;
-        if (errno != EEXIST)
-            break;
+        w->in_memory = 1;
+        return w;
     }
+    if (spool_writer_create(w, 1) == 0)
+        return w;
     int saved = errno;
     free(w);
     errno = saved;
@@ -547,9 +684,26 @@ const char *spool_writer_id(const struct spool_writer *w)
     return w->id;
 }
 
-int spool_writer_fd(const struct spool_writer *w)
+ssize_t spool_writer_pread(const struct spool_writer *w, void *buf, size_t len, uint64_t offset)
 {
-    return w->fd;
+    if (offset >= w->size)
+        return 0;
+    if (len > w->size - offset)
+        len = (size_t)(w->size - offset);
+    if (w->mem.data) {
+        memcpy(buf, w->mem.data + offset, len);
+        return (ssize_t)len;
+    }
+    if (w->fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = pread(w->fd, buf, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
 }
 
 uint64_t spool_writer_size(const struct spool_writer *w)
@@ -557,9 +711,35 @@ uint64_t spool_writer_size(const struct spool_writer *w)
     return w->size;
 }
 
+/* The body outgrew the memory bound: to its file, with what was kept. */
+static int spool_writer_spill(struct spool_writer *w)
+{
+    w->in_memory = 0;
+    int rc = spool_writer_create(w, 0);
+    if (rc == 0 && w->mem.len)
+        rc = spool_write_all(w->fd, w->mem.data, w->mem.len);
+    int saved = errno;
+    spool_mem_give_back(w->mem.len);
+    spool_buf_free(&w->mem);
+    errno = saved;
+    return rc;
+}
+
 int spool_writer_write(struct spool_writer *w, const void *data, size_t len)
 {
-    if (spool_write_all(w->fd, data, len) != 0)
+    if (w->in_memory) {
+        if (w->size + len <= spool_mem_message_max() && spool_mem_take(len) == 0) {
+            if (spool_buf_add(&w->mem, data, len) != 0) {
+                spool_mem_give_back(len);
+                return -1;
+            }
+        } else {
+            spool_mem_spilled();
+            if (spool_writer_spill(w) != 0)
+                return -1;
+        }
+    }
+    if (!w->in_memory && spool_write_all(w->fd, data, len) != 0)
         return -1;
     w->crc = spool_crc32(w->crc, data, len);
     for (size_t i = 0; i < len && !(w->high & 0x80); i++)
@@ -568,45 +748,62 @@ int spool_writer_write(struct spool_writer *w, const void *data, size_t len)
     return 0;
 }
 
-static void spool_unlink_msg(const char *id)
+/* No more writes: closes the body's file, if any. */
+static void spool_writer_end(struct spool_writer *w)
 {
-    char name[SPOOL_ID_LEN + 8];
-    spool_name(name, id, "env");
-    unlinkat(spool_queue_fd, name, 0);
-    spool_name(name, id, "body");
-    unlinkat(spool_queue_fd, name, 0);
-}
-
-void spool_writer_close_body(struct spool_writer *w)
-{
-    if (w && w->fd >= 0) {
+    if (w->fd >= 0) {
         close(w->fd);
         w->fd = -1;
     }
+    if (w->in_memory && !w->mem.data)
+        w->mem.data = calloc(1, 1); /* an empty body is still a body in memory */
+    w->in_memory = 0;
+}
+
+int spool_writer_close_body(struct spool_writer *w)
+{
+    if (!w)
+        return 0;
+    if (w->in_memory && spool_writer_spill(w) != 0)
+        return -1;
+    spool_writer_end(w);
+    return 0;
+}
+
+/* Removes the body's file, if this writer made one (an open descriptor
+ * still reads it). */
+static void spool_writer_remove_file(struct spool_writer *w)
+{
+    if (!w->file_made)
+        return;
+    char name[SPOOL_ID_LEN + 8];
+    spool_name(name, w->id, "body");
+    unlinkat(spool_queue_fd, name, 0);
+    w->file_made = 0;
 }
 
 void spool_writer_unlink(struct spool_writer *w)
 {
     if (w)
-        spool_unlink_msg(w->id);
+        spool_writer_remove_file(w);
 }
 
 void spool_writer_abort(struct spool_writer *w)
 {
     if (!w)
         return;
-    spool_writer_close_body(w);
-    spool_unlink_msg(w->id);
+    spool_writer_end(w);
+    spool_writer_remove_file(w);
+    spool_mem_give_back(w->mem.len);
+    spool_buf_free(&w->mem);
     free(w);
 }
 
 int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spool_done_cb done,
                         void *arg)
 {
-    struct spool_buf text = {0};
     struct spool_sync_item *it = NULL;
-    int envfd = -1, saved;
-    char name[SPOOL_ID_LEN + 8];
+    int saved;
 
     /* a message without recipients (or with an empty one) would only be
      * quarantined at the next start: refuse it now */
@@ -626,24 +823,24 @@ int spool_writer_commit(struct spool_writer *w, struct spool_envelope *env, spoo
     env->eightbit = (w->high & 0x80) != 0;
     if (env->received == 0)
         env->received = time(NULL);
-    if (spool_env_format(env, &text) != 0 || !(it = spool_item_new(w->id, done, arg)))
+    if (!(it = spool_item_new(w->id, done, arg)) || spool_env_format(env, &it->env) != 0)
         goto fail;
-    spool_name(name, w->id, "env");
-    envfd = openat(spool_queue_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (envfd < 0 || spool_write_all(envfd, text.data, text.len) != 0)
-        goto fail;
-    spool_buf_free(&text);
-    close(envfd);
-    spool_writer_close_body(w);
+    int body_in_memory = w->in_memory || w->mem.data;
+    spool_writer_end(w);
+    if (body_in_memory) {
+        if (!w->mem.data && !(w->mem.data = calloc(1, 1)))
+            goto fail;
+        it->body = w->mem; /* the sync thread writes it; kept for delivery after */
+        w->mem = (struct spool_buf){0};
+    }
     it->commit = 1;
     free(w);
     spool_enqueue(it);
     return 0;
 fail:
     saved = errno;
-    if (envfd >= 0)
-        close(envfd);
-    spool_buf_free(&text);
+    if (it)
+        spool_buf_free(&it->env);
     free(it);
     spool_writer_abort(w);
     errno = saved ? saved : EIO;
@@ -754,6 +951,7 @@ int spool_remove(const char *id)
         errno = EINVAL;
         return -1;
     }
+    spool_mem_drop(id);
     /* off the loop thread: ID.env first (the commit point), see spool_reap.c */
     return spool_reap_add(id);
 }

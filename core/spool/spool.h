@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 #include "vipmta_binding.h"
 
@@ -93,22 +94,25 @@ struct spool_writer;
  * its body file. NULL with errno on failure. */
 struct spool_writer *spool_writer_open(void);
 const char *spool_writer_id(const struct spool_writer *w);
-/* The body file, open for reading and writing until commit or abort: read
- * it with pread (the end-of-DATA hooks read the message through it). */
-int spool_writer_fd(const struct spool_writer *w);
+/* Reads the body written so far at `offset`, from memory or from its file
+ * (the end-of-DATA hooks read the message through it; until commit or
+ * abort). Octets read (0 at the end), or -1 with errno. */
+ssize_t spool_writer_pread(const struct spool_writer *w, void *buf, size_t len, uint64_t offset);
 /* Appends body bytes. 0, or -1 with errno. */
 int spool_writer_write(struct spool_writer *w, const void *data, size_t len);
 uint64_t spool_writer_size(const struct spool_writer *w);
 /* Discards the message and its files. */
 void spool_writer_abort(struct spool_writer *w);
 /* The message will never be committed: its files are removed now, while
- * its body stays open for reading (spool_writer_fd) until
+ * its body stays readable (spool_writer_pread) until
  * spool_writer_abort. */
 void spool_writer_unlink(struct spool_writer *w);
-/* The body is complete: closes its file now (commit and abort need no
- * descriptor), so that a writer may wait (a DSN waits for its F record)
- * without holding one. Writes after this fail (EBADF). */
-void spool_writer_close_body(struct spool_writer *w);
+/* The body is complete: writes it to its file if it was in memory, and
+ * closes the file now (commit and abort need no descriptor), so that a
+ * writer may wait (a DSN waits for its F record) holding neither a
+ * descriptor nor memory. Writes after this fail (EBADF). 0, or -1 with errno
+ * (the body could not be written: abort the writer). */
+int spool_writer_close_body(struct spool_writer *w);
 /* Writes the envelope (env->id, body_size, body_crc and eightbit are filled
  * in from the writer; received too when 0), queues both files for the next group sync and
  * frees the writer. `env` stays the caller's (only read during the call).
@@ -149,8 +153,37 @@ int spool_record_deferred(const char *id, unsigned rcpt_index, unsigned attempts
  * ID.body (leftovers after a crash are deleted by recovery). No sync. */
 int spool_remove(const char *id);
 
-/* Opens the body for reading (delivery); fd or -1 with errno. */
+/* Opens the body file for reading; fd or -1 with errno. (Delivery and
+ * DSNs use spool_body_open, which takes the body from memory when it is
+ * there.) */
 int spool_open_body(const char *id);
+
+/* Small bodies in memory from acceptance to delivery: while DATA arrives the
+ * text is kept in memory (no file yet) as long as it is at most bytes/64 and
+ * all the bodies held stay within `bytes`; the sync thread then writes and
+ * syncs the files at the commit, and the body stays in memory until the
+ * message is removed, so delivery never reads it back. A body over the bound
+ * goes to its file as it arrives (the loop writes it), and is read back from
+ * there. 0: every body goes to its file. Loop thread; applies to messages
+ * that start after the call. */
+#define SPOOL_MEMORY_DEFAULT ((size_t)64 << 20)
+void spool_set_memory(size_t bytes);
+struct spool_memory_stats {
+    uint64_t bodies, bytes, limit;   /* now: bodies held for delivery, body bytes held
+                                      * (with messages being received), the bound */
+    uint64_t kept, spilled;          /* since start: bodies kept in memory; bodies that
+                                      * went to their file because of the bound */
+    uint64_t reads_memory, reads_file; /* since start: bodies read for delivery or a DSN */
+};
+void spool_get_memory_stats(struct spool_memory_stats *out);
+
+/* A message's text for reading (delivery, DSNs): from memory when it is
+ * there, else from its file: one read path whatever the size. */
+struct spool_body;
+struct spool_body *spool_body_open(const char *id);   /* NULL with errno */
+/* Like read(2): bytes copied, 0 at the end, -1 with errno. */
+ssize_t spool_body_read(struct spool_body *b, void *buf, size_t len);
+void spool_body_close(struct spool_body *b);
 
 /* Reloads the spool: for every complete message calls `cb` with its envelope
  * (recipient states applied from ID.st; ownership passes to cb); quarantines

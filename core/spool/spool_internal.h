@@ -94,6 +94,25 @@ void spool_reap_stop(void);
 int spool_reap_add(const char *id);
 /* Waits until every message handed over so far is removed (tests, shutdown). */
 void spool_reap_flush(void);
+/* Hands the removals of this loop iteration to the thread (spool_handoff). */
+void spool_reap_handoff(void);
+/* Asks for a hand-off at the end of this loop iteration (spool.c). */
+void spool_handoff_soon(void);
+
+/* spool_mem.c: the memory bound of bodies (loop thread). A writer may hold
+ * one more body bytes only after spool_mem_take(len) == 0; the bytes are
+ * given back when the body is dropped, or when the message it was kept for
+ * is removed. */
+size_t spool_mem_message_max(void);
+int spool_mem_take(size_t len);
+void spool_mem_give_back(size_t len);
+/* The message was committed: keeps `body` (charged already; taken over) for
+ * spool_body_open until spool_mem_drop. */
+void spool_mem_keep(const char *id, struct spool_buf *body);
+void spool_mem_drop(const char *id);
+void spool_mem_clear(void);
+/* A writer's body went over the bound and to its file. */
+void spool_mem_spilled(void);
 
 /* Writes all of buf (EINTR and short writes retried); 0 or -1 with errno. */
 int spool_write_all(int fd, const void *buf, size_t len);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Unlinking can block for a long time: on a filesystem mounted with
@@ -16,6 +17,10 @@
  *   2. one fsync of queue/, so the removals are durable together,
  *   3. their ID.st and ID.body (leftovers after a crash are orphans that
  *      recovery deletes).
+ * Woken by a first hand-off, the thread lets removals gather for
+ * SPOOL_REAP_GATHER_MS before a batch, so that one directory fsync serves many
+ * messages (a removal only bounds how much a crash delivers again; it never
+ * makes mail safe, so waiting costs nothing but those milliseconds).
  * spool_reap_flush() waits until everything handed over so far is removed. */
 
 struct spool_reap_item {
@@ -26,6 +31,8 @@ struct spool_reap_item {
 
 /* Ids removed per batch at most (bounds the time the loop's flush may wait). */
 #define SPOOL_REAP_BATCH 512
+/* How long removals gather before a batch (no flush or stop waiting). */
+#define SPOOL_REAP_GATHER_MS 20
 
 static struct {
     pthread_mutex_t lock;
@@ -34,7 +41,9 @@ static struct {
     int running;
     int stop;
     int busy;                      /* the thread is removing a batch */
+    int flushing;                  /* spool_reap_flush callers waiting */
     struct spool_reap_item *head, **tail;
+    struct spool_reap_item *batch, **batch_tail; /* this loop iteration's (loop thread) */
 } rp = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -100,6 +109,22 @@ static struct spool_reap_item *spool_reap_take(void)
     return list;
 }
 
+/* Lets removals gather for SPOOL_REAP_GATHER_MS unless someone waits for
+ * them (lock held; hand-offs to a non-empty list do not signal). */
+static void spool_reap_gather(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += SPOOL_REAP_GATHER_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!rp.stop && !rp.flushing &&
+           pthread_cond_timedwait(&rp.work, &rp.lock, &until) != ETIMEDOUT)
+        ;
+}
+
 static void *spool_reap_main(void *unused)
 {
     (void)unused;
@@ -109,6 +134,7 @@ static void *spool_reap_main(void *unused)
             pthread_cond_wait(&rp.work, &rp.lock);
         if (!rp.head)
             break; /* stopping and drained */
+        spool_reap_gather();
         struct spool_reap_item *list = spool_reap_take();
         rp.busy = 1;
         pthread_mutex_unlock(&rp.lock);
@@ -125,8 +151,9 @@ static void *spool_reap_main(void *unused)
 
 int spool_reap_start(void)
 {
-    rp.head = NULL;
+    rp.head = rp.batch = NULL;
     rp.tail = &rp.head;
+    rp.batch_tail = &rp.batch;
     rp.stop = 0;
     rp.busy = 0;
     int rc = pthread_create(&rp.thread, NULL, spool_reap_main, NULL);
@@ -138,10 +165,26 @@ int spool_reap_start(void)
     return 0;
 }
 
+void spool_reap_handoff(void)
+{
+    if (!rp.batch)
+        return;
+    pthread_mutex_lock(&rp.lock);
+    int wake = !rp.head; /* else the thread is gathering or busy: it comes back */
+    *rp.tail = rp.batch;
+    rp.tail = rp.batch_tail;
+    if (wake)
+        pthread_cond_signal(&rp.work);
+    pthread_mutex_unlock(&rp.lock);
+    rp.batch = NULL;
+    rp.batch_tail = &rp.batch;
+}
+
 void spool_reap_stop(void)
 {
     if (!rp.running)
         return;
+    spool_reap_handoff();
     pthread_mutex_lock(&rp.lock);
     rp.stop = 1;
     pthread_cond_signal(&rp.work);
@@ -162,11 +205,12 @@ int spool_reap_add(const char *id)
         return 0;
     }
     memcpy(it->id, id, SPOOL_ID_LEN);
-    pthread_mutex_lock(&rp.lock);
-    *rp.tail = it;
-    rp.tail = &it->next;
-    pthread_cond_signal(&rp.work);
-    pthread_mutex_unlock(&rp.lock);
+    /* with the others of this loop iteration (spool_handoff) */
+    int first = !rp.batch;
+    *rp.batch_tail = it;
+    rp.batch_tail = &it->next;
+    if (first)
+        spool_handoff_soon();
     return 0;
 }
 
@@ -174,8 +218,12 @@ void spool_reap_flush(void)
 {
     if (!rp.running)
         return;
+    spool_reap_handoff();
     pthread_mutex_lock(&rp.lock);
+    rp.flushing++;
+    pthread_cond_signal(&rp.work); /* ends a gathering wait */
     while (rp.head || rp.busy)
         pthread_cond_wait(&rp.idle, &rp.lock);
+    rp.flushing--;
     pthread_mutex_unlock(&rp.lock);
 }

@@ -240,6 +240,12 @@ vt_assert_eq "messages rejected" 0 "$(m_get vipmta_messages_rejected_total)"
 sessions=$(m_get vipmta_smtp_sessions_total)
 [ "$sessions" -ge 2 ] || vt_fail "vipmta_smtp_sessions_total is $sessions, want at least 2"
 
+vt_log "bodies in memory: the delivered messages and the bounced one (for its DSN) read from memory, the DSN (written at once) from its file"
+vt_assert_eq "bodies read from memory" $((N + 1)) "$(m_get vipmta_spool_body_reads_total from=memory)"
+vt_assert_eq "bodies read from files (the DSN)" 1 "$(m_get vipmta_spool_body_reads_total from=file)"
+vt_assert_eq "memory bound" 67108864 "$(m_get vipmta_spool_memory_limit_bytes)"
+[ "$(m_get vipmta_spool_memory_kept_total)" -ge "$N" ] || vt_fail "bodies kept in memory: $(m_get vipmta_spool_memory_kept_total)"
+
 vt_log "delivered per binding: sums to $N and the DSN, and matches the sinks' count per source address"
 vt_assert_eq "delivered over all bindings" $((N + 1)) "$(m_get vipmta_binding_recipients_total outcome=delivered)"
 vt_assert_eq "vip3 delivered (the DSN) = DSN sink messages from 127.0.0.4" \
