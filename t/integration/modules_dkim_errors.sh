@@ -22,7 +22,7 @@ ln -s rsa.pem "$KEYS/link.pem"
 
 # dk_config MODULE_ENTRY_MEMBERS: the config with one dkim entry holding them
 dk_config() {
-    dl_config "{
+    dl_config "{ ${2:+$2,}
   \"bindings\": {\"vip1\": {\"address\": \"127.0.0.2\"}, \"vip2\": {\"address\": \"127.0.0.3\"}},
   \"binding_groups\": {\"pool\": [\"vip1\"]}, \"default_binding_group\": \"pool\",
   \"binding_rules\": [{\"header\": \"X-Binding\"}],
@@ -84,7 +84,9 @@ dk_refused "a per-domain scope" "modules[0].domains: module \"dkim\" takes no pe
 
 vt_log "a message that cannot be signed: 451 (the default) or accepted unsigned (on_error accept)"
 vt_faults_init
-dk_config "\"options\": {\"keys\": [$(key example.test r1 "$KEYS/rsa.pem")]}, \"bindings\": {\"vip2\": {\"on_error\": \"accept\"}}"
+# bodies to their files (spool_memory 0), where the injected read faults reach them
+dk_config "\"options\": {\"keys\": [$(key example.test r1 "$KEYS/rsa.pem")]}, \"bindings\": {\"vip2\": {\"on_error\": \"accept\"}}" \
+    "\"spool_memory\": 0"
 vt_start_sink sink "$SINK"
 vt_start_daemon "$DL_CONF"
 # dk_data [X-Binding]: one message; prints the reply to its data
