@@ -528,6 +528,41 @@ START_TEST(test_remove_fails)
 }
 END_TEST
 
+/* Removals handed over one by one within the gathering time are removed
+ * in one batch: one fsync of queue/ for all of them, not one each; the stop
+ * ends a gathering wait and removes what was handed over. */
+START_TEST(test_remove_gathers)
+{
+    enum { N = 10 };
+    char ids[N][SPOOL_ID_LEN + 1];
+    for (int i = 0; i < N; i++)
+        commit_ok("a@example.org", 1, 0, ids[i]);
+    set_faults("fsync path=*/queue nth=1000000"); /* counts, never fails */
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(spool_remove(ids[i]), 0);
+        spool_reap_handoff(); /* as at the end of one loop iteration each */
+        usleep(500);
+    }
+    time_t start = time(NULL);
+    while (qexists("queue", ids[N - 1], "body")) {
+        ck_assert_msg(time(NULL) - start < 10, "removals never ran");
+        usleep(1000);
+    }
+    for (int i = 0; i < N; i++)
+        ck_assert(!qexists("queue", ids[i], "env"));
+    ck_assert_uint_le(faultinject_matched("fsync"), 3);
+
+    char last[SPOOL_ID_LEN + 1];
+    commit_ok("a@example.org", 1, 0, last);
+    ck_assert_int_eq(spool_remove(last), 0);
+    spool_reap_handoff();
+    stop_spool();
+    ck_assert(!qexists("queue", last, "env"));
+    ck_assert(!qexists("queue", last, "body"));
+    start_spool();
+}
+END_TEST
+
 /* ---- recovery ---- */
 
 /* Reading a message fails at startup: it is set aside in quarantine/ (never
@@ -928,6 +963,7 @@ static Suite *spool_faults_suite(void)
     tcase_add_test(tc, test_recover_read_fails);
     tcase_add_test(tc, test_recover_bounce_in_progress);
     tcase_add_test(tc, test_recover_bounce_record_fails);
+    tcase_add_test(tc, test_remove_gathers);
     tcase_add_test(tc, test_memory_commit_fails);
     tcase_add_test(tc, test_memory_bodies);
     tcase_add_test(tc, test_writer_close_body);
