@@ -1,13 +1,11 @@
 /* check_queue.c: Check suite for the queue: add/take/outcomes, retries and the timer, DSNs, bindings, memory. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __SANITIZE_ADDRESS__
@@ -21,6 +19,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include "queue/queue.h"
 #include "spool/spool.h"
 #include "spool/spool_internal.h"
+#include "lib/spoolfix.h"
 
 static char dir[64];
 static struct event_base *base;
@@ -84,25 +83,6 @@ static void on_ready(domain_record *dr, ec_binding_slot slot, void *arg)
     ready_depth--;
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[512];
-            snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void setup(void)
 {
     char err[256];
@@ -132,20 +112,10 @@ static void teardown(void)
     binding_table_free();
     config_install(NULL);
     event_base_free(base);
-    rm_rf(dir);
+    spoolfix_rm_rf(dir);
 }
 
 /* ---- helpers ---- */
-
-/* Runs the loop until *flag >= want (30 s at most). */
-static void run_until(const int *flag, int want)
-{
-    time_t start = time(NULL);
-    while (*flag < want) {
-        event_base_loop(base, EVLOOP_ONCE);
-        ck_assert_msg(time(NULL) - start < 30, "timed out");
-    }
-}
 
 /* Runs whatever is pending now (kicks, finished syncs). */
 static void run_pending(void)
@@ -188,31 +158,22 @@ static void submit(struct spool_envelope *env, char id[SPOOL_ID_LEN + 1])
     strcpy(id, spool_writer_id(w));
     int before = committed;
     ck_assert_int_eq(spool_writer_commit(w, env, on_committed, env), 0);
-    run_until(&committed, before + 1);
+    spoolfix_run_until(base, &committed, before + 1);
     run_pending();
 }
 
 static int exists(const char *id, const char *ext)
 {
-    char p[256];
-    struct stat st;
     spool_reap_flush(); /* removals run on their own thread */
-    snprintf(p, sizeof(p), "%s/queue/%s.%s", dir, id, ext);
-    return stat(p, &st) == 0;
+    return spoolfix_exists(dir, "queue", id, ext);
 }
 
+/* The spool file ID.EXT, or NULL when there is none. */
 static char *slurp(const char *id, const char *ext)
 {
     char p[256];
-    snprintf(p, sizeof(p), "%s/queue/%s.%s", dir, id, ext);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    spoolfix_path(p, sizeof(p), dir, "queue", id, ext);
+    return spoolfix_read(p, NULL);
 }
 
 /* Waits for the spool's outstanding syncs (D/B records). */
@@ -341,7 +302,7 @@ START_TEST(test_deferred_and_timer)
 
     /* the timer makes it ready again */
     int before = ready_calls;
-    run_until(&ready_calls, before + 1);
+    spoolfix_run_until(base, &ready_calls, before + 1);
     ck_assert(time(NULL) >= r->next_attempt);
     ck_assert(ready_dr[before] == dr);
     ck_assert_int_ne(queue_has_ready(dr, 0), 0);
@@ -360,7 +321,7 @@ START_TEST(test_deferred_and_timer)
     before = ready_calls;
     queue_flush_domain(dr);
     ck_assert_uint_eq(vipmta_domain_delayed(dr), 0);
-    run_until(&ready_calls, before + 1);
+    spoolfix_run_until(base, &ready_calls, before + 1);
     ck_assert_uint_eq(queue_take(dr, 0, &r, 1), 1);
     ck_assert_uint_eq(r->attempts, 2);
     queue_deferred(r, "451 still", NULL, NULL);
@@ -488,15 +449,7 @@ END_TEST
 /* Counts the files in queue/. */
 static int queue_files(void)
 {
-    char p[256];
-    snprintf(p, sizeof(p), "%s/queue", dir);
-    DIR *d = opendir(p);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n;
+    return spoolfix_count(dir, "queue", NULL);
 }
 
 START_TEST(test_no_dsn_for_null_sender)

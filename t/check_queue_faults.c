@@ -1,12 +1,10 @@
 /* check_queue_faults.c: Check suite for bounces under faults: the DSN is durable before the recipient is final, a failed bounce is retried, recovery loses no DSN. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +16,7 @@
 #include "queue/queue_domain.h"
 #include "spool/spool.h"
 #include "spool/spool_internal.h"
+#include "lib/spoolfix.h"
 
 static char dir[64];
 static char logpath[128];
@@ -46,25 +45,6 @@ static void config_setup(void)
     cfg.domains = domains;
     cfg.domain_count = 1;
     cfg.refs = 1; /* the test's own reference: nothing frees the static cfg */
-}
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[512];
-            snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static void on_ready(domain_record *dr, ec_binding_slot slot, void *arg)
@@ -118,7 +98,7 @@ static void teardown(void)
     binding_table_free();
     config_install(NULL);
     log_close();
-    rm_rf(dir);
+    spoolfix_rm_rf(dir);
     unlink(logpath);
 }
 
@@ -191,57 +171,29 @@ static struct queue_rcpt *take(const char *domain)
 
 static int qexists(const char *id, const char *ext)
 {
-    char p[256];
-    struct stat st;
     spool_reap_flush();
-    snprintf(p, sizeof(p), "%s/queue/%s.%s", dir, id, ext);
-    return stat(p, &st) == 0;
+    return spoolfix_exists(dir, "queue", id, ext);
 }
 
 /* Files in queue/ with extension `ext`. */
 static int count_files(const char *ext)
 {
-    char p[256];
     spool_reap_flush();
-    snprintf(p, sizeof(p), "%s/queue", dir);
-    DIR *d = opendir(p);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *dot = strrchr(de->d_name, '.');
-        n += de->d_name[0] != '.' && dot && strcmp(dot + 1, ext) == 0;
-    }
-    closedir(d);
-    return n;
+    return spoolfix_count(dir, "queue", ext);
 }
 
+/* The spool file ID.EXT ("" when there is none). */
 static char *slurp(const char *id, const char *ext)
 {
     char p[256];
-    snprintf(p, sizeof(p), "%s/queue/%s.%s", dir, id, ext);
-    FILE *f = fopen(p, "rb");
-    if (!f)
-        return strdup("");
-    char *buf = calloc(1, 65536);
-    size_t n = fread(buf, 1, 65535, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    spoolfix_path(p, sizeof(p), dir, "queue", id, ext);
+    char *text = spoolfix_read(p, NULL);
+    return text ? text : strdup("");
 }
 
 static int logged(const char *text)
 {
-    FILE *f = fopen(logpath, "rb");
-    if (!f)
-        return 0;
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    int found = strstr(buf, text) != NULL;
-    free(buf);
-    return found;
+    return spoolfix_log_has(logpath, text);
 }
 
 static struct queue_stats stats(void)

@@ -1,40 +1,20 @@
 /* check_spool.c: Check suite for the spool: commit and group sync, formats, recovery, quarantine. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "spool/spool.h"
 #include "spool/spool_internal.h"
+#include "lib/spoolfix.h"
 
 static char dir[64];
 static struct event_base *base;
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[512];
-            snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void setup(void)
 {
@@ -53,31 +33,10 @@ static void teardown(void)
 {
     spool_shutdown();
     event_base_free(base);
-    rm_rf(dir);
+    spoolfix_rm_rf(dir);
 }
 
 /* ---- helpers ---- */
-
-struct done_state {
-    int called;
-    int error;
-};
-
-static void on_done(void *arg, int error)
-{
-    struct done_state *d = arg;
-    d->called++;
-    d->error = error;
-}
-
-static void run_until(const int *count, int want)
-{
-    time_t start = time(NULL);
-    while (*count < want) {
-        event_base_loop(base, EVLOOP_ONCE);
-        ck_assert_msg(time(NULL) - start < 30, "timed out waiting for the spool");
-    }
-}
 
 static char *xstrdup(const char *s)
 {
@@ -104,7 +63,7 @@ static struct spool_envelope *make_env(const char *sender, size_t nrcpt)
 
 /* Writes and commits a message; returns its id in `id` (not waiting). */
 static void commit_msg(struct spool_envelope *env, const char *body, char id[SPOOL_ID_LEN + 1],
-                       struct done_state *d)
+                       struct spoolfix_done *d)
 {
     struct spool_writer *w = spool_writer_open();
     ck_assert_ptr_nonnull(w);
@@ -114,37 +73,27 @@ static void commit_msg(struct spool_envelope *env, const char *body, char id[SPO
     ck_assert_int_eq(spool_writer_write(w, body + len / 2, len - len / 2), 0);
     ck_assert_uint_eq(spool_writer_size(w), len);
     memcpy(id, spool_writer_id(w), SPOOL_ID_LEN + 1);
-    ck_assert_int_eq(spool_writer_commit(w, env, on_done, d), 0);
+    ck_assert_int_eq(spool_writer_commit(w, env, spoolfix_on_done, d), 0);
     ck_assert_str_eq(env->id, id);
 }
 
 /* Commits and waits for durability. */
 static void commit_sync(struct spool_envelope *env, const char *body, char id[SPOOL_ID_LEN + 1])
 {
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     commit_msg(env, body, id, &d);
-    run_until(&d.called, 1);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
 }
 
 static int qexists(const char *sub, const char *id, const char *ext)
 {
-    char p[256];
-    struct stat st;
-    snprintf(p, sizeof(p), "%s/%s/%s.%s", dir, sub, id, ext);
-    return stat(p, &st) == 0;
+    return spoolfix_exists(dir, sub, id, ext);
 }
 
 static char *read_file(const char *sub, const char *id, const char *ext, size_t *len)
 {
-    char p[256];
-    snprintf(p, sizeof(p), "%s/%s/%s.%s", dir, sub, id, ext);
-    FILE *f = fopen(p, "rb");
-    ck_assert_ptr_nonnull(f);
-    char *buf = calloc(1, 1 << 20);
-    *len = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    return buf;
+    return spoolfix_read_file(dir, sub, id, ext, len);
 }
 
 static void write_file(const char *sub, const char *id, const char *ext, const char *data,
@@ -158,26 +107,6 @@ static void write_file(const char *sub, const char *id, const char *ext, const c
     fclose(f);
 }
 
-/* Recovery callback: collects envelopes. */
-struct collected {
-    struct spool_envelope *env[16];
-    size_t n;
-};
-
-static void collect(void *arg, struct spool_envelope *env)
-{
-    struct collected *c = arg;
-    ck_assert_uint_lt(c->n, 16);
-    c->env[c->n++] = env;
-}
-
-static void collected_free(struct collected *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        spool_envelope_free(c->env[i]);
-    c->n = 0;
-}
-
 static const char *BODY = "Received: from client.example\r\nSubject: test\r\n\r\nHello.\r\n";
 
 /* ---- tests ---- */
@@ -186,10 +115,10 @@ START_TEST(test_commit_done)
 {
     char id[SPOOL_ID_LEN + 1];
     struct spool_envelope *env = make_env("alice@example.org", 2);
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     commit_msg(env, BODY, id, &d);
     ck_assert_int_eq(d.called, 0); /* never before the round */
-    run_until(&d.called, 1);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
     ck_assert(qexists("queue", id, "body"));
     ck_assert(qexists("queue", id, "env"));
@@ -209,9 +138,9 @@ START_TEST(test_commit_refuses_no_recipients)
     ck_assert_ptr_nonnull(w);
     char id[SPOOL_ID_LEN + 1];
     strcpy(id, spool_writer_id(w));
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     errno = 0;
-    ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), -1);
+    ck_assert_int_eq(spool_writer_commit(w, env, spoolfix_on_done, &d), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert(!qexists("queue", id, "body"));
     ck_assert(!qexists("queue", id, "env"));
@@ -348,22 +277,22 @@ START_TEST(test_recover_states)
     commit_sync(env, BODY, id);
     spool_envelope_free(env);
 
-    struct done_state d = {0};
-    ck_assert_int_eq(spool_record_delivered(id, 0, on_done, &d), 0);
-    ck_assert_int_eq(spool_record_bounced(id, 2, on_done, &d), 0);
+    struct spoolfix_done d = {0};
+    ck_assert_int_eq(spool_record_delivered(id, 0, spoolfix_on_done, &d), 0);
+    ck_assert_int_eq(spool_record_bounced(id, 2, spoolfix_on_done, &d), 0);
     ck_assert_int_eq(spool_record_deferred(id, 1, 3, 1800000000), 0);
     ck_assert_int_eq(spool_record_deferred(id, 4, 1, 1800000100), 0);
     ck_assert_int_eq(spool_record_deferred(id, 4, 2, 1800000200), 0); /* the last one counts */
-    run_until(&d.called, 2);
+    spoolfix_run_until(base, &d.called, 2);
     ck_assert_int_eq(d.error, 0);
     /* a deferral of a recipient already final changes nothing */
     ck_assert_int_eq(spool_record_deferred(id, 0, 9, 1900000000), 0);
     /* a crash in the middle of an append: the partial line is ignored */
     write_file("queue", id, "st", "D 3 17", 6, 1);
 
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_uint_eq(st.messages, 1);
     ck_assert_uint_eq(st.recipients_pending, 3);
@@ -380,7 +309,7 @@ START_TEST(test_recover_states)
     ck_assert_uint_eq(r->rcpts[3].attempts, 0);
     ck_assert_uint_eq(r->rcpts[4].attempts, 2);
     ck_assert_int_eq(r->rcpts[4].next_attempt, 1800000200);
-    collected_free(&c);
+    spoolfix_collected_free(&c);
 
     /* the torn tail was cut: a new record lands on a line of its own */
     size_t len;
@@ -388,13 +317,13 @@ START_TEST(test_recover_states)
     ck_assert(len > 0 && text[len - 1] == '\n');
     free(text);
     d.called = 0;
-    ck_assert_int_eq(spool_record_delivered(id, 3, on_done, &d), 0);
-    run_until(&d.called, 1);
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_record_delivered(id, 3, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 1);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_int_eq(c.env[0]->rcpts[3].state, SPOOL_RCPT_DELIVERED);
     ck_assert_uint_eq(st.recipients_pending, 2);
-    collected_free(&c);
+    spoolfix_collected_free(&c);
 }
 END_TEST
 
@@ -416,14 +345,14 @@ START_TEST(test_torn_env_quarantined)
     write_file("queue", id, "env", text, (size_t)(end - text) + 5, 0);
     free(text);
 
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(st.quarantined, 1);
     ck_assert_uint_eq(st.messages, 1);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_str_eq(c.env[0]->id, keep);
-    collected_free(&c);
+    spoolfix_collected_free(&c);
     ck_assert(!qexists("queue", id, "env"));
     ck_assert(!qexists("queue", id, "body"));
     ck_assert(qexists("quarantine", id, "env"));
@@ -446,9 +375,9 @@ START_TEST(test_garbage_env_quarantined)
     write_file("queue", "0000000000000003", "body", "x", 1, 0);
     write_file("queue", "README", "txt", "hi", 2, 0); /* not ours: left alone */
 
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 0);
     ck_assert_uint_eq(st.quarantined, 3);
     ck_assert(qexists("quarantine", "0000000000000001", "env"));
@@ -482,18 +411,18 @@ START_TEST(test_body_checks)
 
     /* CRC check off: only the size is checked */
     spool_set_verify_crc(0);
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(st.quarantined, 2);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_str_eq(c.env[0]->id, crc_id);
-    collected_free(&c);
+    spoolfix_collected_free(&c);
     ck_assert(qexists("quarantine", short_id, "body"));
     ck_assert(qexists("quarantine", gone_id, "env"));
 
     spool_set_verify_crc(1);
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(st.quarantined, 1);
     ck_assert_uint_eq(c.n, 0);
     ck_assert(qexists("quarantine", crc_id, "body"));
@@ -519,9 +448,9 @@ START_TEST(test_orphan_body_removed)
     write_file("queue", id, "st", "T 0 1 5\n", 8, 0);
     free(saved);
 
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 0);
     ck_assert_uint_eq(st.quarantined, 0);
     ck_assert(!qexists("queue", id, "body"));
@@ -536,14 +465,14 @@ START_TEST(test_all_final_removed)
     struct spool_envelope *env = make_env("a@example.org", 2);
     commit_sync(env, BODY, id);
     spool_envelope_free(env);
-    struct done_state d = {0};
-    ck_assert_int_eq(spool_record_delivered(id, 0, on_done, &d), 0);
-    ck_assert_int_eq(spool_record_bounced(id, 1, on_done, &d), 0);
-    run_until(&d.called, 2);
+    struct spoolfix_done d = {0};
+    ck_assert_int_eq(spool_record_delivered(id, 0, spoolfix_on_done, &d), 0);
+    ck_assert_int_eq(spool_record_bounced(id, 1, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 2);
 
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 0);
     ck_assert_uint_eq(st.removed, 1);
     ck_assert_uint_eq(st.messages, 0);
@@ -580,16 +509,16 @@ START_TEST(test_records_share_sync)
     spool_envelope_free(env);
     struct spool_stats before, after;
     spool_get_stats(&before);
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     for (unsigned i = 0; i < 100; i++)
-        ck_assert_int_eq(spool_record_delivered(id, i, on_done, &d), 0);
-    run_until(&d.called, 100);
+        ck_assert_int_eq(spool_record_delivered(id, i, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 100);
     ck_assert_int_eq(d.error, 0);
     spool_get_stats(&after);
     ck_assert_uint_lt(after.synced_items - before.synced_items, 100);
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(st.removed, 1);
 }
 END_TEST
@@ -600,7 +529,7 @@ static double burst(const char *method, int n, uint64_t *rounds_out)
     ck_assert_int_eq(spool_set_sync_method(method), 0);
     struct spool_stats before, after;
     spool_get_stats(&before);
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     struct spool_envelope **envs = calloc((size_t)n, sizeof(*envs));
     char id[SPOOL_ID_LEN + 1];
     struct timespec t0, t1;
@@ -609,7 +538,7 @@ static double burst(const char *method, int n, uint64_t *rounds_out)
         envs[i] = make_env("sender@example.org", 2);
         commit_msg(envs[i], BODY, id, &d);
     }
-    run_until(&d.called, n);
+    spoolfix_run_until(base, &d.called, n);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ck_assert_int_eq(d.error, 0);
     spool_get_stats(&after);
@@ -662,16 +591,16 @@ END_TEST
 START_TEST(test_round_takes_all)
 {
     struct spool_stats before, after;
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     struct spool_envelope *env = make_env("a@example.org", 1);
     char id[SPOOL_ID_LEN + 1];
     spool_get_stats(&before);
     spool_sync_hold(1);
     for (int i = 0; i < 200; i++)
         commit_msg(env, BODY, id, &d);
-    ck_assert_int_eq(spool_record_delivered(id, 0, on_done, &d), 0);
+    ck_assert_int_eq(spool_record_delivered(id, 0, spoolfix_on_done, &d), 0);
     spool_sync_hold(0);
-    run_until(&d.called, 201);
+    spoolfix_run_until(base, &d.called, 201);
     ck_assert_int_eq(d.error, 0);
     spool_get_stats(&after);
     ck_assert_uint_eq(after.sync_rounds - before.sync_rounds, 1);
@@ -684,7 +613,7 @@ END_TEST
 START_TEST(test_shutdown_drains)
 {
     char id[SPOOL_ID_LEN + 1];
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     struct spool_envelope *env = make_env("a@example.org", 1);
     commit_msg(env, BODY, id, &d);
     spool_shutdown();
@@ -728,7 +657,7 @@ START_TEST(test_recovery_speed)
     char body[2048];
     memset(body, 'x', sizeof(body) - 1);
     body[sizeof(body) - 1] = '\0';
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     char id[SPOOL_ID_LEN + 1];
     struct spool_envelope *env = make_env("sender@example.org", (size_t)nrcpt);
     /* durability is not what is measured here: one round at the end */
@@ -740,7 +669,7 @@ START_TEST(test_recovery_speed)
             spool_record_deferred(id, 1, 2, 1800000000);
     }
     spool_sync_hold(0);
-    run_until(&d.called, nmsg);
+    spoolfix_run_until(base, &d.called, nmsg);
     spool_set_sync_method("fsync");
     spool_envelope_free(env);
 

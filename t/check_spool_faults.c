@@ -1,13 +1,11 @@
 /* check_spool_faults.c: Check suite for the spool's durability failure branches, driven by the fault-injection shim (t/lib/faultinject.c). */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,29 +13,11 @@
 #include "log/log.h"
 #include "spool/spool.h"
 #include "spool/spool_internal.h"
+#include "lib/spoolfix.h"
 
 static char dir[64];
 static char logpath[128];
 static struct event_base *base;
-
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char sub[512];
-            snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-            rm_rf(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void start_spool(void)
 {
@@ -75,32 +55,11 @@ static void teardown(void)
     faultinject_set(NULL);
     stop_spool();
     log_close();
-    rm_rf(dir);
+    spoolfix_rm_rf(dir);
     unlink(logpath);
 }
 
 /* ---- helpers ---- */
-
-struct done_state {
-    int called;
-    int error;
-};
-
-static void on_done(void *arg, int error)
-{
-    struct done_state *d = arg;
-    d->called++;
-    d->error = error;
-}
-
-static void run_until(const int *count, int want)
-{
-    time_t start = time(NULL);
-    while (*count < want) {
-        event_base_loop(base, EVLOOP_ONCE);
-        ck_assert_msg(time(NULL) - start < 30, "timed out waiting for the spool");
-    }
-}
 
 static struct spool_envelope *make_env(const char *sender, size_t nrcpt, int is_dsn)
 {
@@ -125,14 +84,14 @@ static const char *BODY = "Received: from client.example\r\nSubject: faults\r\n\
 
 /* Writes a message and commits it; the commit's return value; `d` hears the sync. */
 static int commit_msg(const char *sender, size_t nrcpt, int is_dsn, char id[SPOOL_ID_LEN + 1],
-                      struct done_state *d)
+                      struct spoolfix_done *d)
 {
     struct spool_envelope *env = make_env(sender, nrcpt, is_dsn);
     struct spool_writer *w = spool_writer_open();
     ck_assert_ptr_nonnull(w);
     memcpy(id, spool_writer_id(w), SPOOL_ID_LEN + 1);
     ck_assert_int_eq(spool_writer_write(w, BODY, strlen(BODY)), 0);
-    int rc = spool_writer_commit(w, env, on_done, d);
+    int rc = spool_writer_commit(w, env, spoolfix_on_done, d);
     int saved = errno;
     spool_envelope_free(env);
     errno = saved;
@@ -142,52 +101,30 @@ static int commit_msg(const char *sender, size_t nrcpt, int is_dsn, char id[SPOO
 /* Commits a message and waits for it to be durable (no fault expected). */
 static void commit_ok(const char *sender, size_t nrcpt, int is_dsn, char id[SPOOL_ID_LEN + 1])
 {
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     ck_assert_int_eq(commit_msg(sender, nrcpt, is_dsn, id, &d), 0);
-    run_until(&d.called, 1);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
 }
 
 static int qexists(const char *sub, const char *id, const char *ext)
 {
-    char p[256];
-    struct stat st;
-    snprintf(p, sizeof(p), "%s/%s/%s.%s", dir, sub, id, ext);
-    return stat(p, &st) == 0;
+    return spoolfix_exists(dir, sub, id, ext);
 }
 
 /* Number of files in queue/. */
 static int queue_files(void)
 {
-    char p[256];
-    snprintf(p, sizeof(p), "%s/queue", dir);
-    DIR *d = opendir(p);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        n += de->d_name[0] != '.';
-    closedir(d);
-    return n;
+    return spoolfix_count(dir, "queue", NULL);
 }
 
-static char *slurp_path(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return strdup("");
-    char *buf = calloc(1, 1 << 20);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
+/* The spool file ID.EXT ("" when there is none). */
 static char *slurp(const char *id, const char *ext)
 {
     char p[256];
-    snprintf(p, sizeof(p), "%s/queue/%s.%s", dir, id, ext);
-    return slurp_path(p);
+    spoolfix_path(p, sizeof(p), dir, "queue", id, ext);
+    char *text = spoolfix_read(p, NULL);
+    return text ? text : strdup("");
 }
 
 static void append(const char *id, const char *ext, const char *text)
@@ -203,10 +140,7 @@ static void append(const char *id, const char *ext, const char *text)
 /* Non-zero when the log has a line containing `text`. */
 static int logged(const char *text)
 {
-    char *all = slurp_path(logpath);
-    int found = strstr(all, text) != NULL;
-    free(all);
-    return found;
+    return spoolfix_log_has(logpath, text);
 }
 
 static void set_faults(const char *rules)
@@ -214,39 +148,12 @@ static void set_faults(const char *rules)
     ck_assert_int_eq(faultinject_set(rules), 0);
 }
 
-struct collected {
-    struct spool_envelope *env[16];
-    size_t n;
-};
-
-static void collect(void *arg, struct spool_envelope *env)
-{
-    struct collected *c = arg;
-    ck_assert_uint_lt(c->n, 16);
-    c->env[c->n++] = env;
-}
-
-static void collected_free(struct collected *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        spool_envelope_free(c->env[i]);
-    c->n = 0;
-}
-
-static struct spool_envelope *collected_find(struct collected *c, const char *id)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->env[i]->id, id) == 0)
-            return c->env[i];
-    return NULL;
-}
-
 /* A restart: the spool stops and starts again, then recovers into c. */
-static void restart(struct collected *c, struct spool_recover_stats *st)
+static void restart(struct spoolfix_collected *c, struct spool_recover_stats *st)
 {
     stop_spool();
     start_spool();
-    ck_assert_int_eq(spool_recover(collect, c, st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, c, st), 0);
 }
 
 /* ---- the shim itself ---- */
@@ -336,10 +243,10 @@ START_TEST(test_env_write_fails)
     static const int errs[] = {EDQUOT, ENOSPC};
     for (size_t i = 0; i < 2; i++) {
         char id[SPOOL_ID_LEN + 1];
-        struct done_state d = {0};
+        struct spoolfix_done d = {0};
         set_faults(rules[i]);
         ck_assert_int_eq(commit_msg("a@example.org", 2, 0, id, &d), 0);
-        run_until(&d.called, 1);
+        spoolfix_run_until(base, &d.called, 1);
         ck_assert_int_eq(d.error, errs[i]);
         ck_assert_uint_eq(faultinject_fired(), 1);
         ck_assert(!qexists("queue", id, "env"));
@@ -363,11 +270,11 @@ START_TEST(test_commit_sync_fails)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char id[SPOOL_ID_LEN + 1];
-        struct done_state d = {0};
+        struct spoolfix_done d = {0};
         spool_set_sync_method(cases[i].method);
         set_faults(cases[i].rule);
         ck_assert_int_eq(commit_msg("a@example.org", 1, 0, id, &d), 0);
-        run_until(&d.called, 1);
+        spoolfix_run_until(base, &d.called, 1);
         ck_assert_msg(d.error == cases[i].err, "%s: error %d", cases[i].rule, d.error);
         ck_assert_uint_eq(faultinject_fired(), 1);
         ck_assert(!qexists("queue", id, "env"));
@@ -386,17 +293,17 @@ END_TEST
 START_TEST(test_round_error_reaches_all)
 {
     char id1[SPOOL_ID_LEN + 1], id2[SPOOL_ID_LEN + 1], old[SPOOL_ID_LEN + 1];
-    struct done_state d1 = {0}, d2 = {0}, d3 = {0};
+    struct spoolfix_done d1 = {0}, d2 = {0}, d3 = {0};
     commit_ok("a@example.org", 2, 0, old);
     spool_sync_hold(1);
     ck_assert_int_eq(commit_msg("a@example.org", 1, 0, id1, &d1), 0);
     ck_assert_int_eq(commit_msg("a@example.org", 1, 0, id2, &d2), 0);
-    ck_assert_int_eq(spool_record_bounced(old, 0, on_done, &d3), 0);
+    ck_assert_int_eq(spool_record_bounced(old, 0, spoolfix_on_done, &d3), 0);
     set_faults("fsync path=*/queue errno=EIO");
     spool_sync_hold(0);
-    run_until(&d1.called, 1);
-    run_until(&d2.called, 1);
-    run_until(&d3.called, 1);
+    spoolfix_run_until(base, &d1.called, 1);
+    spoolfix_run_until(base, &d2.called, 1);
+    spoolfix_run_until(base, &d3.called, 1);
     ck_assert_int_eq(d1.error, EIO);
     ck_assert_int_eq(d2.error, EIO);
     ck_assert_int_eq(d3.error, EIO);
@@ -429,17 +336,17 @@ START_TEST(test_record_append_fails)
         "write path=*/queue/*.st errno=ENOSPC",
     };
     for (size_t i = 0; i < 2; i++) {
-        struct done_state d = {0};
+        struct spoolfix_done d = {0};
         set_faults(rules[i]);
         errno = 0;
-        ck_assert_int_eq(spool_record_delivered(id, 0, on_done, &d), -1);
+        ck_assert_int_eq(spool_record_delivered(id, 0, spoolfix_on_done, &d), -1);
         ck_assert_int_eq(errno, ENOSPC);
         set_faults(rules[i]);
-        ck_assert_int_eq(spool_record_bounced(id, 1, on_done, &d), -1);
+        ck_assert_int_eq(spool_record_bounced(id, 1, spoolfix_on_done, &d), -1);
         set_faults(rules[i]);
         ck_assert_int_eq(spool_record_deferred(id, 2, 1, 1800000000), -1);
         set_faults(rules[i]);
-        ck_assert_int_eq(spool_record_bouncing(id, 1, "0000000000000001", on_done, &d), -1);
+        ck_assert_int_eq(spool_record_bouncing(id, 1, "0000000000000001", spoolfix_on_done, &d), -1);
         for (int k = 0; k < 5; k++)
             event_base_loop(base, EVLOOP_NONBLOCK);
         ck_assert_int_eq(d.called, 0); /* nothing was queued for a sync */
@@ -459,21 +366,21 @@ START_TEST(test_record_sync_fails)
 {
     char id[SPOOL_ID_LEN + 1];
     commit_ok("a@example.org", 3, 0, id);
-    struct done_state d = {0};
+    struct spoolfix_done d = {0};
     set_faults("fdatasync path=*/queue/*.st errno=EIO");
-    ck_assert_int_eq(spool_record_bounced(id, 0, on_done, &d), 0);
-    run_until(&d.called, 1);
+    ck_assert_int_eq(spool_record_bounced(id, 0, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, EIO);
     /* the reopen for the sync fails */
     set_faults("openat path=*/queue/*.st nth=2 errno=EMFILE");
     d.called = 0;
-    ck_assert_int_eq(spool_record_bouncing(id, 1, "0000000000000001", on_done, &d), 0);
-    run_until(&d.called, 1);
+    ck_assert_int_eq(spool_record_bouncing(id, 1, "0000000000000001", spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, EMFILE);
     set_faults(NULL);
     d.called = 0;
-    ck_assert_int_eq(spool_record_delivered(id, 2, on_done, &d), 0);
-    run_until(&d.called, 1);
+    ck_assert_int_eq(spool_record_delivered(id, 2, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
 }
 END_TEST
@@ -488,9 +395,9 @@ START_TEST(test_remove_fails)
     char id[SPOOL_ID_LEN + 1], gone[SPOOL_ID_LEN + 1];
     commit_ok("a@example.org", 2, 0, id);
     commit_ok("a@example.org", 1, 0, gone);
-    struct done_state d = {0};
-    ck_assert_int_eq(spool_record_delivered(id, 0, on_done, &d), 0);
-    run_until(&d.called, 1);
+    struct spoolfix_done d = {0};
+    ck_assert_int_eq(spool_record_delivered(id, 0, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 1);
     set_faults("unlinkat path=*/queue/*.env errno=EIO");
     ck_assert_int_eq(spool_remove(id), 0);
     spool_reap_flush();
@@ -516,7 +423,7 @@ START_TEST(test_remove_fails)
 
     /* the next start: the message that could not be removed is back, with
      * its records; the orphan body is deleted */
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
     restart(&c, &st);
     ck_assert_uint_eq(c.n, 1);
@@ -524,7 +431,7 @@ START_TEST(test_remove_fails)
     ck_assert_int_eq(c.env[0]->rcpts[0].state, SPOOL_RCPT_DELIVERED);
     ck_assert_int_eq(c.env[0]->rcpts[1].state, SPOOL_RCPT_PENDING);
     ck_assert(!qexists("queue", third, "body"));
-    collected_free(&c);
+    spoolfix_collected_free(&c);
 }
 END_TEST
 
@@ -595,9 +502,9 @@ START_TEST(test_recover_read_fails)
              "renameat path=*/queue/%s.* errno=EXDEV count=0; "
              "unlinkat path=*/queue/%s.body errno=EIO", id, id2, id3, id4, id2, orphan);
     set_faults(rules);
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 0);
     ck_assert_uint_eq(st.quarantined, 4);
     ck_assert(qexists("quarantine", id4, "env"));
@@ -612,11 +519,11 @@ START_TEST(test_recover_read_fails)
     /* the next start takes id2 normally, and deletes the orphan */
     stop_spool();
     start_spool();
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
     ck_assert_uint_eq(c.n, 1);
     ck_assert_str_eq(c.env[0]->id, id2);
     ck_assert(!qexists("queue", orphan, "body"));
-    collected_free(&c);
+    spoolfix_collected_free(&c);
 }
 END_TEST
 
@@ -662,10 +569,10 @@ START_TEST(test_recover_bounce_in_progress)
     spool_envelope_free(ro);
     char *st_before = slurp(orig, "st");
 
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
     restart(&c, &st);
-    struct spool_envelope *o = collected_find(&c, orig);
+    struct spool_envelope *o = spoolfix_collected_find(&c, orig);
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(o->rcpts[0].state, SPOOL_RCPT_BOUNCED);
     ck_assert_int_eq(o->rcpts[1].state, SPOOL_RCPT_PENDING);
@@ -674,10 +581,10 @@ START_TEST(test_recover_bounce_in_progress)
     ck_assert_int_eq(o->rcpts[4].state, SPOOL_RCPT_PENDING);
     ck_assert_int_eq(o->rcpts[5].state, SPOOL_RCPT_PENDING);
     ck_assert_uint_eq(st.recipients_pending, 4 + 1); /* orig's 4 and dsn_ok's */
-    ck_assert_ptr_nonnull(collected_find(&c, dsn_ok)); /* the DSN is queued once */
-    ck_assert_ptr_null(collected_find(&c, dsn_torn)); /* quarantined */
-    ck_assert_ptr_null(collected_find(&c, dsn_nobody));
-    collected_free(&c);
+    ck_assert_ptr_nonnull(spoolfix_collected_find(&c, dsn_ok)); /* the DSN is queued once */
+    ck_assert_ptr_null(spoolfix_collected_find(&c, dsn_torn)); /* quarantined */
+    ck_assert_ptr_null(spoolfix_collected_find(&c, dsn_nobody));
+    spoolfix_collected_free(&c);
     /* the B record for recipient 0 was appended (once) */
     char *st_after = slurp(orig, "st");
     ck_assert_uint_eq(strlen(st_after), strlen(st_before) + strlen("B 0 1700000000\n"));
@@ -694,7 +601,7 @@ START_TEST(test_recover_bounce_in_progress)
     ck_assert_str_eq(st_after, st_before);
     free(st_before);
     free(st_after);
-    collected_free(&c);
+    spoolfix_collected_free(&c);
 }
 END_TEST
 
@@ -712,24 +619,24 @@ START_TEST(test_recover_bounce_record_fails)
     char rule[128];
     snprintf(rule, sizeof(rule), "write path=*/queue/%s.st errno=ENOSPC", orig);
     set_faults(rule);
-    struct collected c = {0};
+    struct spoolfix_collected c = {0};
     struct spool_recover_stats st;
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
-    struct spool_envelope *o = collected_find(&c, orig);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
+    struct spool_envelope *o = spoolfix_collected_find(&c, orig);
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(o->rcpts[1].state, SPOOL_RCPT_BOUNCED);
     ck_assert_int_eq(o->rcpts[0].state, SPOOL_RCPT_PENDING);
     ck_assert(logged("cannot record its bounce"));
-    collected_free(&c);
+    spoolfix_collected_free(&c);
     /* its sync fails */
     stop_spool();
     start_spool();
     snprintf(rule, sizeof(rule), "fdatasync path=*/queue/%s.st errno=EIO", orig);
     set_faults(rule);
-    ck_assert_int_eq(spool_recover(collect, &c, &st), 0);
-    ck_assert_int_eq(collected_find(&c, orig)->rcpts[1].state, SPOOL_RCPT_BOUNCED);
+    ck_assert_int_eq(spool_recover(spoolfix_collect, &c, &st), 0);
+    ck_assert_int_eq(spoolfix_collected_find(&c, orig)->rcpts[1].state, SPOOL_RCPT_BOUNCED);
     ck_assert(logged("cannot make 1 bounce records durable"));
-    collected_free(&c);
+    spoolfix_collected_free(&c);
 }
 END_TEST
 
@@ -737,14 +644,7 @@ END_TEST
  * still commits; writing after that fails. */
 static char *read_file(const char *sub, const char *id, const char *ext, size_t *len)
 {
-    char p[256];
-    snprintf(p, sizeof(p), "%s/%s/%s.%s", dir, sub, id, ext);
-    FILE *f = fopen(p, "rb");
-    ck_assert_ptr_nonnull(f);
-    char *buf = calloc(1, 1 << 16);
-    *len = fread(buf, 1, (1 << 16) - 1, f);
-    fclose(f);
-    return buf;
+    return spoolfix_read_file(dir, sub, id, ext, len);
 }
 
 /* Bodies in memory: the sync thread creates and writes both files at the
@@ -767,11 +667,11 @@ START_TEST(test_memory_commit_fails)
     spool_set_memory(SPOOL_MEMORY_DEFAULT);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char id[SPOOL_ID_LEN + 1];
-        struct done_state d = {0};
+        struct spoolfix_done d = {0};
         struct spool_memory_stats ms;
         set_faults(cases[i].rule);
         ck_assert_int_eq(commit_msg("a@example.org", 1, 0, id, &d), 0);
-        run_until(&d.called, 1);
+        spoolfix_run_until(base, &d.called, 1);
         ck_assert_msg(d.error == cases[i].err, "%s: error %d", cases[i].rule, d.error);
         ck_assert_uint_eq(faultinject_fired(), 1);
         ck_assert(!qexists("queue", id, "env"));
@@ -832,10 +732,10 @@ START_TEST(test_memory_bodies)
     ck_assert_int_eq(spool_writer_write(w, big, sizeof(big)), 0);
     ck_assert(qexists("queue", id, "body"));
     struct spool_envelope *env = make_env("a@example.org", 1, 0);
-    struct done_state d = {0};
-    ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
+    struct spoolfix_done d = {0};
+    ck_assert_int_eq(spool_writer_commit(w, env, spoolfix_on_done, &d), 0);
     spool_envelope_free(env);
-    run_until(&d.called, 1);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
     b = spool_body_open(id);
     ck_assert_ptr_nonnull(b);
@@ -859,9 +759,9 @@ START_TEST(test_memory_bodies)
         ck_assert_int_eq(spool_writer_write(w, big, 300), 0);
         env = make_env("a@example.org", 1, 0);
         memset(&d, 0, sizeof(d));
-        ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
+        ck_assert_int_eq(spool_writer_commit(w, env, spoolfix_on_done, &d), 0);
         spool_envelope_free(env);
-        run_until(&d.called, 1);
+        spoolfix_run_until(base, &d.called, 1);
         ck_assert_int_eq(d.error, 0);
     }
     spool_get_memory_stats(&ms);
@@ -886,9 +786,9 @@ START_TEST(test_memory_bodies)
     ck_assert_uint_eq(ms.bytes, 0);
     env = make_env("a@example.org", 1, 0);
     memset(&d, 0, sizeof(d));
-    ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
+    ck_assert_int_eq(spool_writer_commit(w, env, spoolfix_on_done, &d), 0);
     spool_envelope_free(env);
-    run_until(&d.called, 1);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
     ck_assert(qexists("queue", id, "env"));
 }
@@ -905,9 +805,9 @@ START_TEST(test_writer_close_body)
     char id[SPOOL_ID_LEN + 1];
     strcpy(id, spool_writer_id(w));
     struct spool_envelope *env = make_env("a@example.org", 1, 0);
-    struct done_state d = {0};
-    ck_assert_int_eq(spool_writer_commit(w, env, on_done, &d), 0);
-    run_until(&d.called, 1);
+    struct spoolfix_done d = {0};
+    ck_assert_int_eq(spool_writer_commit(w, env, spoolfix_on_done, &d), 0);
+    spoolfix_run_until(base, &d.called, 1);
     ck_assert_int_eq(d.error, 0);
     ck_assert_uint_eq(env->body_size, strlen(BODY));
     spool_envelope_free(env);
@@ -932,7 +832,7 @@ START_TEST(test_init_fails)
     snprintf(sub, sizeof(sub), "%s/queue", dir);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[512] = "";
-        rm_rf(sub);
+        spoolfix_rm_rf(sub);
         base = event_base_new();
         set_faults(cases[i].rule);
         ck_assert_int_eq(spool_init(dir, base, err, sizeof(err)), -1);
