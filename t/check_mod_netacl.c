@@ -17,10 +17,7 @@ static struct netacl_config *parse_ok(const char *entry)
     vipmta_module_ctx *m = fake_module(entry);
     struct netacl_config *cfg = netacl_config_parse(m);
     fake_stop(m);
-    if (!cfg)
-        fake_dump();
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(fake_nerrors, 0);
+    ck_assert_parsed(cfg);
     return cfg;
 }
 

@@ -25,10 +25,7 @@ static struct sockopt_config *parse_ok(const char *entry)
     vipmta_module_ctx *m = fake_module(entry);
     struct sockopt_config *cfg = sockopt_config_parse(m);
     fake_stop(m);
-    if (!cfg)
-        fake_dump();
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(fake_nerrors, 0);
+    ck_assert_parsed(cfg);
     return cfg;
 }
 

@@ -70,10 +70,7 @@ static struct throttle_config *parse(const char *options)
 static struct throttle_config *parse_ok(const char *options)
 {
     struct throttle_config *cfg = parse(options);
-    if (!cfg)
-        fake_dump();
-    ck_assert_ptr_nonnull(cfg);
-    ck_assert_int_eq(fake_nerrors, 0);
+    ck_assert_parsed(cfg);
     return cfg;
 }
 

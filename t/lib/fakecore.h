@@ -77,6 +77,16 @@ int fake_has_log(const char *line);
 int fake_logs_containing(const char *part);
 void fake_dump(void);
 
+/* A module's parsed options, which must be valid: no errors recorded (the
+ * errors and logs are dumped otherwise). */
+#define ck_assert_parsed(cfg)                                                                \
+    do {                                                                                     \
+        if (!(cfg) || fake_nerrors)                                                          \
+            fake_dump();                                                                     \
+        ck_assert_ptr_nonnull(cfg);                                                          \
+        ck_assert_int_eq(fake_nerrors, 0);                                                   \
+    } while (0)
+
 #define ck_assert_error(line)                                                                \
     do {                                                                                     \
         if (!fake_has_error(line))                                                           \
