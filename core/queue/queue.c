@@ -32,21 +32,22 @@ struct queue_lane {
     time_t held_until;
 };
 
-/* A held lane (queue_hold), in the hold list. */
-struct queue_held {
+/* A lane named in a list: the kick list or the hold list. */
+struct queue_lane_ref {
     struct queue_domain *qd;
     int slot;
+};
+
+/* A growable list of lanes. */
+struct queue_lane_list {
+    struct queue_lane_ref *refs;
+    size_t len, cap;
 };
 
 /* A delayed recipient in the retry heap (time copied for cache-friendly compares). */
 struct queue_heap_entry {
     time_t at;
     struct queue_rcpt *r;
-};
-
-struct queue_kick {
-    struct queue_domain *qd;
-    int slot;
 };
 
 static struct {
@@ -61,12 +62,10 @@ static struct {
     struct event *timer;
     time_t timer_at; /* what the timer is armed for; 0: not armed */
     /* lanes that gained ready work since the last kick event */
-    struct queue_kick *kicks;
-    size_t kick_len, kick_cap;
+    struct queue_lane_list kicks;
     struct event *kick_ev;
     /* lanes held after a veto, and the timer for the earliest to end */
-    struct queue_held *held;
-    size_t held_len, held_cap;
+    struct queue_lane_list held;
     struct event *hold_ev;
     struct event *sweep_ev;   /* forgets domain records that stay idle */
     int kick_armed;
@@ -103,10 +102,9 @@ static void queue_on_kick(evutil_socket_t fd, short what, void *unused)
     (void)unused;
     q.kick_armed = 0;
     /* take the batch: kicks added by the callbacks go to the next event */
-    struct queue_kick *kicks = q.kicks;
-    size_t n = q.kick_len;
-    q.kicks = NULL;
-    q.kick_len = q.kick_cap = 0;
+    struct queue_lane_ref *kicks = q.kicks.refs;
+    size_t n = q.kicks.len;
+    q.kicks = (struct queue_lane_list){0};
     for (size_t i = 0; i < n; i++)
         kicks[i].qd->lanes[kicks[i].slot].kick = 0;
     for (size_t i = 0; i < n && q.running; i++) {
@@ -117,25 +115,32 @@ static void queue_on_kick(evutil_socket_t fd, short what, void *unused)
     free(kicks);
 }
 
+/* Appends lane (qd, slot) to `list`: 0, or -1 when out of memory. */
+static int queue_lane_list_add(struct queue_lane_list *list, struct queue_domain *qd, int slot)
+{
+    if (list->len == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        struct queue_lane_ref *grown = realloc(list->refs, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        list->refs = grown;
+        list->cap = cap;
+    }
+    list->refs[list->len].qd = qd;
+    list->refs[list->len].slot = slot;
+    list->len++;
+    return 0;
+}
+
 static void queue_kick(struct queue_domain *qd, int slot)
 {
     struct queue_lane *lane = &qd->lanes[slot];
     if (lane->kick || lane->held)
         return;
-    if (q.kick_len == q.kick_cap) {
-        size_t cap = q.kick_cap ? q.kick_cap * 2 : 64;
-        struct queue_kick *k = realloc(q.kicks, cap * sizeof(*k));
-        if (!k) {
-            log_write("queue", VIPMTA_LOG_ERROR, "out of memory: %s not notified",
-                      qd->record.domain);
-            return;
-        }
-        q.kicks = k;
-        q.kick_cap = cap;
+    if (queue_lane_list_add(&q.kicks, qd, slot) != 0) {
+        log_write("queue", VIPMTA_LOG_ERROR, "out of memory: %s not notified", qd->record.domain);
+        return;
     }
-    q.kicks[q.kick_len].qd = qd;
-    q.kicks[q.kick_len].slot = slot;
-    q.kick_len++;
     lane->kick = 1;
     if (!q.kick_armed && q.kick_ev) {
         event_active(q.kick_ev, EV_TIMEOUT, 0);
@@ -212,8 +217,8 @@ static int queue_make_ready(struct queue_rcpt *r, int at_head)
 static void queue_hold_arm(void)
 {
     time_t first = 0;
-    for (size_t i = 0; i < q.held_len; i++) {
-        time_t t = q.held[i].qd->lanes[q.held[i].slot].held_until;
+    for (size_t i = 0; i < q.held.len; i++) {
+        time_t t = q.held.refs[i].qd->lanes[q.held.refs[i].slot].held_until;
         if (!first || t < first)
             first = t;
     }
@@ -230,16 +235,16 @@ static void queue_on_hold_end(evutil_socket_t fd, short what, void *unused)
     (void)what;
     (void)unused;
     time_t now = time(NULL);
-    for (size_t i = 0; i < q.held_len;) {
-        struct queue_domain *qd = q.held[i].qd;
-        int slot = q.held[i].slot;
+    for (size_t i = 0; i < q.held.len;) {
+        struct queue_domain *qd = q.held.refs[i].qd;
+        int slot = q.held.refs[i].slot;
         struct queue_lane *lane = &qd->lanes[slot];
         if (lane->held_until > now) {
             i++;
             continue;
         }
         lane->held = 0;
-        q.held[i] = q.held[--q.held_len];
+        q.held.refs[i] = q.held.refs[--q.held.len];
         if (lane->count && binding_available(slot))
             queue_kick(qd, slot);
     }
@@ -472,8 +477,8 @@ void queue_shutdown(void)
         queue_rcpt_free(r);
     }
     free(q.heap);
-    free(q.kicks);
-    free(q.held);
+    free(q.kicks.refs);
+    free(q.held.refs);
     event_free(q.timer);
     event_free(q.kick_ev);
     event_free(q.hold_ev);
@@ -949,17 +954,8 @@ size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, con
         lane->tail = NULL;
     lane->held_until = now + (time_t)(seconds ? seconds : 1);
     if (!lane->held) {
-        if (q.held_len == q.held_cap) {
-            size_t cap = q.held_cap ? q.held_cap * 2 : 16;
-            struct queue_held *grown = realloc(q.held, cap * sizeof(*grown));
-            if (!grown)
-                return waiting; /* not held: tried again at the next kick */
-            q.held = grown;
-            q.held_cap = cap;
-        }
-        q.held[q.held_len].qd = qd;
-        q.held[q.held_len].slot = slot;
-        q.held_len++;
+        if (queue_lane_list_add(&q.held, qd, slot) != 0)
+            return waiting; /* not held: tried again at the next kick */
         lane->held = 1;
     }
     dr->transients++;
