@@ -637,6 +637,22 @@ void queue_add(struct spool_envelope *env)
 
 /* ---- taking and outcomes ---- */
 
+/* Takes ready recipient *link (after `last`, NULL at the head) out of
+ * `lane` of `qd`, with the counts; returns it, unlinked. */
+static struct queue_rcpt *queue_lane_cut(struct queue_domain *qd, struct queue_lane *lane,
+                                         struct queue_rcpt **link, struct queue_rcpt *last)
+{
+    struct queue_rcpt *r = *link;
+    *link = r->next;
+    if (!*link)
+        lane->tail = last;
+    lane->count--;
+    qd->ready--;
+    q.stats.active--;
+    r->next = NULL;
+    return r;
+}
+
 size_t queue_take(domain_record *dr, ec_binding_slot slot, struct queue_rcpt **out, size_t max)
 {
     struct queue_domain *qd = queue_domain_of(dr);
@@ -939,13 +955,7 @@ size_t queue_hold(domain_record *dr, ec_binding_slot slot, unsigned seconds, con
             lane->tail = last;
             continue;
         }
-        *link = r->next;
-        if (!*link)
-            lane->tail = last;
-        lane->count--;
-        qd->ready--;
-        q.stats.active--;
-        r->next = NULL;
+        queue_lane_cut(qd, lane, link, last);
         if (told)
             told(r, QUEUE_OUTCOME_BOUNCED, why, arg);
         queue_bounce(r, why);
@@ -1030,13 +1040,7 @@ static size_t queue_move_marked(ec_binding_slot from)
                 lane->tail = last;
                 continue;
             }
-            *link = r->next;
-            if (!*link)
-                lane->tail = last;
-            lane->count--;
-            qd->ready--;
-            q.stats.active--;
-            r->next = NULL;
+            queue_lane_cut(qd, lane, link, last);
             *take_tail = r;
             take_tail = &r->next;
         }
@@ -1273,14 +1277,8 @@ static struct queue_message *queue_detach_message(const char *id, struct queue_r
                     link = &r->next;
                     continue;
                 }
-                *link = r->next;
-                r->next = NULL;
-                lane->count--;
-                qd->ready--;
-                q.stats.active--;
-                list[got++] = r;
+                list[got++] = queue_lane_cut(qd, lane, link, last);
             }
-            lane->tail = last;
         }
     }
     size_t kept = 0, before = q.heap_len;
