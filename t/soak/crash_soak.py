@@ -622,17 +622,21 @@ def cmd_check(a):
 
     conns, recs = load_sink(a.sink)
 
-    # instance of a sink connection: how many kills happened before it was opened
-    # (the daemon cannot connect after its kill; the next one is spawned after the
-    # kill and the spool snapshot, many milliseconds later)
-    kill_times = [k["t"] for k in kills]
+    # instance of a sink connection: how many daemons had been spawned again
+    # before the sink accepted it. Until the next spawn the connection can only
+    # be the old daemon's: after a SIGKILL the sink may still be accepting a
+    # connection it asked for, and after a SIGTERM the daemon goes on with its
+    # deliveries until it exits; the next one is spawned after that exit and the
+    # spool snapshot.
+    spawn_times = [i["spawn"] for i in st.get("instances", [])[1:]]
+    if len(spawn_times) < len(kills):
+        spawn_times = [k["t"] for k in kills]  # a state file without spawn times
 
     def instance_of(conn_id):
         c = conns.get(conn_id)
         if c is None:
             return None
-        t = c["t"] - 0.002
-        return sum(1 for kt in kill_times if kt < t)
+        return sum(1 for t in spawn_times if t < c["t"])
 
     received = {}             # (seq, rcpt) -> [(instance, t)]
     other = 0
