@@ -41,6 +41,14 @@ static void control_metrics_family(FILE *f, const char *name, const char *type, 
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one unlabelled sample: its # HELP, # TYPE and value. */
+static void control_metrics_single(FILE *f, const char *name, const char *type, const char *help,
+                                   uint64_t value)
+{
+    control_metrics_family(f, name, type, help);
+    fprintf(f, "%s %" PRIu64 "\n", name, value);
+}
+
 static void control_metrics_binding_labels(FILE *f, const struct control_metrics_binding_sample *b)
 {
     fputs("binding=\"", f);
@@ -106,20 +114,21 @@ static void control_metrics_render_totals(FILE *f, const struct control_metrics_
     fputs("\"} 1\n", f);
     control_metrics_family(f, "vipmta_uptime_seconds", "gauge", "Seconds since the daemon started.");
     fprintf(f, "vipmta_uptime_seconds %.3f\n", s->uptime_seconds);
-    control_metrics_family(f, "vipmta_smtp_sessions_total", "counter", "Inbound SMTP sessions accepted.");
-    fprintf(f, "vipmta_smtp_sessions_total %" PRIu64 "\n", s->totals.sessions);
-    control_metrics_family(f, "vipmta_messages_accepted_total", "counter",
-                   "Messages accepted (answered 250 after DATA, on disk).");
-    fprintf(f, "vipmta_messages_accepted_total %" PRIu64 "\n", s->totals.messages_accepted);
-    control_metrics_family(f, "vipmta_recipients_accepted_total", "counter",
-                   "Recipients of the accepted messages.");
-    fprintf(f, "vipmta_recipients_accepted_total %" PRIu64 "\n", s->totals.recipients_accepted);
-    control_metrics_family(f, "vipmta_messages_rejected_total", "counter",
-                   "Messages whose DATA was answered with a 4xx or 5xx (size, spool error).");
-    fprintf(f, "vipmta_messages_rejected_total %" PRIu64 "\n", s->totals.messages_rejected);
-    control_metrics_family(f, "vipmta_queue_recipients", "gauge",
-                   "Recipients in the queue (active and delayed, every domain).");
-    fprintf(f, "vipmta_queue_recipients %" PRIu64 "\n", s->queue_recipients);
+    control_metrics_single(f, "vipmta_smtp_sessions_total", "counter",
+                           "Inbound SMTP sessions accepted.",
+                           s->totals.sessions);
+    control_metrics_single(f, "vipmta_messages_accepted_total", "counter",
+                           "Messages accepted (answered 250 after DATA, on disk).",
+                           s->totals.messages_accepted);
+    control_metrics_single(f, "vipmta_recipients_accepted_total", "counter",
+                           "Recipients of the accepted messages.",
+                           s->totals.recipients_accepted);
+    control_metrics_single(f, "vipmta_messages_rejected_total", "counter",
+                           "Messages whose DATA was answered with a 4xx or 5xx (size, spool error).",
+                           s->totals.messages_rejected);
+    control_metrics_single(f, "vipmta_queue_recipients", "gauge",
+                           "Recipients in the queue (active and delayed, every domain).",
+                           s->queue_recipients);
 }
 
 static void control_metrics_render_bindings(FILE *f, const struct control_metrics_snapshot *s)
@@ -245,21 +254,21 @@ static void control_metrics_render_sync(FILE *f, const struct control_metrics_sn
 static void control_metrics_render_spool_memory(FILE *f, const struct control_metrics_snapshot *s)
 {
     const struct spool_memory_stats *m = &s->spool_memory;
-    control_metrics_family(f, "vipmta_spool_memory_bodies", "gauge",
-                   "Bodies of queued messages kept in memory for their delivery (spool_memory).");
-    fprintf(f, "vipmta_spool_memory_bodies %" PRIu64 "\n", m->bodies);
-    control_metrics_family(f, "vipmta_spool_memory_bytes", "gauge",
-                   "Body bytes held in memory (kept bodies and messages being received).");
-    fprintf(f, "vipmta_spool_memory_bytes %" PRIu64 "\n", m->bytes);
-    control_metrics_family(f, "vipmta_spool_memory_limit_bytes", "gauge",
-                   "The bound of body bytes held in memory (spool_memory).");
-    fprintf(f, "vipmta_spool_memory_limit_bytes %" PRIu64 "\n", m->limit);
-    control_metrics_family(f, "vipmta_spool_memory_kept_total", "counter",
-                   "Bodies kept in memory from acceptance to delivery.");
-    fprintf(f, "vipmta_spool_memory_kept_total %" PRIu64 "\n", m->kept);
-    control_metrics_family(f, "vipmta_spool_memory_spilled_total", "counter",
-                   "Bodies written to their file as they arrived because of the memory bound.");
-    fprintf(f, "vipmta_spool_memory_spilled_total %" PRIu64 "\n", m->spilled);
+    control_metrics_single(f, "vipmta_spool_memory_bodies", "gauge",
+                           "Bodies of queued messages kept in memory for their delivery (spool_memory).",
+                           m->bodies);
+    control_metrics_single(f, "vipmta_spool_memory_bytes", "gauge",
+                           "Body bytes held in memory (kept bodies and messages being received).",
+                           m->bytes);
+    control_metrics_single(f, "vipmta_spool_memory_limit_bytes", "gauge",
+                           "The bound of body bytes held in memory (spool_memory).",
+                           m->limit);
+    control_metrics_single(f, "vipmta_spool_memory_kept_total", "counter",
+                           "Bodies kept in memory from acceptance to delivery.",
+                           m->kept);
+    control_metrics_single(f, "vipmta_spool_memory_spilled_total", "counter",
+                           "Bodies written to their file as they arrived because of the memory bound.",
+                           m->spilled);
     control_metrics_family(f, "vipmta_spool_body_reads_total", "counter",
                    "Bodies read for a delivery or a DSN, by where they were read from.");
     fprintf(f, "vipmta_spool_body_reads_total{from=\"memory\"} %" PRIu64 "\n", m->reads_memory);
