@@ -178,7 +178,14 @@ int main(int argc, char **argv)
         daemon_block_signals();
 
     struct config_errors errs = {0};
-    struct vipmta_config *cfg = config_load_file(config_path, &errs);
+    /* a reload reads the file again after the daemon moved to "/": the
+     * daemon loads it by its absolute name, which the configuration keeps
+     * (module entries refer to it for their file:line) */
+    char *abs_path = NULL;
+    if (mode == MODE_RUN && config_path[0] != '/')
+        abs_path = realpath(config_path, NULL);
+    struct vipmta_config *cfg = config_load_file(abs_path ? abs_path : config_path, &errs);
+    free(abs_path);
     /* certificates, keys and credentials are read now (as root when started
      * as root), so -t checks them too */
     if (cfg && tls_runtime_build(cfg, &errs) != 0) {
@@ -192,14 +199,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "vipmta: not started: fix %s (vipmta -t -c %s checks it)\n",
                     config_path, config_path);
         return 1;
-    }
-    if (mode == MODE_RUN && cfg->path && cfg->path[0] != '/') {
-        /* a reload reads the file again after the daemon moved to "/" */
-        char *abs = realpath(cfg->path, NULL);
-        if (abs) {
-            free(cfg->path);
-            cfg->path = abs;
-        }
     }
     int level = log_level_from_name(cfg->log_level);
     log_set_level(level < 0 ? VIPMTA_LOG_INFO : (enum vipmta_log_level)level);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# modules_netacl.sh: netacl denies destinations (a binding's rule, a binding's default deny, a global rule on the destination) with permanent vetoes: no connection at their sinks, their recipients bounce at once with a reply naming the rule and its line in the config file (the DSN says it); allowed mail is delivered.
+# modules_netacl.sh: (the daemon started with a relative config path) netacl denies destinations (a binding's rule, a binding's default deny, a global rule on the destination) with permanent vetoes: no connection at their sinks, their recipients bounce at once with a reply naming the rule and its line in the config file (the DSN says it); allowed mail is delivered.
 . "$VIPMTA_TOP_SRCDIR/t/integration/deliver_lib.sh"
 
 dl_init
@@ -52,7 +52,12 @@ line_of() {
 VIP1_RULE=$(($(line_of '"no sink from vip1"') - 3))
 GLOBAL_RULE=$(($(line_of '"internal relay"') - 3))
 VIP3_DEFAULT=$(line_of '"default": "deny"')
-vt_start_daemon "$DL_CONF"
+# started with the config's name relative to the working folder, as
+# ./scripts/demo does: the daemon keeps its absolute name, which the replies show
+here=$(pwd)
+cd "$(dirname "$DL_CONF")" || vt_error "cannot cd to the config's folder"
+vt_start_daemon "$(basename "$DL_CONF")"
+cd "$here" || vt_error "cannot cd back to $here"
 vt_assert_file_contains "netacl's ready line" "$VT_DAEMON_LOG" \
     "info [netacl] ready: 3 rule(s), 2 binding(s), 1 domain(s), 0 binding x domain(s), default allow"
 
